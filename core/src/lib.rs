@@ -1,0 +1,21 @@
+//! A `#![no_std]`, allocation-free, sans-IO Discord gateway client core.
+//!
+//! This crate parses gateway payloads without copying, encodes commands into caller buffers, and
+//! runs the session state machine (Hello, heartbeats, Identify/Resume, Reconnect, Invalid Session,
+//! close codes, rate limits). It never performs I/O, never reads a clock and never draws entropy:
+//! the caller hands it whole websocket messages, the current time and seeds, and drains what it
+//! wants sent, when it wants to be woken, and what happened.
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod protocol;
+pub mod time;
+
+pub use protocol::{CloseCode, Intents, OpCode, Recovery};
+pub use time::Instant;
