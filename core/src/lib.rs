@@ -17,5 +17,5 @@ extern crate std;
 pub mod protocol;
 pub mod time;
 
-pub use protocol::{CloseCode, Intents, OpCode, Recovery};
+pub use protocol::{CloseCode, Intents, OpCode, Recovery, ShardId, Snowflake};
 pub use time::Instant;

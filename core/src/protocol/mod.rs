@@ -5,7 +5,11 @@
 mod close_code;
 mod intents;
 mod opcode;
+mod shard;
+mod snowflake;
 
 pub use close_code::{CloseCode, Recovery};
 pub use intents::Intents;
 pub use opcode::OpCode;
+pub use shard::{shard_for_guild, InvalidShard, ShardId};
+pub use snowflake::{InvalidSnowflake, Snowflake, DISCORD_EPOCH_MS};
