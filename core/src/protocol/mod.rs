@@ -3,12 +3,14 @@
 //! Nothing here holds state; these are the types every other module speaks in.
 
 mod close_code;
+mod event;
 mod intents;
 mod opcode;
 mod shard;
 mod snowflake;
 
 pub use close_code::{CloseCode, Recovery};
+pub use event::{EventType, ParseEventTypeError};
 pub use intents::Intents;
 pub use opcode::OpCode;
 pub use shard::{shard_for_guild, InvalidShard, ShardId};
