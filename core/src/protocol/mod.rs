@@ -4,6 +4,7 @@
 
 mod close_code;
 mod event;
+mod event_set;
 mod intents;
 mod opcode;
 mod shard;
@@ -11,6 +12,7 @@ mod snowflake;
 
 pub use close_code::{CloseCode, Recovery};
 pub use event::{EventType, ParseEventTypeError};
+pub use event_set::{EventSet, EventSetIter, UnknownEventName};
 pub use intents::Intents;
 pub use opcode::OpCode;
 pub use shard::{shard_for_guild, InvalidShard, ShardId};
