@@ -9,6 +9,7 @@ mod intents;
 mod opcode;
 mod shard;
 mod snowflake;
+mod voice;
 
 pub use close_code::{CloseCode, Recovery};
 pub use event::{EventType, ParseEventTypeError};
@@ -17,3 +18,4 @@ pub use intents::Intents;
 pub use opcode::OpCode;
 pub use shard::{shard_for_guild, InvalidShard, ShardId};
 pub use snowflake::{InvalidSnowflake, Snowflake, DISCORD_EPOCH_MS};
+pub use voice::{VoiceCloseCode, VoiceOpCode, VoiceRecovery};
