@@ -14,8 +14,14 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod codec;
+pub mod command;
 pub mod protocol;
+pub mod session;
 pub mod time;
+pub mod token;
 
+pub use command::{encode, encode_into, Command, Encode, EncodeError, Identify, MAX_PAYLOAD_LEN};
 pub use protocol::{CloseCode, Intents, OpCode, Recovery, ShardId, Snowflake};
 pub use time::Instant;
+pub use token::Token;

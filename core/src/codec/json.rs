@@ -1,0 +1,605 @@
+//! A small JSON reader over a byte slice: exactly what the envelope scan and the control payloads
+//! need, and nothing that allocates.
+//!
+//! Two speeds on purpose. Values the core interprets (top-level keys, `op`, `s`, `t`, the strings
+//! of Hello and READY) are read strictly: full escape, control-character and UTF-8 checks.
+//! Values the core only delimits (`d`, unknown keys) are skipped structurally: strings are jumped
+//! over with `memchr`, brackets must balance and nest within [`MAX_DEPTH`], and whoever
+//! deserializes the span later validates its contents. That split is what lets an unwanted or
+//! passed-through event cost a fraction of a full parse.
+
+use core::ops::Range;
+
+use super::DecodeError;
+
+/// The deepest nesting of arrays and objects accepted, the same limit `serde_json` applies.
+pub const MAX_DEPTH: usize = 128;
+
+/// A JSON string as it appears on the wire, between its quotes, not yet unescaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawStr<'a> {
+    /// The bytes between the quotes, escapes intact.
+    pub(crate) raw: &'a [u8],
+    /// Where the opening quote is in the message.
+    pub(crate) offset: usize,
+    /// Whether `raw` contains a backslash.
+    pub(crate) escaped: bool,
+}
+
+impl<'a> RawStr<'a> {
+    /// Whether this string, unescaped, equals `expected`.
+    pub(crate) fn equals(&self, expected: &str) -> bool {
+        if !self.escaped {
+            return self.raw == expected.as_bytes();
+        }
+        let mut rest = expected.as_bytes();
+        let mut matches = true;
+        let walked = unescape(self.raw, self.offset, |piece: &str| {
+            if matches {
+                match rest.strip_prefix(piece.as_bytes()) {
+                    Some(tail) => rest = tail,
+                    None => matches = false,
+                }
+            }
+        });
+        walked.is_ok() && matches && rest.is_empty()
+    }
+
+    /// The unescaped string, written into `out`.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooLong`] naming `field` when it does not fit.
+    pub(crate) fn unescape_into<const N: usize>(
+        &self,
+        field: &'static str,
+        out: &mut heapless::String<N>,
+    ) -> Result<(), DecodeError> {
+        out.clear();
+        let mut overflow = false;
+        unescape(self.raw, self.offset, |piece: &str| {
+            if !overflow && out.push_str(piece).is_err() {
+                overflow = true;
+            }
+        })?;
+        if overflow {
+            return Err(DecodeError::TooLong { field, limit: N });
+        }
+        Ok(())
+    }
+}
+
+/// Walks `raw` (string contents, escapes intact), handing unescaped pieces to `sink`.
+///
+/// The string was already validated by [`Reader::read_str`], but this re-checks what it relies
+/// on so it can never panic on input that did not come through there.
+fn unescape(raw: &[u8], offset: usize, mut sink: impl FnMut(&str)) -> Result<(), DecodeError> {
+    let mut at = 0;
+    while at < raw.len() {
+        let next_escape = memchr::memchr(b'\\', &raw[at..]).map_or(raw.len(), |i| at + i);
+        if next_escape > at {
+            let piece = core::str::from_utf8(&raw[at..next_escape])
+                .map_err(|_| DecodeError::InvalidUtf8 { offset })?;
+            sink(piece);
+        }
+        if next_escape == raw.len() {
+            break;
+        }
+        let (ch, len) = decode_escape(raw, next_escape, offset)?;
+        let mut utf8 = [0u8; 4];
+        sink(ch.encode_utf8(&mut utf8));
+        at = next_escape + len;
+    }
+    Ok(())
+}
+
+/// Decodes the escape starting at `raw[at]` (a backslash): the character and the escape's length.
+fn decode_escape(raw: &[u8], at: usize, offset: usize) -> Result<(char, usize), DecodeError> {
+    let error = DecodeError::InvalidEscape {
+        offset: offset + 1 + at,
+    };
+    let ch = match raw.get(at + 1) {
+        Some(b'"') => '"',
+        Some(b'\\') => '\\',
+        Some(b'/') => '/',
+        Some(b'b') => '\u{8}',
+        Some(b'f') => '\u{c}',
+        Some(b'n') => '\n',
+        Some(b'r') => '\r',
+        Some(b't') => '\t',
+        Some(b'u') => {
+            let high = hex4(raw.get(at + 2..at + 6)).ok_or(error)?;
+            if !(0xD800..0xE000).contains(&high) {
+                return char::from_u32(u32::from(high)).map(|c| (c, 6)).ok_or(error);
+            }
+            // A surrogate must be a high one followed by an escaped low one.
+            if high >= 0xDC00 || raw.get(at + 6..at + 8) != Some(b"\\u") {
+                return Err(error);
+            }
+            let low = hex4(raw.get(at + 8..at + 12)).ok_or(error)?;
+            if !(0xDC00..0xE000).contains(&low) {
+                return Err(error);
+            }
+            let code = 0x1_0000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
+            return char::from_u32(code).map(|c| (c, 12)).ok_or(error);
+        }
+        _ => return Err(error),
+    };
+    Ok((ch, 2))
+}
+
+fn hex4(digits: Option<&[u8]>) -> Option<u16> {
+    let digits = digits?;
+    let mut value: u16 = 0;
+    for &digit in digits {
+        let nibble = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            b'A'..=b'F' => digit - b'A' + 10,
+            _ => return None,
+        };
+        value = (value << 4) | u16::from(nibble);
+    }
+    Some(value)
+}
+
+/// The kinds of JSON value, as told by their first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Object,
+    Array,
+    String,
+    Number,
+    Bool,
+    Null,
+}
+
+/// A cursor over one message.
+#[derive(Clone, Debug)]
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) const fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    pub(crate) fn skip_whitespace(&mut self) {
+        while let Some(&byte) = self.bytes.get(self.pos) {
+            if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// The next non-whitespace byte, without consuming it.
+    pub(crate) fn peek(&mut self) -> Result<u8, DecodeError> {
+        self.skip_whitespace();
+        self.bytes
+            .get(self.pos)
+            .copied()
+            .ok_or(DecodeError::UnexpectedEnd)
+    }
+
+    /// The kind of the next value.
+    pub(crate) fn peek_kind(&mut self) -> Result<Kind, DecodeError> {
+        Ok(match self.peek()? {
+            b'{' => Kind::Object,
+            b'[' => Kind::Array,
+            b'"' => Kind::String,
+            b'-' | b'0'..=b'9' => Kind::Number,
+            b't' | b'f' => Kind::Bool,
+            b'n' => Kind::Null,
+            _ => return Err(self.unexpected("a JSON value")),
+        })
+    }
+
+    fn unexpected(&self, expected: &'static str) -> DecodeError {
+        if self.pos >= self.bytes.len() {
+            DecodeError::UnexpectedEnd
+        } else {
+            DecodeError::UnexpectedByte {
+                offset: self.pos,
+                expected,
+            }
+        }
+    }
+
+    fn expect(&mut self, byte: u8, expected: &'static str) -> Result<(), DecodeError> {
+        if self.peek()? != byte {
+            return Err(self.unexpected(expected));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Consumes `{`, starting an object walk with [`Reader::next_key`].
+    pub(crate) fn begin_object(&mut self) -> Result<(), DecodeError> {
+        self.expect(b'{', "`{`")
+    }
+
+    /// The next key of the object being walked and consumes its `:`; `None` after the closing `}`.
+    /// `first` says whether no key has been read yet (so no comma is due).
+    pub(crate) fn next_key(&mut self, first: bool) -> Result<Option<RawStr<'a>>, DecodeError> {
+        match self.peek()? {
+            b'}' => {
+                self.pos += 1;
+                return Ok(None);
+            }
+            b',' if !first => {
+                self.pos += 1;
+                self.skip_whitespace();
+            }
+            _ if !first => return Err(self.unexpected("`,` or `}`")),
+            _ => {}
+        }
+        if self.peek()? != b'"' {
+            return Err(self.unexpected("a string key"));
+        }
+        let key = self.read_str()?;
+        core::str::from_utf8(key.raw)
+            .map_err(|_| DecodeError::InvalidUtf8 { offset: key.offset })?;
+        self.expect(b':', "`:`")?;
+        Ok(Some(key))
+    }
+
+    /// Reads a string strictly: escapes, control characters (UTF-8 is checked by callers that
+    /// interpret the string).
+    pub(crate) fn read_str(&mut self) -> Result<RawStr<'a>, DecodeError> {
+        self.expect(b'"', "a string")?;
+        let offset = self.pos - 1;
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            let Some(&byte) = self.bytes.get(self.pos) else {
+                return Err(DecodeError::UnexpectedEnd);
+            };
+            match byte {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    let (_, len) = decode_escape(&self.bytes[start..], self.pos - start, offset)
+                        .map_err(|error| match self.bytes.get(self.pos + 1) {
+                            None => DecodeError::UnexpectedEnd,
+                            Some(_) => error,
+                        })?;
+                    self.pos += len;
+                }
+                0..=0x1F => return Err(DecodeError::ControlCharacter { offset: self.pos }),
+                _ => self.pos += 1,
+            }
+        }
+        let raw = &self.bytes[start..self.pos];
+        self.pos += 1;
+        Ok(RawStr {
+            raw,
+            offset,
+            escaped,
+        })
+    }
+
+    /// Reads a non-negative integer that fits in a `u64` (JSON's `-0` counts as zero).
+    pub(crate) fn read_u64(&mut self) -> Result<u64, DecodeError> {
+        self.peek()?;
+        let offset = self.pos;
+        let span = self.scan_number()?;
+        let text = &self.bytes[span];
+        let digits = text.strip_prefix(b"-").unwrap_or(text);
+        let invalid = DecodeError::InvalidNumber { offset };
+        if digits.iter().any(|b| !b.is_ascii_digit()) {
+            return Err(invalid);
+        }
+        let mut value: u64 = 0;
+        for &digit in digits {
+            value = value
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(digit - b'0')))
+                .ok_or(invalid)?;
+        }
+        if digits.len() < text.len() && value != 0 {
+            return Err(invalid);
+        }
+        Ok(value)
+    }
+
+    /// Reads `true` or `false`.
+    pub(crate) fn read_bool(&mut self) -> Result<bool, DecodeError> {
+        match self.peek()? {
+            b't' => self.literal(b"true").map(|()| true),
+            b'f' => self.literal(b"false").map(|()| false),
+            _ => Err(self.unexpected("`true` or `false`")),
+        }
+    }
+
+    /// Reads `null`.
+    pub(crate) fn read_null(&mut self) -> Result<(), DecodeError> {
+        self.peek()?;
+        self.literal(b"null")
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), DecodeError> {
+        let end = self.pos + word.len();
+        match self.bytes.get(self.pos..end) {
+            Some(found) if found == word => {
+                self.pos = end;
+                Ok(())
+            }
+            Some(_) => Err(self.unexpected("`true`, `false` or `null`")),
+            None if self.bytes[self.pos..] == word[..self.bytes.len() - self.pos] => {
+                Err(DecodeError::UnexpectedEnd)
+            }
+            None => Err(self.unexpected("`true`, `false` or `null`")),
+        }
+    }
+
+    /// Consumes a number per the JSON grammar and returns its span.
+    fn scan_number(&mut self) -> Result<Range<usize>, DecodeError> {
+        let start = self.pos;
+        let invalid = DecodeError::InvalidNumber { offset: start };
+        let bytes = self.bytes;
+        let mut at = start;
+        if bytes.get(at) == Some(&b'-') {
+            at += 1;
+        }
+        match bytes.get(at) {
+            Some(b'0') => at += 1,
+            Some(b'1'..=b'9') => at = digits_end(bytes, at),
+            Some(_) => return Err(invalid),
+            None => return Err(DecodeError::UnexpectedEnd),
+        }
+        if bytes.get(at) == Some(&b'.') {
+            let fraction = at + 1;
+            at = digits_end(bytes, fraction);
+            if at == fraction {
+                return Err(if at == bytes.len() {
+                    DecodeError::UnexpectedEnd
+                } else {
+                    invalid
+                });
+            }
+        }
+        if matches!(bytes.get(at), Some(b'e' | b'E')) {
+            at += 1;
+            if matches!(bytes.get(at), Some(b'+' | b'-')) {
+                at += 1;
+            }
+            let exponent = at;
+            at = digits_end(bytes, exponent);
+            if at == exponent {
+                return Err(if at == bytes.len() {
+                    DecodeError::UnexpectedEnd
+                } else {
+                    invalid
+                });
+            }
+        }
+        self.pos = at;
+        Ok(start..at)
+    }
+
+    /// Skips one value of any kind and returns its span. Scalars are checked strictly;
+    /// containers structurally (see the module docs).
+    pub(crate) fn skip_value(&mut self) -> Result<Range<usize>, DecodeError> {
+        let start = self.pos_after_whitespace()?;
+        match self.peek_kind()? {
+            Kind::Object | Kind::Array => self.skip_container()?,
+            Kind::String => self.skip_string()?,
+            Kind::Number => {
+                self.scan_number()?;
+            }
+            Kind::Bool => {
+                self.read_bool()?;
+            }
+            Kind::Null => self.read_null()?,
+        }
+        Ok(start..self.pos)
+    }
+
+    fn pos_after_whitespace(&mut self) -> Result<usize, DecodeError> {
+        self.peek()?;
+        Ok(self.pos)
+    }
+
+    /// Jumps over a string starting at the current `"`.
+    fn skip_string(&mut self) -> Result<(), DecodeError> {
+        self.pos = string_end(self.bytes, self.pos + 1)?;
+        Ok(())
+    }
+
+    /// Skips an object or array starting at the current bracket, checking that brackets pair up.
+    fn skip_container(&mut self) -> Result<(), DecodeError> {
+        let bytes = self.bytes;
+        // One bit per open level: 1 for an object, 0 for an array.
+        let mut kinds: u128 = 0;
+        let mut depth: usize = 0;
+        let mut at = self.pos;
+        while at < bytes.len() {
+            match bytes[at] {
+                b'"' => {
+                    at = string_end(bytes, at + 1)?;
+                    continue;
+                }
+                open @ (b'{' | b'[') => {
+                    if depth == MAX_DEPTH {
+                        return Err(DecodeError::TooDeep { limit: MAX_DEPTH });
+                    }
+                    kinds = (kinds << 1) | u128::from(open == b'{');
+                    depth += 1;
+                }
+                close @ (b'}' | b']') => {
+                    let is_object = kinds & 1 == 1;
+                    if is_object != (close == b'}') {
+                        return Err(DecodeError::UnexpectedByte {
+                            offset: at,
+                            expected: if is_object { "`}`" } else { "`]`" },
+                        });
+                    }
+                    kinds >>= 1;
+                    depth -= 1;
+                    if depth == 0 {
+                        self.pos = at + 1;
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+        Err(DecodeError::UnexpectedEnd)
+    }
+
+    /// Checks that only whitespace remains.
+    pub(crate) fn finish(&mut self) -> Result<(), DecodeError> {
+        self.skip_whitespace();
+        if self.pos < self.bytes.len() {
+            return Err(DecodeError::TrailingBytes { offset: self.pos });
+        }
+        Ok(())
+    }
+}
+
+/// The offset just past the closing quote of the string whose contents start at `from`.
+fn string_end(bytes: &[u8], mut from: usize) -> Result<usize, DecodeError> {
+    loop {
+        let rest = bytes.get(from..).ok_or(DecodeError::UnexpectedEnd)?;
+        match memchr::memchr2(b'"', b'\\', rest) {
+            Some(i) if rest[i] == b'"' => return Ok(from + i + 1),
+            // An escape: whatever follows the backslash cannot end the string.
+            Some(i) => from += i + 2,
+            None => return Err(DecodeError::UnexpectedEnd),
+        }
+    }
+}
+
+fn digits_end(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+        at += 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DecodeError, Reader, MAX_DEPTH};
+
+    fn skip(json: &str) -> Result<core::ops::Range<usize>, DecodeError> {
+        let mut reader = Reader::new(json.as_bytes());
+        let span = reader.skip_value()?;
+        reader.finish()?;
+        Ok(span)
+    }
+
+    #[test]
+    fn skips_every_kind_of_value() {
+        for json in [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-0",
+            "12.5e-3",
+            "\"a\\\"b\"",
+            "[]",
+            "{}",
+            "[1,[2,{\"a\":\"]\"}]]",
+            " {\"x\": \"}\\\\\"} ",
+        ] {
+            let span = skip(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(json[span].trim(), json.trim());
+        }
+    }
+
+    #[test]
+    fn refuses_broken_values() {
+        assert_eq!(skip("[1,2"), Err(DecodeError::UnexpectedEnd));
+        assert_eq!(skip("\"abc"), Err(DecodeError::UnexpectedEnd));
+        assert_eq!(skip("\"abc\\"), Err(DecodeError::UnexpectedEnd));
+        assert!(matches!(
+            skip("[1}"),
+            Err(DecodeError::UnexpectedByte { offset: 2, .. })
+        ));
+        assert!(matches!(skip("nul"), Err(DecodeError::UnexpectedEnd)));
+        assert!(matches!(
+            skip("nulx"),
+            Err(DecodeError::UnexpectedByte { .. })
+        ));
+        assert!(matches!(
+            skip("01"),
+            Err(DecodeError::TrailingBytes { offset: 1 })
+        ));
+        assert!(matches!(skip("1."), Err(DecodeError::UnexpectedEnd)));
+        assert!(matches!(skip("-"), Err(DecodeError::UnexpectedEnd)));
+        assert!(matches!(
+            skip("1e+x"),
+            Err(DecodeError::InvalidNumber { .. })
+        ));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut deep = [b'['; MAX_DEPTH + 1];
+        let ok = core::str::from_utf8(&deep[..MAX_DEPTH]).unwrap();
+        assert_eq!(skip(ok), Err(DecodeError::UnexpectedEnd));
+        deep[MAX_DEPTH] = b'[';
+        let too_deep = core::str::from_utf8(&deep).unwrap();
+        assert_eq!(
+            skip(too_deep),
+            Err(DecodeError::TooDeep { limit: MAX_DEPTH })
+        );
+    }
+
+    #[test]
+    fn strict_strings_check_escapes_and_controls() {
+        let mut reader = Reader::new(b"\"a\\u00e9\\ud83d\\ude00\"");
+        let s = reader.read_str().unwrap();
+        assert!(s.escaped);
+        assert!(s.equals("a\u{e9}\u{1F600}"));
+        let mut out = heapless::String::<16>::new();
+        s.unescape_into("t", &mut out).unwrap();
+        assert_eq!(out.as_str(), "a\u{e9}\u{1F600}");
+
+        for bad in [
+            "\"\\ud83d\"",
+            "\"\\udc00\\ud83d\"",
+            "\"\\x\"",
+            "\"\\u12g4\"",
+        ] {
+            assert!(
+                matches!(
+                    Reader::new(bad.as_bytes()).read_str(),
+                    Err(DecodeError::InvalidEscape { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            Reader::new(b"\"a\nb\"").read_str(),
+            Err(DecodeError::ControlCharacter { offset: 2 })
+        ));
+        let mut tiny = heapless::String::<2>::new();
+        assert_eq!(
+            Reader::new(b"\"abc\"")
+                .read_str()
+                .unwrap()
+                .unescape_into("t", &mut tiny),
+            Err(DecodeError::TooLong {
+                field: "t",
+                limit: 2
+            })
+        );
+    }
+
+    #[test]
+    fn integers_are_read_exactly() {
+        let read = |json: &str| Reader::new(json.as_bytes()).read_u64();
+        assert_eq!(read("0"), Ok(0));
+        assert_eq!(read("-0"), Ok(0));
+        assert_eq!(read("18446744073709551615"), Ok(u64::MAX));
+        assert!(read("18446744073709551616").is_err());
+        assert!(read("-1").is_err());
+        assert!(read("1.0").is_err());
+        assert!(read("1e2").is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! Reading gateway payloads: the envelope scan and the control payloads the session needs.
+//!
+//! Encoding commands lives in [`crate::command`].
+
+mod control;
+mod envelope;
+mod error;
+mod json;
+
+pub use control::{parse_invalid_session, Hello, Ready, MAX_SESSION_ID_LEN, MAX_URL_LEN};
+pub use envelope::{Data, Envelope, EventName};
+pub use error::DecodeError;
+pub use json::MAX_DEPTH;

@@ -1,0 +1,330 @@
+//! How a session is set up: who it is, what it asks for, where it connects, how it retries.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::codec::MAX_URL_LEN;
+use crate::command::{OwnedPresence, LARGE_THRESHOLD_RANGE};
+use crate::protocol::{EventSet, Intents, ShardId};
+use crate::token::Token;
+
+/// The gateway URL used when none is configured. Discord asks bots to fetch it from
+/// `GET /gateway/bot`, but this value has not changed in years and is what that call returns.
+pub const DEFAULT_GATEWAY_URL: &str = "wss://gateway.discord.gg";
+/// The gateway API version this crate speaks.
+pub const API_VERSION: u8 = 10;
+/// The most bytes kept for each of Identify's `properties` strings.
+pub const MAX_PROPERTY_LEN: usize = 32;
+
+/// Transport compression, negotiated through the connection URL's `compress` parameter.
+///
+/// The core only names it in the URL; adapters inflate the binary messages before handing them
+/// in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Plain text frames.
+    #[default]
+    None,
+    /// One zlib stream per connection, each payload ending in a sync flush.
+    ZlibStream,
+    /// One zstd stream per connection, one payload per message.
+    ZstdStream,
+}
+
+impl Compression {
+    /// The value of the `compress` URL parameter, if any.
+    #[must_use]
+    pub const fn query_value(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::ZlibStream => Some("zlib-stream"),
+            Self::ZstdStream => Some("zstd-stream"),
+        }
+    }
+}
+
+/// Exponential backoff between failed connection attempts.
+///
+/// The first reconnect after a healthy connection is immediate; each further attempt that fails
+/// before the session is ready doubles the delay up to `max`, and the actual wait is drawn
+/// uniformly from the upper half of it so a fleet does not retry in lockstep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The delay after the first failed attempt.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A URL is longer than the room kept for it.
+    UrlTooLong {
+        /// The most bytes accepted.
+        limit: usize,
+    },
+    /// A URL is not a `ws://` or `wss://` URL.
+    UrlScheme,
+    /// An Identify `properties` string is too long.
+    PropertyTooLong {
+        /// The most bytes accepted.
+        limit: usize,
+    },
+    /// `large_threshold` is outside 50..=250.
+    LargeThreshold(u8),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::UrlTooLong { limit } => write!(f, "the gateway URL is longer than {limit} bytes"),
+            Self::UrlScheme => f.write_str("the gateway URL must start with ws:// or wss://"),
+            Self::PropertyTooLong { limit } => {
+                write!(f, "an Identify property is longer than {limit} bytes")
+            }
+            Self::LargeThreshold(value) => {
+                write!(f, "large_threshold {value} is outside 50..=250")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// A validated session configuration. Build one with [`Config::builder`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) token: Token,
+    pub(crate) intents: Intents,
+    pub(crate) events: EventSet,
+    pub(crate) unknown_events: bool,
+    pub(crate) shard: ShardId,
+    pub(crate) os: heapless::String<MAX_PROPERTY_LEN>,
+    pub(crate) library: heapless::String<MAX_PROPERTY_LEN>,
+    pub(crate) large_threshold: Option<u8>,
+    pub(crate) presence: Option<OwnedPresence>,
+    pub(crate) gateway_url: heapless::String<MAX_URL_LEN>,
+    pub(crate) compression: Compression,
+    pub(crate) seed: u64,
+    pub(crate) backoff: Backoff,
+    pub(crate) hello_timeout: Duration,
+}
+
+impl Config {
+    /// Starts a configuration for `token`. By default the session asks for no intents and
+    /// passes every event through; set [`ConfigBuilder::events`] to receive (and derive intents
+    /// for) only what you need, or [`ConfigBuilder::intents`] to choose intents yourself.
+    #[must_use]
+    pub fn builder(token: Token) -> ConfigBuilder {
+        ConfigBuilder {
+            token,
+            intents: None,
+            events: None,
+            unknown_events: true,
+            shard: ShardId::ONE,
+            os: property("none"),
+            library: property("discord-gateway"),
+            large_threshold: None,
+            presence: None,
+            gateway_url: parse_url(DEFAULT_GATEWAY_URL),
+            compression: Compression::None,
+            seed: 0,
+            backoff: Backoff::default(),
+            hello_timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// The intents sent in Identify.
+    #[must_use]
+    pub const fn intents(&self) -> Intents {
+        self.intents
+    }
+
+    /// The dispatches handed to the application.
+    #[must_use]
+    pub const fn events(&self) -> EventSet {
+        self.events
+    }
+
+    /// The shard this session runs.
+    #[must_use]
+    pub const fn shard(&self) -> ShardId {
+        self.shard
+    }
+
+    /// The transport compression asked for in the URL.
+    #[must_use]
+    pub const fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The gateway URL new sessions connect to.
+    #[must_use]
+    pub fn gateway_url(&self) -> &str {
+        &self.gateway_url
+    }
+}
+
+/// Builds a [`Config`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ConfigBuilder {
+    token: Token,
+    intents: Option<Intents>,
+    events: Option<EventSet>,
+    unknown_events: bool,
+    shard: ShardId,
+    os: Result<heapless::String<MAX_PROPERTY_LEN>, ConfigError>,
+    library: Result<heapless::String<MAX_PROPERTY_LEN>, ConfigError>,
+    large_threshold: Option<u8>,
+    presence: Option<OwnedPresence>,
+    gateway_url: Result<heapless::String<MAX_URL_LEN>, ConfigError>,
+    compression: Compression,
+    seed: u64,
+    backoff: Backoff,
+    hello_timeout: Duration,
+}
+
+impl ConfigBuilder {
+    /// The intents to identify with. Without this they are derived from
+    /// [`ConfigBuilder::events`].
+    pub const fn intents(mut self, intents: Intents) -> Self {
+        self.intents = Some(intents);
+        self
+    }
+
+    /// The dispatches the application wants. Others are dropped as soon as their name is read,
+    /// before anyone looks at their data. Unless [`ConfigBuilder::intents`] is set, the intents
+    /// are derived from these (guild and direct-message intents alike).
+    pub const fn events(mut self, events: EventSet) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Whether dispatches with names this crate does not know are passed through (default
+    /// `true`: Discord adds events before libraries learn about them).
+    pub const fn unknown_events(mut self, pass_through: bool) -> Self {
+        self.unknown_events = pass_through;
+        self
+    }
+
+    /// The shard to run (default: the only shard, `0/1`).
+    pub const fn shard(mut self, shard: ShardId) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// Identify's `properties`: the operating system, and the library name sent as `browser`
+    /// and `device`.
+    pub fn properties(mut self, os: &str, library: &str) -> Self {
+        self.os = property(os);
+        self.library = property(library);
+        self
+    }
+
+    /// Member count above which Discord omits offline members (50..=250).
+    pub const fn large_threshold(mut self, threshold: u8) -> Self {
+        self.large_threshold = Some(threshold);
+        self
+    }
+
+    /// The presence to identify with.
+    pub fn presence(mut self, presence: OwnedPresence) -> Self {
+        self.presence = Some(presence);
+        self
+    }
+
+    /// The gateway URL for new sessions (resumes use the URL READY names). Must be `ws://` or
+    /// `wss://`; the query (`?v=10&encoding=json...`) is added by the session.
+    pub fn gateway_url(mut self, url: &str) -> Self {
+        self.gateway_url = parse_url(url);
+        self
+    }
+
+    /// Transport compression to ask for.
+    pub const fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// The seed for heartbeat and reconnect jitter. Give each shard and each process start a
+    /// different one (adapters draw it from the OS); tests fix it to replay exactly.
+    pub const fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Backoff between failed connection attempts.
+    pub const fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How long to wait for Hello after the socket opened before giving up on the connection.
+    pub const fn hello_timeout(mut self, timeout: Duration) -> Self {
+        self.hello_timeout = timeout;
+        self
+    }
+
+    /// Validates and builds the configuration.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for a malformed or too long URL, a too long property, or an
+    /// out-of-range `large_threshold`.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let gateway_url = self.gateway_url?;
+        if let Some(threshold) = self.large_threshold {
+            if !LARGE_THRESHOLD_RANGE.contains(&threshold) {
+                return Err(ConfigError::LargeThreshold(threshold));
+            }
+        }
+        let events = self.events.unwrap_or(EventSet::ALL);
+        let intents = match (self.intents, self.events) {
+            (Some(intents), _) => intents,
+            (None, Some(events)) => Intents::for_events(events),
+            (None, None) => Intents::empty(),
+        };
+        Ok(Config {
+            token: self.token,
+            intents,
+            events,
+            unknown_events: self.unknown_events,
+            shard: self.shard,
+            os: self.os?,
+            library: self.library?,
+            large_threshold: self.large_threshold,
+            presence: self.presence,
+            gateway_url,
+            compression: self.compression,
+            seed: self.seed,
+            backoff: self.backoff,
+            hello_timeout: self.hello_timeout,
+        })
+    }
+}
+
+fn property(text: &str) -> Result<heapless::String<MAX_PROPERTY_LEN>, ConfigError> {
+    heapless::String::try_from(text).map_err(|_| ConfigError::PropertyTooLong {
+        limit: MAX_PROPERTY_LEN,
+    })
+}
+
+/// Checks a gateway base URL and keeps it.
+pub(crate) fn parse_url(url: &str) -> Result<heapless::String<MAX_URL_LEN>, ConfigError> {
+    if !(url.starts_with("wss://") || url.starts_with("ws://")) {
+        return Err(ConfigError::UrlScheme);
+    }
+    heapless::String::try_from(url).map_err(|_| ConfigError::UrlTooLong { limit: MAX_URL_LEN })
+}

@@ -1,0 +1,127 @@
+//! Errors the session returns to its driver.
+
+use core::fmt;
+
+use crate::codec::DecodeError;
+use crate::command::EncodeError;
+use crate::protocol::OpCode;
+use crate::time::Instant;
+
+/// The gateway sent something well-formed that the protocol does not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// Hello named a heartbeat interval of zero.
+    ZeroHeartbeatInterval,
+    /// A payload that needs `d` came without it.
+    MissingData {
+        /// The payload's opcode.
+        op: OpCode,
+    },
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroHeartbeatInterval => f.write_str("Hello named a heartbeat interval of zero"),
+            Self::MissingData { op } => write!(f, "opcode {} came without `d`", op.to_u8()),
+        }
+    }
+}
+
+impl core::error::Error for ProtocolError {}
+
+/// Why [`crate::session::Session::handle_message`] refused a message. The session's state is
+/// exactly as it was before the call: a bad message never costs an event or a sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandleError {
+    /// The payload is malformed.
+    Decode(DecodeError),
+    /// The payload breaks the protocol.
+    Protocol(ProtocolError),
+    /// Lifecycle events from earlier inputs were not drained with `poll_event`; drain them and
+    /// hand the message in again.
+    EventsNotDrained,
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(error) => write!(f, "malformed payload: {error}"),
+            Self::Protocol(error) => write!(f, "protocol violation: {error}"),
+            Self::EventsNotDrained => {
+                f.write_str("poll_event must be drained before the next input")
+            }
+        }
+    }
+}
+
+impl core::error::Error for HandleError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Decode(error) => Some(error),
+            Self::Protocol(error) => Some(error),
+            Self::EventsNotDrained => None,
+        }
+    }
+}
+
+impl From<DecodeError> for HandleError {
+    fn from(error: DecodeError) -> Self {
+        Self::Decode(error)
+    }
+}
+
+impl From<ProtocolError> for HandleError {
+    fn from(error: ProtocolError) -> Self {
+        Self::Protocol(error)
+    }
+}
+
+/// Why a command was not sent. Nothing was counted against the rate limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session is not ready (not connected, identifying, resuming, or stopped); commands
+    /// sent before READY would close the connection with 4003. Keep it and try after
+    /// [`crate::session::Event::Ready`] or [`crate::session::Event::Resumed`].
+    NotReady,
+    /// Sending now could exceed 120 messages in 60 s; try again at `ready_at`.
+    RateLimited {
+        /// When a command may go.
+        ready_at: Instant,
+    },
+    /// This opcode belongs to the session (Identify, Resume, Heartbeat) and is sent by it.
+    Reserved(OpCode),
+    /// The command could not be encoded.
+    Encode(EncodeError),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotReady => f.write_str("the session is not ready for commands"),
+            Self::RateLimited { ready_at } => {
+                write!(f, "rate limited until {} ms", ready_at.as_millis())
+            }
+            Self::Reserved(op) => write!(f, "opcode {} is sent by the session itself", op.to_u8()),
+            Self::Encode(error) => write!(f, "command could not be encoded: {error}"),
+        }
+    }
+}
+
+impl core::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Encode(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<EncodeError> for SendError {
+    fn from(error: EncodeError) -> Self {
+        Self::Encode(error)
+    }
+}

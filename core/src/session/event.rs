@@ -1,0 +1,206 @@
+//! What the session tells its driver: lifecycle events, dispatches, and what to send.
+
+use core::fmt;
+use core::ops::Range;
+use core::time::Duration;
+
+use crate::codec::{Data, Envelope, EventName};
+use crate::protocol::{CloseCode, EventType, Recovery};
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectCause {
+    /// The server closed the connection with this code (1006 when the close frame carried none).
+    ServerClosed(CloseCode),
+    /// The transport ended without a close frame.
+    TransportLost,
+    /// Dialing the gateway failed.
+    DialFailed,
+    /// The server asked for a reconnect (op 7).
+    Reconnect,
+    /// The server invalidated the session (op 9); `resumable` is its `d`.
+    InvalidSession {
+        /// Whether Discord said the session may be resumed.
+        resumable: bool,
+    },
+    /// No heartbeat ACK arrived between two heartbeats.
+    Zombie,
+    /// No Hello arrived within the configured time after the socket opened.
+    HelloTimeout,
+}
+
+impl DisconnectCause {
+    /// What a client does after this disconnect: the one decision table (protocol reference
+    /// §5.8), with close codes deferring to [`CloseCode::recovery`].
+    #[must_use]
+    pub const fn recovery(self) -> Recovery {
+        match self {
+            Self::ServerClosed(code) => code.recovery(),
+            Self::InvalidSession { resumable: false } => Recovery::Reidentify,
+            Self::TransportLost
+            | Self::DialFailed
+            | Self::Reconnect
+            | Self::InvalidSession { resumable: true }
+            | Self::Zombie
+            | Self::HelloTimeout => Recovery::Resume,
+        }
+    }
+}
+
+impl fmt::Display for DisconnectCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ServerClosed(code) => write!(f, "the gateway closed the connection: {code}"),
+            Self::TransportLost => f.write_str("the connection dropped"),
+            Self::DialFailed => f.write_str("could not connect to the gateway"),
+            Self::Reconnect => f.write_str("the gateway asked for a reconnect"),
+            Self::InvalidSession { resumable: true } => {
+                f.write_str("the gateway invalidated the connection (resumable)")
+            }
+            Self::InvalidSession { resumable: false } => {
+                f.write_str("the gateway invalidated the session")
+            }
+            Self::Zombie => f.write_str("no heartbeat acknowledgement: the connection is a zombie"),
+            Self::HelloTimeout => f.write_str("the gateway sent no Hello"),
+        }
+    }
+}
+
+/// What the session does after a disconnect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Reconnect after `after` and resume the session.
+    Resume {
+        /// How long the session waits before it asks for the connection.
+        after: Duration,
+    },
+    /// Reconnect after `after` and identify a new session.
+    Identify {
+        /// How long the session waits before it asks for the connection.
+        after: Duration,
+    },
+    /// Nothing: the session has stopped (see [`Event::Stopped`]).
+    Stop,
+}
+
+/// Why a session stopped for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The server closed with a code that reconnecting cannot fix.
+    Fatal(CloseCode),
+    /// The application closed the session; `resumable` says whether it can be resumed from an
+    /// exported [`crate::session::ResumeState`].
+    Closed {
+        /// Whether the session was kept alive for a resume.
+        resumable: bool,
+    },
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fatal(code) => write!(f, "stopped: {code}"),
+            Self::Closed { resumable: true } => f.write_str("closed; the session can be resumed"),
+            Self::Closed { resumable: false } => f.write_str("closed; the session ended"),
+        }
+    }
+}
+
+/// A lifecycle event, drained with [`crate::session::Session::poll_event`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Hello arrived and the session needs to identify: acquire an identify permit (one per
+    /// `max_concurrency` bucket per 5 s) and hand it in with
+    /// [`crate::session::Session::handle_identify_permit`] as soon as you have it.
+    IdentifyPermitNeeded,
+    /// A new session is ready (READY was received).
+    Ready,
+    /// The session was resumed; `replayed` dispatches were replayed before RESUMED.
+    Resumed {
+        /// How many dispatches came between Resume and RESUMED.
+        replayed: u64,
+    },
+    /// A dispatch skipped sequence numbers (delivered anyway).
+    SequenceGap {
+        /// The number that was due.
+        expected: u64,
+        /// The number that arrived.
+        received: u64,
+    },
+    /// A dispatch repeated a sequence number already seen; it was not delivered again.
+    StaleDispatch {
+        /// The last sequence number seen.
+        last: u64,
+        /// The number that arrived.
+        received: u64,
+    },
+    /// The connection ended; `next` says what the session does about it.
+    Disconnected {
+        /// Why.
+        cause: DisconnectCause,
+        /// What happens next.
+        next: Next,
+    },
+    /// The session stopped for good.
+    Stopped(Stop),
+}
+
+/// A dispatch (op 0) the application wanted, borrowed from the message it arrived in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispatch<'m> {
+    envelope: Envelope<'m>,
+}
+
+impl<'m> Dispatch<'m> {
+    /// Wraps an envelope that has an event name.
+    pub(crate) const fn new(envelope: Envelope<'m>) -> Self {
+        Self { envelope }
+    }
+
+    /// The sequence number, if the payload had one.
+    #[must_use]
+    pub const fn seq(&self) -> Option<u64> {
+        self.envelope.seq()
+    }
+
+    /// The documented event this is, or `None` for an event this crate does not know.
+    #[must_use]
+    pub fn kind(&self) -> Option<EventType> {
+        self.envelope.event_type()
+    }
+
+    /// The event name as received, when the payload had one (every real dispatch does).
+    #[must_use]
+    pub fn name(&self) -> Option<&EventName<'m>> {
+        self.envelope.name()
+    }
+
+    /// The bytes of `d` exactly as received (`null` when the payload had no `d`).
+    #[must_use]
+    pub fn data(&self) -> &'m [u8] {
+        self.envelope.data().unwrap_or(b"null")
+    }
+
+    /// Where `d` is in the message, when it was present.
+    #[must_use]
+    pub fn data_range(&self) -> Option<Range<usize>> {
+        match self.envelope.data_span() {
+            Data::Present(range) => Some(range.clone()),
+            Data::Absent | Data::Skipped => None,
+        }
+    }
+
+    /// The whole message.
+    #[must_use]
+    pub const fn message(&self) -> &'m [u8] {
+        self.envelope.message()
+    }
+
+    /// The scanned envelope.
+    #[must_use]
+    pub const fn envelope(&self) -> &Envelope<'m> {
+        &self.envelope
+    }
+}

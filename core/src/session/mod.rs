@@ -1,0 +1,808 @@
+//! The session state machine: one shard's conversation with the gateway, without I/O.
+//!
+//! # Driving it
+//!
+//! The driver owns the socket and the clock. It hands inputs in with `handle_*` and drains
+//! outputs with `poll_*`, in this order, after every input and after every wake-up:
+//!
+//! 1. [`Session::poll_transmit`] until `None`: messages (and close frames) to send, in order.
+//! 2. [`Session::poll_event`] until `None`: lifecycle events.
+//! 3. [`Session::poll_connect`]: when `Some`, drop any current socket and dial the URL it names,
+//!    then call [`Session::handle_open`] (or [`Session::handle_transport_lost`] if dialing failed).
+//! 4. [`Session::poll_timeout`]: sleep until then (or until the next message), then call
+//!    [`Session::handle_timeout`].
+//!
+//! Dispatches come back directly from [`Session::handle_message`], borrowed from the message, so
+//! their data is never copied. Spurious wake-ups and extra polls are harmless.
+
+mod config;
+mod durable;
+mod error;
+mod event;
+mod heartbeat;
+mod rate_limit;
+mod rng;
+
+use core::fmt;
+use core::time::Duration;
+
+pub use config::{
+    Backoff, Compression, Config, ConfigBuilder, ConfigError, API_VERSION, DEFAULT_GATEWAY_URL,
+    MAX_PROPERTY_LEN,
+};
+pub use durable::ResumeState;
+pub use error::{HandleError, ProtocolError, SendError};
+pub use event::{DisconnectCause, Dispatch, Event, Next, Stop};
+pub use rate_limit::{SEND_LIMIT, SEND_WINDOW};
+
+use crate::codec::{parse_invalid_session, DecodeError, Envelope, EventName, Hello, Ready};
+use crate::command::{
+    encode_into, ConnectionProperties, Encode, Heartbeat, Identify, Resume, UpdatePresence,
+    MAX_PAYLOAD_LEN,
+};
+use crate::protocol::{CloseCode, EventType, OpCode, Recovery};
+use crate::time::Instant;
+use heartbeat::{Beat, Heartbeater};
+use rate_limit::SendLimiter;
+use rng::Jitter;
+
+/// The buffer [`Session::poll_transmit`] and [`Session::send_command`] write into: Discord
+/// refuses anything larger, so one of these always suffices.
+pub type SendBuffer = [u8; MAX_PAYLOAD_LEN];
+
+/// The code the session closes with when it means to resume: anything but 1000/1001 keeps the
+/// session alive on Discord's side.
+const RESUME_CLOSE: CloseCode = CloseCode::UnknownError;
+/// How many lifecycle events may wait undrained; each input adds at most three.
+const EVENT_CAPACITY: usize = 8;
+const EVENTS_PER_INPUT: usize = 3;
+/// After this many failed attempts in a row, resumes dial the configured gateway URL instead of
+/// the one READY named, in case that host is gone.
+const RESUME_URL_ATTEMPTS: u32 = 3;
+/// How long Discord's docs (before 2022) told clients to wait, at random, before identifying
+/// again after an Invalid Session.
+const INVALID_SESSION_WAIT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(5));
+
+/// A websocket message received from the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'m> {
+    /// A text frame.
+    Text(&'m [u8]),
+    /// A binary frame, already decompressed by the transport.
+    Binary(&'m [u8]),
+    /// A close frame, with its code if it had one.
+    Close(Option<CloseCode>),
+}
+
+/// Something to send on the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transmit<'b> {
+    /// A text frame with this payload.
+    Text(&'b [u8]),
+    /// A close frame with this code; the connection is finished after it.
+    Close(CloseCode),
+}
+
+/// Where the session wants to connect next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Connect<'s> {
+    /// The URL to dial, with the query the session needs.
+    pub url: ConnectUrl<'s>,
+    /// Whether the connection will resume a session (otherwise it identifies a new one).
+    pub resume: bool,
+}
+
+/// A gateway URL with `?v=10&encoding=json` and the compression parameter appended.
+/// Write it with `Display` (`to_string()` where `alloc` is available).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectUrl<'s> {
+    base: &'s str,
+    compression: Compression,
+}
+
+impl ConnectUrl<'_> {
+    /// The URL without the query.
+    #[must_use]
+    pub const fn base(&self) -> &str {
+        self.base
+    }
+}
+
+impl fmt::Display for ConnectUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.base)?;
+        if self.base.contains('?') {
+            f.write_str("&")?;
+        } else {
+            let after_scheme = self
+                .base
+                .split_once("://")
+                .map_or(self.base, |(_, rest)| rest);
+            f.write_str(if after_scheme.contains('/') {
+                "?"
+            } else {
+                "/?"
+            })?;
+        }
+        write!(f, "v={API_VERSION}&encoding=json")?;
+        if let Some(compress) = self.compression.query_value() {
+            write!(f, "&compress={compress}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a session stands, for display and for drivers deciding what to wait on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// Waiting to connect (initially, or backing off after a disconnect).
+    Waiting,
+    /// The driver is dialing.
+    Connecting,
+    /// Connected, waiting for Hello.
+    AwaitingHello,
+    /// Hello received; waiting for an identify permit.
+    AwaitingPermit,
+    /// Identify sent; waiting for READY.
+    Identifying,
+    /// Resume sent; replayed dispatches flow until RESUMED.
+    Resuming,
+    /// The session is live.
+    Active,
+    /// Stopped for good.
+    Stopped(Stop),
+}
+
+/// What Discord knows this session by, once READY named it.
+#[derive(Clone, Debug)]
+struct Identity {
+    session_id: heapless::String<{ crate::codec::MAX_SESSION_ID_LEN }>,
+    resume_url: heapless::String<{ crate::codec::MAX_URL_LEN }>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handshake {
+    Identify,
+    Resume,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    AwaitingHello { deadline: Instant },
+    AwaitingPermit,
+    Identifying,
+    Resuming { replayed: u64 },
+    Active,
+}
+
+/// Everything that lives and dies with one websocket connection.
+#[derive(Clone, Debug)]
+struct Connection {
+    stage: Stage,
+    /// Started by Hello.
+    heart: Option<Heartbeater>,
+    /// Identify or Resume, decided on Hello, waiting to be sent.
+    handshake: Option<Handshake>,
+    limiter: SendLimiter,
+    /// A command was refused for the rate limit; wake the driver when it may go.
+    command_wake: Option<Instant>,
+}
+
+#[derive(Clone, Debug)]
+enum Phase {
+    Waiting { at: Instant },
+    Connecting,
+    Open(Connection),
+    Stopped(Stop),
+}
+
+/// One shard's gateway session. See the [module docs](self) for how to drive it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    config: Config,
+    identity: Option<Identity>,
+    /// The last sequence number received in this session.
+    seq: Option<u64>,
+    phase: Phase,
+    /// A close frame the driver has yet to send for the connection just left.
+    pending_close: Option<CloseCode>,
+    /// Connection attempts in a row that did not reach a ready session.
+    failures: u32,
+    jitter: Jitter,
+    events: heapless::Deque<Event, EVENT_CAPACITY>,
+}
+
+impl Session {
+    /// A session that will identify on its first connection, which it asks for at once.
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        let jitter = Jitter::new(config.seed);
+        Self {
+            config,
+            identity: None,
+            seq: None,
+            phase: Phase::Waiting { at: Instant::ZERO },
+            pending_close: None,
+            failures: 0,
+            jitter,
+            events: heapless::Deque::new(),
+        }
+    }
+
+    /// A session that will resume `state` (exported by [`Session::resume_state`], possibly in
+    /// another process) on its first connection.
+    ///
+    /// # Errors
+    /// [`ConfigError::UrlScheme`] when the state's resume URL is not a websocket URL.
+    pub fn restore(config: Config, state: &ResumeState) -> Result<Self, ConfigError> {
+        let resume_url = config::parse_url(&state.resume_gateway_url)?;
+        let mut session = Self::new(config);
+        session.identity = Some(Identity {
+            session_id: state.session_id.clone(),
+            resume_url,
+        });
+        session.seq = Some(state.seq);
+        Ok(session)
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub const fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the session stands.
+    #[must_use]
+    pub const fn state(&self) -> State {
+        match &self.phase {
+            Phase::Waiting { .. } => State::Waiting,
+            Phase::Connecting => State::Connecting,
+            Phase::Stopped(stop) => State::Stopped(*stop),
+            Phase::Open(connection) => match connection.stage {
+                Stage::AwaitingHello { .. } => State::AwaitingHello,
+                Stage::AwaitingPermit => State::AwaitingPermit,
+                Stage::Identifying => State::Identifying,
+                Stage::Resuming { .. } => State::Resuming,
+                Stage::Active => State::Active,
+            },
+        }
+    }
+
+    /// Whether commands can be sent now.
+    #[must_use]
+    pub const fn is_active(&self) -> bool {
+        matches!(self.state(), State::Active)
+    }
+
+    /// The last sequence number received.
+    #[must_use]
+    pub const fn seq(&self) -> Option<u64> {
+        self.seq
+    }
+
+    /// The session id, once READY gave one.
+    #[must_use]
+    pub fn session_id(&self) -> Option<&str> {
+        self.identity
+            .as_ref()
+            .map(|identity| identity.session_id.as_str())
+    }
+
+    /// Round-trip time of the last acknowledged heartbeat on the current connection.
+    #[must_use]
+    pub fn latency(&self) -> Option<Duration> {
+        match &self.phase {
+            Phase::Open(connection) => connection.heart.as_ref().and_then(Heartbeater::latency),
+            _ => None,
+        }
+    }
+
+    /// What a new process needs to resume this session, when there is one to resume.
+    #[must_use]
+    pub fn resume_state(&self) -> Option<ResumeState> {
+        self.identity.as_ref().map(|identity| ResumeState {
+            session_id: identity.session_id.clone(),
+            resume_gateway_url: identity.resume_url.clone(),
+            seq: self.seq.unwrap_or(0),
+        })
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// The socket [`Session::poll_connect`] asked for is open.
+    pub fn handle_open(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Connecting) {
+            self.phase = Phase::Open(Connection {
+                stage: Stage::AwaitingHello {
+                    deadline: now + self.config.hello_timeout,
+                },
+                heart: None,
+                handshake: None,
+                limiter: SendLimiter::new(now),
+                command_wake: None,
+            });
+        }
+    }
+
+    /// The transport ended without a close frame, or dialing failed.
+    pub fn handle_transport_lost(&mut self, now: Instant) {
+        let cause = match self.phase {
+            Phase::Connecting => DisconnectCause::DialFailed,
+            Phase::Open(_) => DisconnectCause::TransportLost,
+            Phase::Waiting { .. } | Phase::Stopped(_) => return,
+        };
+        self.disconnect(now, cause, None);
+    }
+
+    /// A whole websocket message arrived. Returns the dispatch it carried, if the application
+    /// wants it; lifecycle consequences are queued for [`Session::poll_event`].
+    ///
+    /// # Errors
+    /// A [`HandleError`] when the message is malformed or breaks the protocol. The session is
+    /// left exactly as it was; the connection carries on.
+    pub fn handle_message<'m>(
+        &mut self,
+        now: Instant,
+        message: Message<'m>,
+    ) -> Result<Option<Dispatch<'m>>, HandleError> {
+        if self.events.len() + EVENTS_PER_INPUT > EVENT_CAPACITY {
+            return Err(HandleError::EventsNotDrained);
+        }
+        if !matches!(self.phase, Phase::Open(_)) {
+            // Left over from a connection the session already gave up on.
+            return Ok(None);
+        }
+        match message {
+            Message::Close(code) => {
+                let code = code.unwrap_or(CloseCode::Other(1005));
+                self.disconnect(now, DisconnectCause::ServerClosed(code), None);
+                Ok(None)
+            }
+            Message::Text(payload) | Message::Binary(payload) => self.handle_payload(now, payload),
+        }
+    }
+
+    /// An identify permit arrived (after [`Event::IdentifyPermitNeeded`]). Returns whether it
+    /// was used; a permit that comes when none is needed is not.
+    pub fn handle_identify_permit(&mut self, _now: Instant) -> bool {
+        match &mut self.phase {
+            Phase::Open(connection) if connection.stage == Stage::AwaitingPermit => {
+                connection.stage = Stage::Identifying;
+                connection.handshake = Some(Handshake::Identify);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Time passed: checks the heartbeat (zombie detection) and the Hello deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Phase::Open(connection) = &mut self.phase else {
+            return;
+        };
+        if connection.command_wake.is_some_and(|at| at <= now) {
+            connection.command_wake = None;
+        }
+        let cause = match (connection.stage, &connection.heart) {
+            (Stage::AwaitingHello { deadline }, _) if now >= deadline => {
+                DisconnectCause::HelloTimeout
+            }
+            (_, Some(heart)) if heart.poll(now) == Beat::Zombie => DisconnectCause::Zombie,
+            _ => return,
+        };
+        self.disconnect(now, cause, Some(RESUME_CLOSE));
+    }
+
+    /// Closes the session. With `resumable` the connection closes with a code that keeps the
+    /// session alive on Discord's side for a few minutes, so [`Session::resume_state`] can be
+    /// resumed by a later process; without it the session ends (close 1000) and the bot goes
+    /// offline.
+    pub fn close(&mut self, resumable: bool) {
+        if matches!(self.phase, Phase::Stopped(_)) {
+            return;
+        }
+        if matches!(self.phase, Phase::Open(_)) {
+            self.pending_close = Some(if resumable {
+                RESUME_CLOSE
+            } else {
+                CloseCode::Normal
+            });
+        }
+        if !resumable {
+            self.identity = None;
+            self.seq = None;
+        }
+        let stop = Stop::Closed { resumable };
+        self.phase = Phase::Stopped(stop);
+        self.push(Event::Stopped(stop));
+    }
+
+    /// Encodes a command into `buf` and returns the payload to send, counting it against the
+    /// connection's rate limit (which always keeps room for heartbeats).
+    ///
+    /// # Errors
+    /// A [`SendError`] when the session is not active, the limit is reached (with the time it
+    /// frees up), the opcode is the session's own, or the command cannot be encoded. Nothing is
+    /// counted then.
+    pub fn send_command<'b>(
+        &mut self,
+        now: Instant,
+        command: &impl Encode,
+        buf: &'b mut SendBuffer,
+    ) -> Result<&'b [u8], SendError> {
+        let op = command.opcode();
+        if matches!(op, OpCode::Identify | OpCode::Resume | OpCode::Heartbeat) {
+            return Err(SendError::Reserved(op));
+        }
+        let Phase::Open(connection) = &mut self.phase else {
+            return Err(SendError::NotReady);
+        };
+        if connection.stage != Stage::Active {
+            return Err(SendError::NotReady);
+        }
+        let reserve = heartbeat_reserve(connection.heart.as_ref());
+        let ready_at = connection.limiter.ready_at(now, reserve);
+        if ready_at > now {
+            connection.command_wake = Some(
+                connection
+                    .command_wake
+                    .map_or(ready_at, |at| at.min(ready_at)),
+            );
+            return Err(SendError::RateLimited { ready_at });
+        }
+        let len = encode_into(command, buf)?;
+        connection.limiter.record(now);
+        Ok(&buf[..len])
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// The next message the session itself needs sent: a close frame for a connection it left,
+    /// a heartbeat, Identify or Resume.
+    #[must_use]
+    pub fn poll_transmit<'b>(
+        &mut self,
+        now: Instant,
+        buf: &'b mut SendBuffer,
+    ) -> Option<Transmit<'b>> {
+        if let Some(code) = self.pending_close.take() {
+            return Some(Transmit::Close(code));
+        }
+        let Phase::Open(connection) = &mut self.phase else {
+            return None;
+        };
+        if connection.limiter.ready_at(now, 0) > now {
+            return None;
+        }
+        if let Some(heart) = &mut connection.heart {
+            if heart.poll(now) == Beat::Send {
+                let len = encode_into(&Heartbeat { seq: self.seq }, buf).ok()?;
+                heart.sent(now);
+                connection.limiter.record(now);
+                return Some(Transmit::Text(&buf[..len]));
+            }
+        }
+        let handshake = connection.handshake?;
+        let len = match handshake {
+            Handshake::Identify => encode_identify(&self.config, buf),
+            Handshake::Resume => {
+                let identity = self.identity.as_ref()?;
+                let resume = Resume {
+                    token: &self.config.token,
+                    session_id: &identity.session_id,
+                    seq: self.seq.unwrap_or(0),
+                };
+                encode_into(&resume, buf).ok()
+            }
+        }?;
+        connection.handshake = None;
+        connection.limiter.record(now);
+        if handshake == Handshake::Identify {
+            // A new session numbers its dispatches from 1 again.
+            self.seq = None;
+        }
+        Some(Transmit::Text(&buf[..len]))
+    }
+
+    /// The next lifecycle event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether the session wants a new connection now. When it does, the driver drops any
+    /// socket it still holds and dials [`Connect::url`].
+    #[must_use]
+    pub fn poll_connect(&mut self, now: Instant) -> Option<Connect<'_>> {
+        match self.phase {
+            Phase::Waiting { at } if at <= now => {}
+            _ => return None,
+        }
+        self.phase = Phase::Connecting;
+        let resume = self.identity.is_some();
+        let base = match &self.identity {
+            Some(identity) if self.failures < RESUME_URL_ATTEMPTS => identity.resume_url.as_str(),
+            _ => self.config.gateway_url.as_str(),
+        };
+        Some(Connect {
+            url: ConnectUrl {
+                base,
+                compression: self.config.compression,
+            },
+            resume,
+        })
+    }
+
+    /// When the session next needs [`Session::handle_timeout`] (or [`Session::poll_connect`]
+    /// and [`Session::poll_transmit`]) called, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Waiting { at } => Some(*at),
+            Phase::Connecting | Phase::Stopped(_) => None,
+            Phase::Open(connection) => {
+                let hello = match connection.stage {
+                    Stage::AwaitingHello { deadline } => Some(deadline),
+                    _ => None,
+                };
+                // A due heartbeat held back by the rate limit wakes when the limit frees up.
+                let limit_free = connection.limiter.ready_at(Instant::ZERO, 0);
+                let heart = connection
+                    .heart
+                    .as_ref()
+                    .map(|heart| heart.next_due().max(limit_free));
+                [hello, heart, connection.command_wake]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
+        }
+    }
+
+    // ---- internals ----------------------------------------------------------------------
+
+    fn handle_payload<'m>(
+        &mut self,
+        now: Instant,
+        payload: &'m [u8],
+    ) -> Result<Option<Dispatch<'m>>, HandleError> {
+        let config = &self.config;
+        let envelope = Envelope::decode_filtered(payload, |name| {
+            wanted_internally(name) || config_wants(config, name)
+        })?;
+        let Phase::Open(connection) = &mut self.phase else {
+            return Ok(None);
+        };
+        match envelope.op() {
+            OpCode::Dispatch => self.handle_dispatch(envelope),
+            OpCode::Heartbeat => {
+                if let Some(heart) = &mut connection.heart {
+                    heart.request();
+                }
+                Ok(None)
+            }
+            OpCode::HeartbeatAck => {
+                if let Some(heart) = &mut connection.heart {
+                    heart.acknowledged(now);
+                }
+                Ok(None)
+            }
+            OpCode::Hello => {
+                if !matches!(connection.stage, Stage::AwaitingHello { .. }) {
+                    return Ok(None);
+                }
+                let data = envelope
+                    .data()
+                    .ok_or(ProtocolError::MissingData { op: OpCode::Hello })?;
+                let interval = Hello::parse(data)?.heartbeat_interval;
+                if interval.is_zero() {
+                    return Err(ProtocolError::ZeroHeartbeatInterval.into());
+                }
+                let first = self.jitter.below(interval);
+                connection.heart = Some(Heartbeater::start(now, interval, first));
+                if self.identity.is_some() {
+                    connection.stage = Stage::Resuming { replayed: 0 };
+                    connection.handshake = Some(Handshake::Resume);
+                } else {
+                    connection.stage = Stage::AwaitingPermit;
+                    self.push(Event::IdentifyPermitNeeded);
+                }
+                Ok(None)
+            }
+            OpCode::Reconnect => {
+                self.disconnect(now, DisconnectCause::Reconnect, Some(RESUME_CLOSE));
+                Ok(None)
+            }
+            OpCode::InvalidSession => {
+                let resumable = parse_invalid_session(envelope.data())?;
+                self.disconnect(
+                    now,
+                    DisconnectCause::InvalidSession { resumable },
+                    Some(RESUME_CLOSE),
+                );
+                Ok(None)
+            }
+            // Undocumented opcodes (and client-only ones echoed back) are ignored, as Discord
+            // asks of clients.
+            _ => Ok(None),
+        }
+    }
+
+    fn handle_dispatch<'m>(
+        &mut self,
+        envelope: Envelope<'m>,
+    ) -> Result<Option<Dispatch<'m>>, HandleError> {
+        let kind = envelope.event_type();
+        // Everything that can fail is read before anything changes.
+        let ready = if kind == Some(EventType::Ready) {
+            let data = envelope
+                .data()
+                .ok_or(DecodeError::MissingField { field: "d" })?;
+            Some(Ready::parse(data)?)
+        } else {
+            None
+        };
+
+        if let Some(received) = envelope.seq() {
+            match self.seq {
+                Some(last) if received <= last => {
+                    self.push(Event::StaleDispatch { last, received });
+                    return Ok(None);
+                }
+                Some(last) if received != last + 1 => {
+                    self.push(Event::SequenceGap {
+                        expected: last + 1,
+                        received,
+                    });
+                }
+                _ => {}
+            }
+            self.seq = Some(received);
+        }
+
+        let Phase::Open(connection) = &mut self.phase else {
+            return Ok(None);
+        };
+        if let Some(ready) = ready {
+            let resume_url = config::parse_url(&ready.resume_gateway_url)
+                .unwrap_or_else(|_| self.config.gateway_url.clone());
+            self.identity = Some(Identity {
+                session_id: ready.session_id,
+                resume_url,
+            });
+            connection.stage = Stage::Active;
+            self.failures = 0;
+            self.push(Event::Ready);
+        } else if kind == Some(EventType::Resumed) {
+            if let Stage::Resuming { replayed } = connection.stage {
+                connection.stage = Stage::Active;
+                self.failures = 0;
+                self.push(Event::Resumed { replayed });
+            }
+        } else if let Stage::Resuming { replayed } = &mut connection.stage {
+            *replayed += 1;
+        }
+
+        let wanted = envelope
+            .name()
+            .is_some_and(|name| config_wants(&self.config, name));
+        Ok(wanted.then(|| Dispatch::new(envelope)))
+    }
+
+    /// Leaves the current connection (or dial attempt) and decides what comes next.
+    fn disconnect(&mut self, now: Instant, cause: DisconnectCause, close: Option<CloseCode>) {
+        let reached_active =
+            matches!(&self.phase, Phase::Open(connection) if connection.stage == Stage::Active);
+        if matches!(self.phase, Phase::Open(_)) {
+            self.pending_close = close;
+        }
+        let recovery = cause.recovery();
+        if recovery == Recovery::Fatal {
+            let code = match cause {
+                DisconnectCause::ServerClosed(code) => code,
+                _ => CloseCode::UnknownError,
+            };
+            let stop = Stop::Fatal(code);
+            self.phase = Phase::Stopped(stop);
+            self.push(Event::Disconnected {
+                cause,
+                next: Next::Stop,
+            });
+            self.push(Event::Stopped(stop));
+            return;
+        }
+        if recovery == Recovery::Reidentify {
+            self.identity = None;
+            self.seq = None;
+        }
+        self.failures = if reached_active {
+            0
+        } else {
+            self.failures.saturating_add(1)
+        };
+        let mut after = self.backoff();
+        if cause == (DisconnectCause::InvalidSession { resumable: false }) {
+            after = after.max(
+                self.jitter
+                    .between(INVALID_SESSION_WAIT.0, INVALID_SESSION_WAIT.1),
+            );
+        }
+        self.phase = Phase::Waiting { at: now + after };
+        let next = if self.identity.is_some() {
+            Next::Resume { after }
+        } else {
+            Next::Identify { after }
+        };
+        self.push(Event::Disconnected { cause, next });
+    }
+
+    /// The wait before the next attempt: none after a healthy connection, then doubling.
+    fn backoff(&mut self) -> Duration {
+        if self.failures == 0 {
+            return Duration::ZERO;
+        }
+        let Backoff { initial, max } = self.config.backoff;
+        let exponent = (self.failures - 1).min(20);
+        let full = initial.saturating_mul(1 << exponent).min(max);
+        self.jitter.between(full / 2, full)
+    }
+
+    fn push(&mut self, event: Event) {
+        // Room was checked on entry; should a driver ignore that, the oldest event gives way
+        // rather than the newest, which says where the session is now.
+        if self.events.is_full() {
+            self.events.pop_front();
+        }
+        let _ = self.events.push_back(event);
+    }
+}
+
+/// Dispatches the session reads for itself whatever the application asked for.
+fn wanted_internally(name: &EventName<'_>) -> bool {
+    matches!(name.kind(), Some(EventType::Ready | EventType::Resumed))
+}
+
+fn config_wants(config: &Config, name: &EventName<'_>) -> bool {
+    match name.kind() {
+        Some(kind) => config.events.contains(kind),
+        None => config.unknown_events,
+    }
+}
+
+/// How many of the 120 slots per minute stay free for heartbeats: the beats one window can
+/// hold at this interval, plus one for a beat the server asks for.
+fn heartbeat_reserve(heart: Option<&Heartbeater>) -> usize {
+    let Some(heart) = heart else { return 3 };
+    let interval = heart.interval().as_millis().max(1);
+    let beats = SEND_WINDOW.as_millis().div_ceil(interval);
+    usize::try_from(beats)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .clamp(2, SEND_LIMIT / 2)
+}
+
+fn encode_identify(config: &Config, buf: &mut SendBuffer) -> Option<usize> {
+    fn identify<'a>(config: &'a Config, presence: Option<UpdatePresence<'a>>) -> Identify<'a> {
+        Identify {
+            token: &config.token,
+            properties: ConnectionProperties {
+                os: &config.os,
+                browser: &config.library,
+                device: &config.library,
+            },
+            compress: false,
+            large_threshold: config.large_threshold,
+            shard: Some(config.shard),
+            presence,
+            intents: config.intents,
+        }
+    }
+    match &config.presence {
+        Some(owned) => {
+            owned.with_borrowed(|presence| encode_into(&identify(config, Some(*presence)), buf))
+        }
+        None => encode_into(&identify(config, None), buf),
+    }
+    .ok()
+}
