@@ -1,0 +1,220 @@
+//! Raw commands: pre-encoded JSON for a send event this crate has no type for.
+
+use core::fmt;
+
+use super::json::check_value;
+use super::{sealed, Encode, EncodeError};
+use crate::protocol::OpCode;
+
+/// A send event whose `d` the caller encoded already, for opcodes or fields this crate does not
+/// model yet.
+///
+/// `data` goes into the payload byte for byte, so it is checked first: it must be exactly one
+/// well-formed JSON value (surrounding whitespace allowed) in UTF-8, and `op` must be an opcode a
+/// client may send ([`OpCode::is_sendable`]). Anything else would get the connection closed.
+///
+/// `Debug` shows only the length of `data`, which may hold a token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawCommand<'a> {
+    /// The opcode to send.
+    pub op: OpCode,
+    /// The JSON text of `d`.
+    pub data: &'a [u8],
+}
+
+impl<'a> RawCommand<'a> {
+    /// A raw command; nothing is checked until it is encoded (or [`RawCommand::validate`]d).
+    #[must_use]
+    pub const fn new(op: OpCode, data: &'a [u8]) -> Self {
+        Self { op, data }
+    }
+
+    /// Checks that `op` may be sent and `data` is exactly one JSON value.
+    ///
+    /// # Errors
+    /// [`EncodeError::InvalidField`] for field `op` or `d`.
+    pub fn validate(&self) -> Result<(), EncodeError> {
+        if !self.op.is_sendable() {
+            return Err(EncodeError::invalid(
+                "op",
+                "is not an opcode a client may send",
+            ));
+        }
+        check_value(self.data).map_err(|reason| EncodeError::invalid("d", reason))
+    }
+}
+
+impl fmt::Debug for RawCommand<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawCommand")
+            .field("op", &self.op)
+            .field("data_len", &self.data.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Encode for RawCommand<'_> {
+    fn opcode(&self) -> OpCode {
+        self.op
+    }
+}
+
+impl sealed::Envelope for RawCommand<'_> {
+    fn check(&self) -> Result<(), EncodeError> {
+        self.validate()
+    }
+
+    fn write_envelope(&self, buf: &mut [u8]) -> Option<usize> {
+        // serde-json-core has no way to embed raw JSON, so the envelope is written by hand.
+        let mut digits = [0u8; 3];
+        let op = decimal(self.op.to_u8(), &mut digits);
+        let mut out = Cursor { buf, len: 0 };
+        out.put(b"{\"op\":")?;
+        out.put(op)?;
+        out.put(b",\"d\":")?;
+        out.put(self.data)?;
+        out.put(b"}")?;
+        Some(out.len)
+    }
+}
+
+/// The decimal digits of `value`, written at the end of `digits`.
+fn decimal(mut value: u8, digits: &mut [u8; 3]) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + value % 10;
+        value /= 10;
+        if value == 0 {
+            return &digits[at..];
+        }
+    }
+}
+
+/// Appends to a slice, failing once it is full.
+struct Cursor<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.len.checked_add(bytes.len())?;
+        self.buf.get_mut(self.len..end)?.copy_from_slice(bytes);
+        self.len = end;
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::format;
+    use std::vec::Vec;
+
+    use serde_json::json;
+
+    use super::{decimal, RawCommand};
+    use crate::command::testing::{encode_to_string, round_trip};
+    use crate::command::{encode_into, EncodeError, MAX_PAYLOAD_LEN};
+    use crate::protocol::OpCode;
+
+    #[test]
+    fn data_is_inserted_verbatim() {
+        let raw = RawCommand::new(OpCode::RequestSoundboardSounds, br#"{"guild_ids":["1"]}"#);
+        assert_eq!(
+            encode_to_string(&raw),
+            r#"{"op":31,"d":{"guild_ids":["1"]}}"#
+        );
+        let spaced = RawCommand::new(OpCode::Heartbeat, b" \n 42 \t");
+        assert_eq!(encode_to_string(&spaced), "{\"op\":1,\"d\": \n 42 \t}");
+        assert_eq!(round_trip(&spaced, OpCode::Heartbeat), json!(42));
+    }
+
+    #[test]
+    fn every_sendable_opcode_is_written_as_its_number() {
+        for value in 0..=u8::MAX {
+            let op = OpCode::from_u8(value);
+            if op.is_sendable() {
+                assert_eq!(round_trip(&RawCommand::new(op, b"null"), op), json!(null));
+            }
+        }
+    }
+
+    #[test]
+    fn opcodes_a_client_may_not_send_are_refused() {
+        for op in [
+            OpCode::Dispatch,
+            OpCode::Hello,
+            OpCode::HeartbeatAck,
+            OpCode::Reconnect,
+            OpCode::InvalidSession,
+            OpCode::Unknown(5),
+            OpCode::Unknown(255),
+        ] {
+            assert_eq!(
+                encode_into(&RawCommand::new(op, b"null"), &mut [0u8; 64]),
+                Err(EncodeError::InvalidField {
+                    field: "op",
+                    reason: "is not an opcode a client may send",
+                }),
+                "{op:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_refused() {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{} {}",
+            b"nul",
+            b"\"\xff\"",
+            b"[1,]",
+            b"{\"a\":1",
+        ] {
+            let result = encode_into(&RawCommand::new(OpCode::Heartbeat, bad), &mut [0u8; 64]);
+            assert!(
+                matches!(result, Err(EncodeError::InvalidField { field: "d", .. })),
+                "{bad:?}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn five_thousand_bytes_are_too_large() {
+        let mut data = Vec::from(&b"\""[..]);
+        data.resize(4999, b'a');
+        data.push(b'"');
+        let raw = RawCommand::new(OpCode::PresenceUpdate, &data);
+        let mut buf = [0u8; MAX_PAYLOAD_LEN];
+        assert_eq!(
+            encode_into(&raw, &mut buf),
+            Err(EncodeError::TooLarge {
+                limit: MAX_PAYLOAD_LEN
+            })
+        );
+    }
+
+    #[test]
+    fn debug_shows_only_the_length_of_data() {
+        let raw = RawCommand::new(OpCode::Identify, br#"{"token":"secret-token"}"#);
+        let text = format!("{raw:?}");
+        assert!(!text.contains("secret"), "{text}");
+        assert!(
+            !text.contains("115"),
+            "bytes must not be listed either: {text}"
+        );
+        assert_eq!(text, "RawCommand { op: Identify, data_len: 24, .. }");
+    }
+
+    #[test]
+    fn opcode_digits() {
+        let mut digits = [0u8; 3];
+        assert_eq!(decimal(0, &mut digits), b"0");
+        assert_eq!(decimal(43, &mut digits), b"43");
+        assert_eq!(decimal(255, &mut digits), b"255");
+    }
+}
