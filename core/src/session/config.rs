@@ -4,7 +4,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::codec::MAX_URL_LEN;
-use crate::command::{OwnedPresence, LARGE_THRESHOLD_RANGE};
+use crate::command::{OwnedPresence, LARGE_THRESHOLD_RANGE, MAX_PAYLOAD_LEN};
 use crate::protocol::{EventSet, Intents, ShardId};
 use crate::token::Token;
 
@@ -84,6 +84,9 @@ pub enum ConfigError {
     },
     /// `large_threshold` is outside 50..=250.
     LargeThreshold(u8),
+    /// The Identify this configuration sends would not fit in Discord's 4096-byte limit (a
+    /// presence whose strings are mostly escapes can get there).
+    IdentifyTooLarge,
 }
 
 impl fmt::Display for ConfigError {
@@ -96,6 +99,9 @@ impl fmt::Display for ConfigError {
             }
             Self::LargeThreshold(value) => {
                 write!(f, "large_threshold {value} is outside 50..=250")
+            }
+            Self::IdentifyTooLarge => {
+                f.write_str("the Identify payload would exceed 4096 bytes; shorten the presence")
             }
         }
     }
@@ -126,7 +132,6 @@ impl Config {
     /// Starts a configuration for `token`. By default the session asks for no intents and
     /// passes every event through; set [`ConfigBuilder::events`] to receive (and derive intents
     /// for) only what you need, or [`ConfigBuilder::intents`] to choose intents yourself.
-    #[must_use]
     pub fn builder(token: Token) -> ConfigBuilder {
         ConfigBuilder {
             token,
@@ -296,7 +301,7 @@ impl ConfigBuilder {
             (None, Some(events)) => Intents::for_events(events),
             (None, None) => Intents::empty(),
         };
-        Ok(Config {
+        let config = Config {
             token: self.token,
             intents,
             events,
@@ -311,7 +316,11 @@ impl ConfigBuilder {
             seed: self.seed,
             backoff: self.backoff,
             hello_timeout: self.hello_timeout,
-        })
+        };
+        // Proven here, once, so the session never meets an Identify it cannot send.
+        let mut scratch = [0u8; MAX_PAYLOAD_LEN];
+        super::encode_identify(&config, &mut scratch).ok_or(ConfigError::IdentifyTooLarge)?;
+        Ok(config)
     }
 }
 

@@ -189,6 +189,9 @@ struct Connection {
     command_wake: Option<Instant>,
 }
 
+// The open connection is the large variant (its send log is most of it). Without an allocator it
+// cannot be boxed, and a session is one fixed-size value either way.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Phase {
     Waiting { at: Instant },
@@ -782,7 +785,7 @@ fn heartbeat_reserve(heart: Option<&Heartbeater>) -> usize {
         .clamp(2, SEND_LIMIT / 2)
 }
 
-fn encode_identify(config: &Config, buf: &mut SendBuffer) -> Option<usize> {
+pub(crate) fn encode_identify(config: &Config, buf: &mut SendBuffer) -> Option<usize> {
     fn identify<'a>(config: &'a Config, presence: Option<UpdatePresence<'a>>) -> Identify<'a> {
         Identify {
             token: &config.token,

@@ -1,0 +1,975 @@
+//! Whole conversations between the session state machine and a fake gateway, on a virtual clock.
+//!
+//! Every test reads as the protocol: the gateway says something, time passes, and the test checks
+//! what the client sent and what it reported. Nothing sleeps and nothing touches a network.
+
+use core::time::Duration;
+
+use discord_gateway::command::{MemberSelector, RequestGuildMembers, UpdateVoiceState};
+use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
+use discord_gateway::session::{
+    Backoff, Compression, Config, DisconnectCause, Event, Message, Next, ResumeState, SendBuffer,
+    SendError, Session, State, Stop, Transmit, SEND_LIMIT,
+};
+use discord_gateway::{Instant, Token};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "MTA4NTk4NzY1NDMyMTAxMjM0NQ.GxYzAb.not-a-real-token-0123456789abcdefghij";
+const INTERVAL: u64 = 41_250;
+const RESUME_URL: &str = "wss://gateway-us-east1-d.discord.gg";
+
+/// What the client put on the wire.
+#[derive(Clone, Debug, PartialEq)]
+enum Sent {
+    Payload { at: Instant, value: Value },
+    Close { at: Instant, code: CloseCode },
+}
+
+/// The client side of a conversation: a session, a virtual clock, and a record of everything.
+struct Client {
+    session: Session,
+    now: Instant,
+    buf: SendBuffer,
+    sent: Vec<Sent>,
+    events: Vec<Event>,
+    dispatches: Vec<(Option<u64>, String, Value)>,
+    dials: Vec<(String, bool)>,
+    /// Dials fail (the gateway is unreachable) while set.
+    refuse_dials: bool,
+    /// The gateway acknowledges every heartbeat at once while set.
+    auto_ack: bool,
+}
+
+impl Client {
+    fn new(config: Config) -> Self {
+        Self::from_session(Session::new(config))
+    }
+
+    fn from_session(session: Session) -> Self {
+        Self {
+            session,
+            now: Instant::from_millis(1_000),
+            buf: [0; 4096],
+            sent: Vec::new(),
+            events: Vec::new(),
+            dispatches: Vec::new(),
+            dials: Vec::new(),
+            refuse_dials: false,
+            auto_ack: false,
+        }
+    }
+
+    /// Drains every output, in the documented order, and dials when asked.
+    fn drain(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(transmit) = self.session.poll_transmit(self.now, &mut self.buf) {
+                progressed = true;
+                let at = self.now;
+                let sent = match transmit {
+                    Transmit::Text(bytes) => Sent::Payload {
+                        at,
+                        value: serde_json::from_slice(bytes).unwrap(),
+                    },
+                    Transmit::Close(code) => Sent::Close { at, code },
+                };
+                let heartbeat = matches!(&sent, Sent::Payload { value, .. } if value["op"] == 1);
+                self.sent.push(sent);
+                if heartbeat && self.auto_ack {
+                    let ack = Message::Text(br#"{"t":null,"s":null,"op":11,"d":null}"#);
+                    self.session.handle_message(self.now, ack).unwrap();
+                }
+            }
+            while let Some(event) = self.session.poll_event() {
+                progressed = true;
+                self.events.push(event);
+            }
+            if let Some(connect) = self.session.poll_connect(self.now) {
+                progressed = true;
+                self.dials.push((connect.url.to_string(), connect.resume));
+                if self.refuse_dials {
+                    self.session.handle_transport_lost(self.now);
+                } else {
+                    self.session.handle_open(self.now);
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// The gateway sends a text message.
+    fn recv(&mut self, payload: &str) {
+        let result = self
+            .session
+            .handle_message(self.now, Message::Text(payload.as_bytes()));
+        let dispatch = result.unwrap_or_else(|error| panic!("{error} in {payload}"));
+        if let Some(dispatch) = dispatch {
+            let name = dispatch.name().unwrap().raw().to_owned();
+            let data = serde_json::from_slice(dispatch.data()).unwrap();
+            self.dispatches.push((dispatch.seq(), name, data));
+        }
+        self.drain();
+    }
+
+    fn recv_value(&mut self, value: Value) {
+        self.recv(&value.to_string());
+    }
+
+    fn close_from_server(&mut self, code: u16) {
+        self.session
+            .handle_message(self.now, Message::Close(Some(CloseCode::from_u16(code))))
+            .unwrap();
+        self.drain();
+    }
+
+    /// Lets time pass, waking the session at every deadline it names on the way.
+    fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        loop {
+            self.drain();
+            match self.session.poll_timeout() {
+                Some(at) if at <= until => {
+                    self.now = self.now.max(at);
+                    self.session.handle_timeout(self.now);
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        self.session.handle_timeout(self.now);
+        self.drain();
+    }
+
+    fn advance_to(&mut self, at: Instant) {
+        let by = at.saturating_duration_since(self.now);
+        self.advance(by);
+    }
+
+    fn hello(&mut self) {
+        self.recv_value(json!({"t": null, "s": null, "op": 10, "d": {"heartbeat_interval": INTERVAL, "_trace": ["x"]}}));
+    }
+
+    fn ready(&mut self, session_id: &str) {
+        self.recv_value(json!({"t": "READY", "s": 1, "op": 0, "d": {
+            "v": 10, "user": {"id": "1", "username": "bot"}, "guilds": [],
+            "session_id": session_id, "resume_gateway_url": RESUME_URL,
+            "shard": [0, 1], "application": {"id": "1", "flags": 0}}}));
+    }
+
+    fn dispatch(&mut self, seq: u64, name: &str) {
+        self.recv(&format!(
+            r#"{{"t":"{name}","s":{seq},"op":0,"d":{{"id":"{seq}","nested":{{"s":999,"op":7}}}}}}"#
+        ));
+    }
+
+    fn ack(&mut self) {
+        self.recv(r#"{"t":null,"s":null,"op":11,"d":null}"#);
+    }
+
+    /// Connect, Hello, permit, READY: a live session.
+    fn start(&mut self) {
+        self.drain();
+        self.hello();
+        assert!(self.session.handle_identify_permit(self.now));
+        self.drain();
+        self.ready("session-1");
+    }
+
+    fn payloads(&self, op: u64) -> Vec<(Instant, Value)> {
+        self.sent
+            .iter()
+            .filter_map(|sent| match sent {
+                Sent::Payload { at, value } if value["op"] == op => Some((*at, value["d"].clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn closes(&self) -> Vec<CloseCode> {
+        self.sent
+            .iter()
+            .filter_map(|sent| match sent {
+                Sent::Close { code, .. } => Some(*code),
+                Sent::Payload { .. } => None,
+            })
+            .collect()
+    }
+
+    fn take_events(&mut self) -> Vec<Event> {
+        core::mem::take(&mut self.events)
+    }
+}
+
+fn config() -> discord_gateway::session::ConfigBuilder {
+    Config::builder(Token::new(TOKEN).unwrap())
+        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
+        .seed(42)
+}
+
+fn client() -> Client {
+    Client::new(config().build().unwrap())
+}
+
+#[test]
+fn identifies_on_the_default_gateway_then_becomes_ready() {
+    let mut client = client();
+    client.drain();
+    assert_eq!(
+        client.dials,
+        [(
+            "wss://gateway.discord.gg/?v=10&encoding=json".to_owned(),
+            false
+        )]
+    );
+    assert_eq!(client.session.state(), State::AwaitingHello);
+
+    client.hello();
+    assert_eq!(client.take_events(), [Event::IdentifyPermitNeeded]);
+    assert!(
+        client.payloads(2).is_empty(),
+        "no Identify before the permit"
+    );
+    assert!(client.session.handle_identify_permit(client.now));
+    assert!(
+        !client.session.handle_identify_permit(client.now),
+        "a second permit is not used"
+    );
+    client.drain();
+
+    let identify = &client.payloads(2)[0].1;
+    assert_eq!(identify["token"], TOKEN);
+    assert_eq!(
+        identify["intents"],
+        (Intents::GUILDS | Intents::GUILD_MESSAGES).bits()
+    );
+    assert_eq!(identify["shard"], json!([0, 1]));
+    assert_eq!(identify["properties"]["browser"], "discord-gateway");
+
+    client.ready("session-1");
+    assert_eq!(client.take_events(), [Event::Ready]);
+    assert_eq!(client.session.state(), State::Active);
+    assert_eq!(client.session.session_id(), Some("session-1"));
+    assert_eq!(client.session.seq(), Some(1));
+    assert_eq!(client.dispatches[0].1, "READY");
+}
+
+#[test]
+fn sequence_numbers_advance_and_payloads_without_s_are_still_delivered() {
+    // discordpkg/gateway v0.2 never advanced its sequence and dropped payloads without `s`.
+    let mut client = client();
+    client.start();
+    client.dispatch(2, "MESSAGE_CREATE");
+    client.dispatch(3, "GUILD_CREATE");
+    assert_eq!(client.session.seq(), Some(3));
+    client.recv(r#"{"t":"MESSAGE_CREATE","op":0,"d":{"id":"no-seq"}}"#);
+    client.recv(r#"{"t":"MESSAGE_CREATE","s":null,"op":0,"d":{"id":"null-seq"}}"#);
+    assert_eq!(
+        client.session.seq(),
+        Some(3),
+        "only a non-null s moves the sequence"
+    );
+    let names: Vec<_> = client
+        .dispatches
+        .iter()
+        .map(|(seq, name, _)| (*seq, name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (Some(1), "READY"),
+            (Some(2), "MESSAGE_CREATE"),
+            (Some(3), "GUILD_CREATE"),
+            (None, "MESSAGE_CREATE"),
+            (None, "MESSAGE_CREATE")
+        ]
+    );
+    assert_eq!(
+        client.dispatches[2].2["nested"]["s"], 999,
+        "nested s/op keys are data, not envelope"
+    );
+}
+
+#[test]
+fn sequence_gaps_are_reported_and_repeats_dropped_without_breaking_the_session() {
+    let mut client = client();
+    client.start();
+    client.take_events();
+    client.dispatch(2, "MESSAGE_CREATE");
+    client.dispatch(5, "MESSAGE_CREATE");
+    assert_eq!(
+        client.take_events(),
+        [Event::SequenceGap {
+            expected: 3,
+            received: 5
+        }]
+    );
+    client.dispatch(4, "MESSAGE_CREATE");
+    assert_eq!(
+        client.take_events(),
+        [Event::StaleDispatch {
+            last: 5,
+            received: 4
+        }]
+    );
+    client.dispatch(6, "MESSAGE_CREATE");
+    let seqs: Vec<_> = client.dispatches.iter().map(|d| d.0.unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 5, 6]);
+    assert_eq!(client.session.state(), State::Active);
+}
+
+#[test]
+fn heartbeats_start_after_seeded_jitter_then_keep_the_interval_and_carry_the_last_seq() {
+    let first_beat = |seed| {
+        let mut client = Client::new(config().seed(seed).build().unwrap());
+        client.start();
+        let hello_at = client.now;
+        client.advance(Duration::from_millis(INTERVAL));
+        client.payloads(1)[0].0.saturating_duration_since(hello_at)
+    };
+    // Same seed, same transcript; other seeds spread over [0, interval).
+    assert_eq!(first_beat(7), first_beat(7));
+    let firsts: Vec<Duration> = (0..20).map(first_beat).collect();
+    assert!(firsts.iter().all(|d| *d < Duration::from_millis(INTERVAL)));
+    assert!(firsts.iter().any(|d| *d != firsts[0]));
+
+    let mut client = client();
+    client.start();
+    client.dispatch(2, "MESSAGE_CREATE");
+    client.advance(Duration::from_millis(INTERVAL));
+    let beats = client.payloads(1);
+    assert_eq!(beats.len(), 1);
+    assert_eq!(beats[0].1, json!(2));
+    client.advance(Duration::from_millis(100));
+    client.ack();
+    assert_eq!(
+        client.session.latency(),
+        Some(client.now.saturating_duration_since(beats[0].0))
+    );
+    client.dispatch(3, "MESSAGE_CREATE");
+    client.advance(Duration::from_millis(INTERVAL));
+    let beats = client.payloads(1);
+    assert_eq!(beats.len(), 2);
+    assert_eq!(
+        beats[1].0.saturating_duration_since(beats[0].0),
+        Duration::from_millis(INTERVAL)
+    );
+    assert_eq!(beats[1].1, json!(3));
+}
+
+#[test]
+fn a_heartbeat_before_any_dispatch_carries_null() {
+    let mut client = client();
+    client.drain();
+    client.hello();
+    client.advance(Duration::from_millis(INTERVAL));
+    assert_eq!(client.payloads(1)[0].1, Value::Null);
+}
+
+#[test]
+fn a_server_heartbeat_request_is_answered_at_once() {
+    let mut client = client();
+    client.start();
+    client.recv(r#"{"t":null,"s":null,"op":1,"d":null}"#);
+    let beats = client.payloads(1);
+    assert_eq!(beats.len(), 1);
+    assert_eq!(beats[0], (client.now, json!(1)));
+}
+
+#[test]
+fn a_zombie_connection_is_closed_and_resumed_with_replay() {
+    let mut client = client();
+    client.start();
+    client.dispatch(2, "MESSAGE_CREATE");
+    client.take_events();
+    // One beat goes unanswered; at the next one the connection is declared a zombie.
+    client.advance(Duration::from_millis(INTERVAL));
+    let first_beat = client.payloads(1)[0].0;
+    client.advance_to(first_beat + Duration::from_millis(INTERVAL - 1));
+    assert!(client.closes().is_empty());
+    client.advance(Duration::from_millis(1));
+    assert_eq!(
+        client.closes(),
+        [CloseCode::UnknownError],
+        "closed with a code that keeps the session"
+    );
+    assert_eq!(
+        client.take_events(),
+        [Event::Disconnected {
+            cause: DisconnectCause::Zombie,
+            next: Next::Resume {
+                after: Duration::ZERO
+            }
+        }]
+    );
+    assert_eq!(
+        client.dials.last().unwrap(),
+        &(format!("{RESUME_URL}/?v=10&encoding=json"), true)
+    );
+
+    client.hello();
+    let resume = &client.payloads(6)[0].1;
+    assert_eq!(
+        resume,
+        &json!({"token": TOKEN, "session_id": "session-1", "seq": 2})
+    );
+    assert!(client.payloads(2).len() == 1, "no second Identify");
+    client.dispatch(3, "MESSAGE_CREATE");
+    client.dispatch(4, "MESSAGE_CREATE");
+    client.recv(r#"{"t":"RESUMED","s":5,"op":0,"d":{"_trace":["x"]}}"#);
+    assert_eq!(client.take_events(), [Event::Resumed { replayed: 2 }]);
+    assert_eq!(client.session.seq(), Some(5));
+    assert!(client.session.is_active());
+}
+
+#[test]
+fn reconnect_resumes_and_reconnect_before_hello_without_a_session_identifies() {
+    let mut client = client();
+    client.start();
+    client.take_events();
+    client.recv(r#"{"t":null,"s":null,"op":7,"d":null}"#);
+    assert_eq!(client.closes(), [CloseCode::UnknownError]);
+    assert_eq!(
+        client.take_events(),
+        [Event::Disconnected {
+            cause: DisconnectCause::Reconnect,
+            next: Next::Resume {
+                after: Duration::ZERO
+            }
+        }]
+    );
+    assert!(client.dials.last().unwrap().1);
+
+    let mut fresh = self::client();
+    fresh.drain();
+    fresh.recv(r#"{"op":7,"d":null}"#);
+    let events = fresh.take_events();
+    let [Event::Disconnected {
+        cause: DisconnectCause::Reconnect,
+        next: Next::Identify { after },
+    }] = events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert!(
+        after <= Duration::from_secs(1),
+        "a connection that never became ready backs off: {after:?}"
+    );
+    fresh.advance(after);
+    assert_eq!(fresh.dials.len(), 2);
+    assert!(!fresh.dials[1].1, "nothing to resume: identify");
+}
+
+#[test]
+fn invalid_session_resumable_resumes() {
+    let mut client = client();
+    client.start();
+    client.take_events();
+    client.recv(r#"{"t":null,"s":null,"op":9,"d":true}"#);
+    assert_eq!(
+        client.take_events(),
+        [Event::Disconnected {
+            cause: DisconnectCause::InvalidSession { resumable: true },
+            next: Next::Resume {
+                after: Duration::ZERO
+            }
+        }]
+    );
+    client.hello();
+    assert_eq!(client.payloads(6).len(), 1);
+}
+
+#[test]
+fn invalid_session_not_resumable_waits_one_to_five_seconds_then_identifies_a_new_session() {
+    let mut client = client();
+    client.start();
+    client.dispatch(2, "MESSAGE_CREATE");
+    client.take_events();
+    client.recv(r#"{"t":null,"s":null,"op":9,"d":false}"#);
+    let events = client.take_events();
+    let Event::Disconnected {
+        cause,
+        next: Next::Identify { after },
+    } = events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(cause, DisconnectCause::InvalidSession { resumable: false });
+    assert!(
+        (Duration::from_secs(1)..=Duration::from_secs(5)).contains(&after),
+        "{after:?}"
+    );
+    assert_eq!(client.session.resume_state(), None);
+    assert_eq!(client.dials.len(), 1, "no dial before the wait is over");
+
+    client.advance(after);
+    assert_eq!(client.dials.len(), 2);
+    assert_eq!(
+        client.dials[1],
+        (
+            "wss://gateway.discord.gg/?v=10&encoding=json".to_owned(),
+            false
+        )
+    );
+    client.hello();
+    assert_eq!(client.take_events(), [Event::IdentifyPermitNeeded]);
+    client.session.handle_identify_permit(client.now);
+    client.drain();
+    assert_eq!(client.payloads(2).len(), 2);
+    client.ready("session-2");
+    assert_eq!(
+        client.take_events(),
+        [Event::Ready],
+        "the new session starts again at s=1 with no gap"
+    );
+    assert_eq!(client.session.session_id(), Some("session-2"));
+}
+
+#[test]
+fn every_close_code_leads_where_the_protocol_says() {
+    let fatal = [4004u16, 4010, 4011, 4012, 4013, 4014];
+    let reidentify = [4003u16, 4007, 4009];
+    let resume = [
+        1000u16, 1001, 1005, 1006, 1011, 4000, 4001, 4002, 4005, 4008, 4999,
+    ];
+    for code in fatal.into_iter().chain(reidentify).chain(resume) {
+        let mut client = client();
+        client.start();
+        client.take_events();
+        client.close_from_server(code);
+        let events = client.take_events();
+        let cause = DisconnectCause::ServerClosed(CloseCode::from_u16(code));
+        if fatal.contains(&code) {
+            assert_eq!(
+                events,
+                [
+                    Event::Disconnected {
+                        cause,
+                        next: Next::Stop
+                    },
+                    Event::Stopped(Stop::Fatal(CloseCode::from_u16(code)))
+                ],
+                "{code}"
+            );
+            client.advance(Duration::from_secs(3600));
+            assert_eq!(
+                client.dials.len(),
+                1,
+                "{code}: no reconnect after a fatal code"
+            );
+            assert!(CloseCode::from_u16(code)
+                .to_string()
+                .contains(&code.to_string()));
+        } else if reidentify.contains(&code) {
+            assert_eq!(
+                events,
+                [Event::Disconnected {
+                    cause,
+                    next: Next::Identify {
+                        after: Duration::ZERO
+                    }
+                }],
+                "{code}"
+            );
+            assert!(!client.dials[1].1);
+        } else {
+            assert_eq!(
+                events,
+                [Event::Disconnected {
+                    cause,
+                    next: Next::Resume {
+                        after: Duration::ZERO
+                    }
+                }],
+                "{code}"
+            );
+            assert!(client.dials[1].1);
+        }
+        assert!(
+            client.closes().is_empty(),
+            "{code}: the server closed; the client sends no close of its own"
+        );
+    }
+}
+
+#[test]
+fn a_dropped_transport_resumes_and_failed_dials_back_off_exponentially() {
+    let mut client = Client::new(
+        config()
+            .backoff(Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(8),
+            })
+            .build()
+            .unwrap(),
+    );
+    client.start();
+    client.take_events();
+    client.session.handle_transport_lost(client.now);
+    assert_eq!(
+        client.session.poll_event(),
+        Some(Event::Disconnected {
+            cause: DisconnectCause::TransportLost,
+            next: Next::Resume {
+                after: Duration::ZERO
+            },
+        })
+    );
+    // The gateway is unreachable: every dial fails, and the waits double up to the cap.
+    client.refuse_dials = true;
+    client.session.handle_transport_lost(client.now);
+    client.drain();
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        let events = client.take_events();
+        let Some(Event::Disconnected {
+            cause: DisconnectCause::DialFailed,
+            next: Next::Resume { after },
+        }) = events.last().copied()
+        else {
+            panic!("expected a dial failure: {events:?}")
+        };
+        waits.push(after);
+        let dials = client.dials.len();
+        client.advance(after);
+        assert_eq!(client.dials.len(), dials + 1);
+    }
+    let caps = [1u64, 2, 4, 8, 8, 8].map(Duration::from_secs);
+    for (wait, cap) in waits.iter().zip(caps) {
+        assert!(
+            *wait >= cap / 2 && *wait <= cap,
+            "{wait:?} not in [{:?}, {cap:?}]",
+            cap / 2
+        );
+    }
+    // After three failed resumes the configured gateway is tried instead of READY's host.
+    assert!(client
+        .dials
+        .last()
+        .unwrap()
+        .0
+        .starts_with("wss://gateway.discord.gg/"));
+    assert!(client.dials.last().unwrap().1, "still a resume");
+}
+
+#[test]
+fn a_missing_hello_times_out_and_reconnects() {
+    let mut client = Client::new(
+        config()
+            .hello_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+    );
+    client.drain();
+    client.advance(Duration::from_secs(10));
+    assert_eq!(client.closes(), [CloseCode::UnknownError]);
+    let events = client.take_events();
+    assert!(
+        matches!(
+            events[0],
+            Event::Disconnected {
+                cause: DisconnectCause::HelloTimeout,
+                ..
+            }
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_flood_of_commands_never_puts_more_than_120_messages_in_any_minute() {
+    let mut client = client();
+    client.auto_ack = true;
+    client.start();
+    let guild = Snowflake(584_799_433_523_331_074);
+    let request = RequestGuildMembers::new(
+        guild,
+        MemberSelector::Query {
+            prefix: "fer",
+            limit: 25,
+        },
+    );
+    let mut delivered = 0;
+    let mut buf = [0u8; 4096];
+    while delivered < 500 {
+        match client.session.send_command(client.now, &request, &mut buf) {
+            Ok(bytes) => {
+                let value: Value = serde_json::from_slice(bytes).unwrap();
+                client.sent.push(Sent::Payload {
+                    at: client.now,
+                    value,
+                });
+                delivered += 1;
+            }
+            Err(SendError::RateLimited { ready_at }) => {
+                assert!(ready_at > client.now);
+                // Heartbeats go on meanwhile (and are acknowledged).
+                client.advance_to(ready_at);
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(
+        client.session.is_active(),
+        "no zombie: heartbeats were never starved"
+    );
+    let times: Vec<u64> = client
+        .sent
+        .iter()
+        .filter_map(|sent| match sent {
+            Sent::Payload { at, .. } => Some(at.as_millis()),
+            Sent::Close { .. } => None,
+        })
+        .collect();
+    for (i, &start) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|&&t| t < start + 60_000)
+            .count();
+        assert!(
+            in_window <= SEND_LIMIT,
+            "{in_window} messages in the minute from {start}"
+        );
+    }
+    let elapsed = client
+        .now
+        .saturating_duration_since(Instant::from_millis(1_000));
+    let beats = client.payloads(1).len() as u128;
+    assert!(
+        beats >= elapsed.as_millis() / u128::from(INTERVAL),
+        "heartbeats kept going through the flood: {beats}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5 * 60),
+        "the limiter did not over-throttle: {elapsed:?}"
+    );
+}
+
+#[test]
+fn commands_wait_for_a_ready_session_and_the_session_opcodes_are_its_own() {
+    let mut client = client();
+    let mut buf = [0u8; 4096];
+    let leave = UpdateVoiceState {
+        guild_id: Snowflake(1),
+        channel_id: None,
+        self_mute: false,
+        self_deaf: false,
+    };
+    assert_eq!(
+        client.session.send_command(client.now, &leave, &mut buf),
+        Err(SendError::NotReady)
+    );
+    client.start();
+    assert!(client
+        .session
+        .send_command(client.now, &leave, &mut buf)
+        .is_ok());
+    let heartbeat = discord_gateway::command::Heartbeat { seq: Some(1) };
+    assert!(matches!(
+        client
+            .session
+            .send_command(client.now, &heartbeat, &mut buf),
+        Err(SendError::Reserved(_))
+    ));
+}
+
+#[test]
+fn a_restored_session_resumes_in_a_new_process() {
+    let mut first = client();
+    first.start();
+    first.dispatch(2, "MESSAGE_CREATE");
+    first.dispatch(3, "MESSAGE_CREATE");
+    first.session.close(true);
+    first.drain();
+    assert_eq!(
+        first.closes(),
+        [CloseCode::UnknownError],
+        "a resumable close avoids 1000/1001"
+    );
+    let saved = serde_json::to_string(&first.session.resume_state().unwrap()).unwrap();
+
+    let state: ResumeState = serde_json::from_str(&saved).unwrap();
+    let mut second =
+        Client::from_session(Session::restore(config().build().unwrap(), &state).unwrap());
+    second.drain();
+    assert_eq!(
+        second.dials,
+        [(format!("{RESUME_URL}/?v=10&encoding=json"), true)]
+    );
+    second.hello();
+    assert_eq!(
+        second.payloads(6)[0].1,
+        json!({"token": TOKEN, "session_id": "session-1", "seq": 3})
+    );
+    second.dispatch(4, "MESSAGE_CREATE");
+    second.recv(r#"{"t":"RESUMED","s":5,"op":0,"d":{}}"#);
+    assert!(second
+        .take_events()
+        .contains(&Event::Resumed { replayed: 1 }));
+}
+
+#[test]
+fn closing_for_good_sends_1000_and_forgets_the_session() {
+    let mut client = client();
+    client.start();
+    client.take_events();
+    client.session.close(false);
+    client.drain();
+    assert_eq!(client.closes(), [CloseCode::Normal]);
+    assert_eq!(
+        client.take_events(),
+        [Event::Stopped(Stop::Closed { resumable: false })]
+    );
+    assert_eq!(client.session.resume_state(), None);
+    client.advance(Duration::from_secs(600));
+    assert_eq!(client.dials.len(), 1);
+}
+
+#[test]
+fn malformed_messages_are_refused_without_losing_state() {
+    let mut client = client();
+    client.start();
+    client.dispatch(2, "MESSAGE_CREATE");
+    for bad in [
+        "",
+        "[]",
+        "{",
+        r#"{"op":"0"}"#,
+        r#"{"t":"X","s":-3,"op":0,"d":{}}"#,
+        r#"{"s":3,"op":0,"d":{"a":[}"#,
+        r#"{"op":0,"op":0}"#,
+        r#"{"t":"READY","s":3,"op":0,"d":{"session_id":5}}"#,
+        r#"{"op":9,"d":"yes"}"#,
+    ] {
+        let result = client
+            .session
+            .handle_message(client.now, Message::Text(bad.as_bytes()));
+        assert!(result.is_err(), "{bad:?} was accepted");
+        assert_eq!(client.session.seq(), Some(2), "{bad:?} moved the sequence");
+        assert_eq!(client.session.state(), State::Active);
+    }
+    client.dispatch(3, "MESSAGE_CREATE");
+    assert_eq!(client.dispatches.last().unwrap().0, Some(3));
+}
+
+#[test]
+fn a_hello_without_a_usable_interval_is_refused_and_the_hello_deadline_still_runs() {
+    let mut client = client();
+    client.drain();
+    for bad in [
+        r#"{"op":10,"d":{"heartbeat_interval":0}}"#,
+        r#"{"op":10,"d":{}}"#,
+        r#"{"op":10}"#,
+        r#"{"op":10,"d":{"heartbeat_interval":-5}}"#,
+    ] {
+        assert!(
+            client
+                .session
+                .handle_message(client.now, Message::Text(bad.as_bytes()))
+                .is_err(),
+            "{bad}"
+        );
+        assert_eq!(client.session.state(), State::AwaitingHello);
+    }
+    client.advance(Duration::from_secs(20));
+    assert!(client.take_events().iter().any(|e| matches!(
+        e,
+        Event::Disconnected {
+            cause: DisconnectCause::HelloTimeout,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn unwanted_events_advance_the_sequence_but_are_not_delivered() {
+    let mut client = Client::new(
+        Config::builder(Token::new(TOKEN).unwrap())
+            .events(EventSet::EMPTY.with(EventType::MessageCreate))
+            .unknown_events(false)
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(
+        client.session.config().intents(),
+        Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES
+    );
+    client.start();
+    client.dispatch(2, "GUILD_CREATE");
+    client.dispatch(3, "SOMETHING_NEW");
+    // Even unwanted data after the envelope is never looked at.
+    client.recv(r#"{"t":"TYPING_START","s":4,"op":0,"d":{ this is never read"#);
+    client.dispatch(5, "MESSAGE_CREATE");
+    assert_eq!(client.session.seq(), Some(5));
+    let delivered: Vec<_> = client.dispatches.iter().map(|d| d.1.as_str()).collect();
+    assert_eq!(
+        delivered,
+        ["MESSAGE_CREATE"],
+        "READY is read by the session but not delivered when unwanted"
+    );
+    assert!(client
+        .take_events()
+        .iter()
+        .all(|e| !matches!(e, Event::SequenceGap { .. })));
+}
+
+#[test]
+fn urls_carry_the_query_and_compression_and_shards_go_in_identify() {
+    let mut client = Client::new(
+        config()
+            .gateway_url("ws://127.0.0.1:9999/gateway")
+            .compression(Compression::ZstdStream)
+            .shard(ShardId::new(3, 8).unwrap())
+            .build()
+            .unwrap(),
+    );
+    client.start();
+    assert_eq!(
+        client.dials[0].0,
+        "ws://127.0.0.1:9999/gateway?v=10&encoding=json&compress=zstd-stream"
+    );
+    assert_eq!(client.payloads(2)[0].1["shard"], json!([3, 8]));
+}
+
+#[test]
+fn the_token_never_shows_in_debug_output() {
+    let mut client = client();
+    client.start();
+    let debug = format!("{:?} {:?}", client.session, client.session.config());
+    assert!(!debug.contains(TOKEN));
+    assert!(!debug.contains("not-a-real-token"));
+}
+
+#[test]
+fn undrained_events_refuse_the_next_message_instead_of_dropping_events() {
+    let mut session = Session::new(config().build().unwrap());
+    let mut now = Instant::ZERO;
+    let mut refused = false;
+    for _ in 0..10 {
+        let _ = session.poll_connect(now);
+        session.handle_open(now);
+        // Op 7 before Hello: each one disconnects and queues an event nobody drains.
+        match session.handle_message(now, Message::Text(br#"{"op":7,"d":null}"#)) {
+            Err(discord_gateway::session::HandleError::EventsNotDrained) => {
+                refused = true;
+                break;
+            }
+            Ok(_) => now += Duration::from_secs(3600),
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(refused);
+    let mut count = 0;
+    while let Some(event) = session.poll_event() {
+        assert!(matches!(
+            event,
+            Event::Disconnected {
+                cause: DisconnectCause::Reconnect,
+                ..
+            }
+        ));
+        count += 1;
+    }
+    assert!(count >= 5, "every event was kept: {count}");
+}
