@@ -25,3 +25,8 @@ pub use command::{encode, encode_into, Command, Encode, EncodeError, Identify, M
 pub use protocol::{CloseCode, Intents, OpCode, Recovery, ShardId, Snowflake};
 pub use time::Instant;
 pub use token::Token;
+
+/// The README's examples, compiled and run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
