@@ -1,0 +1,186 @@
+//! Building a shard: the core's settings plus what only a driver needs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use discord_gateway::command::OwnedPresence;
+use discord_gateway::protocol::{EventSet, Intents, ShardId};
+use discord_gateway::session::{
+    Backoff, Compression, Config, ConfigBuilder, ConfigError, ResumeState, Session,
+};
+use discord_gateway::Token;
+
+use crate::identify::{IdentifyQueue, LocalIdentifyQueue};
+use crate::runtime::os_seed;
+use crate::{Runtime, Shard};
+
+/// The largest message accepted by default, after decompression: enough for the GUILD_CREATE
+/// of a very large guild, small enough that a decompression bomb is an error, not an OOM.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+/// How long dialing (TCP, TLS and the websocket handshake) may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Builds a [`Shard`]. Start from the adapter's `Shard::builder(token)`.
+#[must_use]
+pub struct ShardBuilder<R: Runtime> {
+    runtime: R,
+    core: ConfigBuilder,
+    seeded: bool,
+    identify: Option<Arc<dyn IdentifyQueue>>,
+    connect_timeout: Duration,
+    max_message_size: usize,
+    resume: Option<ResumeState>,
+}
+
+impl<R: Runtime> std::fmt::Debug for ShardBuilder<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardBuilder")
+            .field("core", &self.core)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> ShardBuilder<R> {
+    /// A builder for a shard running on `runtime`.
+    pub fn new(runtime: R, token: Token) -> Self {
+        Self {
+            runtime,
+            core: Config::builder(token),
+            seeded: false,
+            identify: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            resume: None,
+        }
+    }
+
+    /// The intents to identify with (otherwise derived from [`ShardBuilder::events`]).
+    pub fn intents(mut self, intents: Intents) -> Self {
+        self.core = self.core.intents(intents);
+        self
+    }
+
+    /// The dispatches wanted; others are dropped before anyone reads their data, and the
+    /// intents are derived from these unless set.
+    pub fn events(mut self, events: EventSet) -> Self {
+        self.core = self.core.events(events);
+        self
+    }
+
+    /// Whether dispatches this library does not know are passed through (default `true`).
+    pub fn unknown_events(mut self, pass_through: bool) -> Self {
+        self.core = self.core.unknown_events(pass_through);
+        self
+    }
+
+    /// Which shard this is (default `0/1`).
+    pub fn shard(mut self, shard: ShardId) -> Self {
+        self.core = self.core.shard(shard);
+        self
+    }
+
+    /// The presence to identify with.
+    pub fn presence(mut self, presence: OwnedPresence) -> Self {
+        self.core = self.core.presence(presence);
+        self
+    }
+
+    /// The gateway URL for new sessions (default `wss://gateway.discord.gg`).
+    pub fn gateway_url(mut self, url: &str) -> Self {
+        self.core = self.core.gateway_url(url);
+        self
+    }
+
+    /// Transport compression (zlib-stream or zstd-stream).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.core = self.core.compression(compression);
+        self
+    }
+
+    /// Member count above which offline members are left out (50..=250).
+    pub fn large_threshold(mut self, threshold: u8) -> Self {
+        self.core = self.core.large_threshold(threshold);
+        self
+    }
+
+    /// Backoff between failed connection attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.core = self.core.backoff(backoff);
+        self
+    }
+
+    /// How long to wait for Hello after connecting.
+    pub fn hello_timeout(mut self, timeout: Duration) -> Self {
+        self.core = self.core.hello_timeout(timeout);
+        self
+    }
+
+    /// A fixed jitter seed (tests); by default one is drawn from the OS.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.core = self.core.seed(seed);
+        self.seeded = true;
+        self
+    }
+
+    /// Any other core setting.
+    pub fn configure(mut self, configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Self {
+        self.core = configure(self.core);
+        self
+    }
+
+    /// The identify permits to use. Share one queue between all shards of a bot; by default each
+    /// shard gets its own single-bucket queue.
+    pub fn identify_queue(mut self, queue: Arc<dyn IdentifyQueue>) -> Self {
+        self.identify = Some(queue);
+        self
+    }
+
+    /// How long dialing may take before it counts as a failed attempt.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest message accepted, after decompression.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Resume this session (exported by [`Shard::resume_state`], maybe by another process)
+    /// instead of identifying a new one.
+    pub fn resume(mut self, state: ResumeState) -> Self {
+        self.resume = Some(state);
+        self
+    }
+
+    /// Builds the shard. It does nothing until it is polled.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for a malformed configuration.
+    pub fn build(self) -> Result<Shard<R>, ConfigError> {
+        let core = if self.seeded {
+            self.core
+        } else {
+            self.core.seed(os_seed())
+        };
+        let config = core.build()?;
+        let session = match &self.resume {
+            Some(state) => Session::restore(config, state)?,
+            None => Session::new(config),
+        };
+        let identify = match self.identify {
+            Some(queue) => queue,
+            None => LocalIdentifyQueue::new(self.runtime.clone(), 1),
+        };
+        Ok(Shard::from_parts(
+            self.runtime,
+            session,
+            identify,
+            self.connect_timeout,
+            self.max_message_size,
+        ))
+    }
+}

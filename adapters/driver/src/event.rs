@@ -1,0 +1,182 @@
+//! What a shard yields: dispatches it owns, lifecycle events, and the errors that end it.
+
+use std::fmt;
+use std::ops::Range;
+
+use bytes::Bytes;
+use discord_gateway::protocol::{CloseCode, EventType};
+use discord_gateway::session::{DisconnectCause, HandleError, Next};
+
+use crate::inflate::InflateError;
+
+/// A dispatch, holding the message it arrived in. Its `d` is never copied: [`Dispatch::data`]
+/// borrows it, and [`Dispatch::deserialize`] reads it into any serde type.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Dispatch {
+    message: Bytes,
+    name: Range<usize>,
+    data: Option<Range<usize>>,
+    seq: Option<u64>,
+    kind: Option<EventType>,
+}
+
+impl Dispatch {
+    pub(crate) fn new(
+        message: Bytes,
+        name: Range<usize>,
+        data: Option<Range<usize>>,
+        seq: Option<u64>,
+        kind: Option<EventType>,
+    ) -> Self {
+        Self {
+            message,
+            name,
+            data,
+            seq,
+            kind,
+        }
+    }
+
+    /// The event name (`t`) as received.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        std::str::from_utf8(&self.message[self.name.clone()]).unwrap_or_default()
+    }
+
+    /// The documented event this is, or `None` for one this library does not know yet.
+    #[must_use]
+    pub const fn kind(&self) -> Option<EventType> {
+        self.kind
+    }
+
+    /// The sequence number.
+    #[must_use]
+    pub const fn seq(&self) -> Option<u64> {
+        self.seq
+    }
+
+    /// The raw JSON of `d`, byte for byte as Discord sent it (`null` when absent).
+    #[must_use]
+    pub fn data(&self) -> &[u8] {
+        match &self.data {
+            Some(range) => &self.message[range.clone()],
+            None => b"null",
+        }
+    }
+
+    /// The whole payload this dispatch arrived in.
+    #[must_use]
+    pub fn message(&self) -> &Bytes {
+        &self.message
+    }
+
+    /// Deserializes `d` into `T` (borrowing from the message where `T` allows).
+    ///
+    /// # Errors
+    /// The `serde_json` error when `d` does not match `T`.
+    pub fn deserialize<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(self.data())
+    }
+}
+
+impl fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatch")
+            .field("name", &self.name())
+            .field("seq", &self.seq)
+            .field("data_len", &self.data().len())
+            .finish()
+    }
+}
+
+/// Something that happened on a shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShardEvent {
+    /// A dispatch the application asked for.
+    Dispatch(Dispatch),
+    /// A websocket connection opened; `resume` says whether it will resume the session.
+    Connected {
+        /// Whether the connection resumes (otherwise it identifies).
+        resume: bool,
+    },
+    /// A new session is ready.
+    Ready {
+        /// Discord's id for the session.
+        session_id: String,
+    },
+    /// The session was resumed after `replayed` missed dispatches were replayed.
+    Resumed {
+        /// How many dispatches were replayed.
+        replayed: u64,
+    },
+    /// The connection ended; `next` says what the shard does about it.
+    Disconnected {
+        /// Why it ended.
+        cause: DisconnectCause,
+        /// What comes next.
+        next: Next,
+    },
+    /// Dispatches were skipped in the sequence (the session carries on).
+    SequenceGap {
+        /// The sequence number that was due.
+        expected: u64,
+        /// The one that arrived.
+        received: u64,
+    },
+    /// A repeated dispatch was dropped.
+    StaleDispatch {
+        /// The last sequence number seen.
+        last: u64,
+        /// The repeated one.
+        received: u64,
+    },
+    /// A message could not be read and was skipped; the connection carries on.
+    Malformed(MessageError),
+}
+
+/// Why a received message was skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// The payload was malformed or broke the protocol.
+    Payload(HandleError),
+    /// The compressed stream could not be read (the connection is then reset).
+    Inflate(InflateError),
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Payload(error) => error.fmt(f),
+            Self::Inflate(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for MessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Payload(error) => Some(error),
+            Self::Inflate(error) => Some(error),
+        }
+    }
+}
+
+/// Why a shard stopped for good.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShardError {
+    /// Discord closed with a code that reconnecting cannot fix; the message says what to change.
+    Fatal(CloseCode),
+}
+
+impl fmt::Display for ShardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fatal(code) => write!(f, "{code}"),
+        }
+    }
+}
+
+impl std::error::Error for ShardError {}

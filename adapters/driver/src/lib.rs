@@ -1,0 +1,28 @@
+//! The runtime-generic async driver behind `discord-gateway-tokio` and `discord-gateway-smol`.
+//!
+//! It binds the sans-IO [`discord_gateway`] session to a websocket: connect, feed messages in,
+//! send what the session wants sent, sleep until its deadline, reconnect. It is written once,
+//! generic over a tiny [`Runtime`] trait (open a websocket, sleep until an instant), so each
+//! adapter is little more than an `async-tungstenite` connect with TLS and a timer.
+//!
+//! It never spawns tasks: a [`Shard`] does its work while the application awaits
+//! [`Shard::next_event`]. It never logs the token.
+
+mod builder;
+mod clock;
+mod event;
+mod identify;
+mod inflate;
+mod runtime;
+mod sender;
+mod shard;
+
+pub use builder::{ShardBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE};
+pub use event::{Dispatch, MessageError, ShardError, ShardEvent};
+pub use identify::{IdentifyQueue, LocalIdentifyQueue, Permit, IDENTIFY_WINDOW};
+pub use inflate::InflateError;
+pub use runtime::{os_seed, Runtime};
+pub use sender::{QueueError, ShardSender};
+pub use shard::Shard;
+
+pub use discord_gateway;

@@ -1,0 +1,101 @@
+//! Sending commands to a shard from any task.
+
+use std::fmt;
+
+use discord_gateway::command::{encode_into, Encode, EncodeError, RawCommand, MAX_PAYLOAD_LEN};
+use discord_gateway::OpCode;
+use futures_channel::mpsc;
+
+/// What travels from senders to the shard.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// An encoded payload, checked when it was queued.
+    Command(Vec<u8>),
+    /// Close the shard, keeping the session resumable or not.
+    Close { resumable: bool },
+}
+
+/// Why a command was not queued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The command is invalid or too large; nothing was queued.
+    Encode(EncodeError),
+    /// Identify, Resume and Heartbeat are sent by the shard itself.
+    Reserved(OpCode),
+    /// The shard is gone.
+    ShardGone,
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Encode(error) => write!(f, "command not queued: {error}"),
+            Self::Reserved(op) => write!(f, "opcode {} is sent by the shard itself", op.to_u8()),
+            Self::ShardGone => f.write_str("the shard has been dropped"),
+        }
+    }
+}
+
+impl std::error::Error for QueueError {}
+
+/// A cloneable handle that queues commands for a shard from any task or thread.
+///
+/// Commands are encoded and checked when queued (so a bad one fails here, at the call site),
+/// wait while the shard reconnects, and go out as the rate limit allows: the shard never sends
+/// more than 120 messages a minute and always keeps room for heartbeats.
+#[derive(Clone)]
+pub struct ShardSender {
+    tx: mpsc::UnboundedSender<Outgoing>,
+}
+
+impl fmt::Debug for ShardSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardSender")
+            .field("closed", &self.tx.is_closed())
+            .finish()
+    }
+}
+
+impl ShardSender {
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Outgoing>) -> Self {
+        Self { tx }
+    }
+
+    /// Queues a typed command (Update Presence, Request Guild Members, ...).
+    ///
+    /// # Errors
+    /// [`QueueError`] when the command is invalid, reserved, or the shard is gone.
+    pub fn send(&self, command: &impl Encode) -> Result<(), QueueError> {
+        let op = command.opcode();
+        if matches!(op, OpCode::Identify | OpCode::Resume | OpCode::Heartbeat) {
+            return Err(QueueError::Reserved(op));
+        }
+        let mut buf = [0u8; MAX_PAYLOAD_LEN];
+        let len = encode_into(command, &mut buf).map_err(QueueError::Encode)?;
+        self.push(Outgoing::Command(buf[..len].to_vec()))
+    }
+
+    /// Queues a command with a pre-encoded `d`, for opcodes this library has no type for.
+    ///
+    /// # Errors
+    /// As [`ShardSender::send`]; `data` must be one well-formed JSON value.
+    pub fn send_raw(&self, op: OpCode, data: &[u8]) -> Result<(), QueueError> {
+        self.send(&RawCommand::new(op, data))
+    }
+
+    /// Asks the shard to close. With `resumable` the session stays alive on Discord's side for a
+    /// few minutes so it can be resumed from its exported state.
+    ///
+    /// # Errors
+    /// [`QueueError::ShardGone`] when the shard is already dropped.
+    pub fn close(&self, resumable: bool) -> Result<(), QueueError> {
+        self.push(Outgoing::Close { resumable })
+    }
+
+    fn push(&self, outgoing: Outgoing) -> Result<(), QueueError> {
+        self.tx
+            .unbounded_send(outgoing)
+            .map_err(|_| QueueError::ShardGone)
+    }
+}

@@ -1,0 +1,81 @@
+//! Discord gateway shards on [smol](https://github.com/smol-rs/smol).
+//!
+//! A thin binding of the shared driver to smol: an `async-tungstenite` websocket over
+//! `async-net` TCP with rustls (Mozilla's roots compiled in by default, the OS's with
+//! `rustls-native-roots`) and `async-io`'s timer. Everything else, the session state machine,
+//! heartbeats, reconnects, rate limits, decompression, lives in [`discord_gateway`] and
+//! [`discord_gateway_driver`] and is the same on every runtime.
+//!
+//! ```no_run
+//! use discord_gateway_smol::{EventSet, EventType, Shard, ShardEvent, Token};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! smol::block_on(async {
+//!     let token = Token::new(&std::env::var("DISCORD_TOKEN")?)?;
+//!     let events = EventSet::EMPTY.with(EventType::MessageCreate);
+//!     let mut shard = Shard::builder(token).events(events).build()?;
+//!     while let Some(event) = shard.next_event().await {
+//!         if let ShardEvent::Dispatch(message) = event? {
+//!             println!("{}", String::from_utf8_lossy(message.data()));
+//!         }
+//!     }
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! The shard does its work only while it is polled; it spawns nothing.
+
+use std::future::Future;
+use std::time::Instant;
+
+use async_tungstenite::smol::ConnectStream;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::Error as WsError;
+use async_tungstenite::WebSocketStream;
+
+pub use discord_gateway::command;
+pub use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
+pub use discord_gateway::session::{Compression, DisconnectCause, Next, ResumeState};
+pub use discord_gateway::Token;
+pub use discord_gateway_driver::{
+    discord_gateway, Dispatch, IdentifyQueue, MessageError, QueueError, Runtime, ShardError,
+    ShardEvent, ShardSender,
+};
+
+/// The smol [`Runtime`]: `async-net` TCP + rustls websockets and `async-io`'s timer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Smol;
+
+impl Runtime for Smol {
+    type Socket = WebSocketStream<ConnectStream>;
+
+    fn connect(
+        &self,
+        url: String,
+        max_message_size: usize,
+    ) -> impl Future<Output = Result<Self::Socket, WsError>> + Send + 'static {
+        async move {
+            let config = WebSocketConfig::default()
+                .max_message_size(Some(max_message_size))
+                .max_frame_size(Some(max_message_size));
+            let (socket, _response) =
+                async_tungstenite::smol::connect_async_with_config(url, Some(config)).await?;
+            Ok(socket)
+        }
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
+        let timer = async_io::Timer::at(deadline);
+        async move {
+            timer.await;
+        }
+    }
+}
+
+/// A shard on smol. Build one with `Shard::builder(token)`.
+pub type Shard = discord_gateway_driver::Shard<Smol>;
+/// Builds a [`Shard`].
+pub type ShardBuilder = discord_gateway_driver::ShardBuilder<Smol>;
+/// Identify permits shared by the shards of one process.
+pub type LocalIdentifyQueue = discord_gateway_driver::LocalIdentifyQueue<Smol>;
