@@ -117,6 +117,13 @@ impl<R: Runtime> ShardBuilder<R> {
         self
     }
 
+    /// The send-limit window (Discord's 60 s by default); only for simulated gateways that
+    /// scale time down.
+    pub fn send_window(mut self, window: Duration) -> Self {
+        self.core = self.core.send_window(window);
+        self
+    }
+
     /// A fixed jitter seed (tests); by default one is drawn from the OS.
     pub fn seed(mut self, seed: u64) -> Self {
         self.core = self.core.seed(seed);

@@ -3,6 +3,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use super::SEND_WINDOW;
 use crate::codec::MAX_URL_LEN;
 use crate::command::{OwnedPresence, LARGE_THRESHOLD_RANGE, MAX_PAYLOAD_LEN};
 use crate::protocol::{EventSet, Intents, ShardId};
@@ -126,6 +127,7 @@ pub struct Config {
     pub(crate) seed: u64,
     pub(crate) backoff: Backoff,
     pub(crate) hello_timeout: Duration,
+    pub(crate) send_window: Duration,
 }
 
 impl Config {
@@ -148,6 +150,7 @@ impl Config {
             seed: 0,
             backoff: Backoff::default(),
             hello_timeout: Duration::from_secs(20),
+            send_window: SEND_WINDOW,
         }
     }
 
@@ -200,6 +203,7 @@ pub struct ConfigBuilder {
     seed: u64,
     backoff: Backoff,
     hello_timeout: Duration,
+    send_window: Duration,
 }
 
 impl ConfigBuilder {
@@ -283,6 +287,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// The window over which at most 120 messages may be sent. Discord's is 60 s, the default;
+    /// change it only to test against a simulated gateway that scales time down, so a flood of
+    /// commands can be exercised in seconds.
+    pub const fn send_window(mut self, window: Duration) -> Self {
+        self.send_window = window;
+        self
+    }
+
     /// Validates and builds the configuration.
     ///
     /// # Errors
@@ -316,6 +328,7 @@ impl ConfigBuilder {
             seed: self.seed,
             backoff: self.backoff,
             hello_timeout: self.hello_timeout,
+            send_window: self.send_window,
         };
         // Proven here, once, so the session never meets an Identify it cannot send.
         let mut scratch = [0u8; MAX_PAYLOAD_LEN];

@@ -322,7 +322,7 @@ impl Session {
                 },
                 heart: None,
                 handshake: None,
-                limiter: SendLimiter::new(now),
+                limiter: SendLimiter::new(now, self.config.send_window),
                 command_wake: None,
             });
         }
@@ -444,7 +444,7 @@ impl Session {
         if connection.stage != Stage::Active {
             return Err(SendError::NotReady);
         }
-        let reserve = heartbeat_reserve(connection.heart.as_ref());
+        let reserve = heartbeat_reserve(connection.heart.as_ref(), self.config.send_window);
         let ready_at = connection.limiter.ready_at(now, reserve);
         if ready_at > now {
             connection.command_wake = Some(
@@ -775,10 +775,10 @@ fn config_wants(config: &Config, name: &EventName<'_>) -> bool {
 
 /// How many of the 120 slots per minute stay free for heartbeats: the beats one window can
 /// hold at this interval, plus one for a beat the server asks for.
-fn heartbeat_reserve(heart: Option<&Heartbeater>) -> usize {
+fn heartbeat_reserve(heart: Option<&Heartbeater>, window: Duration) -> usize {
     let Some(heart) = heart else { return 3 };
     let interval = heart.interval().as_millis().max(1);
-    let beats = SEND_WINDOW.as_millis().div_ceil(interval);
+    let beats = window.as_millis().div_ceil(interval);
     usize::try_from(beats)
         .unwrap_or(usize::MAX)
         .saturating_add(1)

@@ -9,7 +9,6 @@ use crate::time::Instant;
 pub const SEND_LIMIT: usize = 120;
 /// The window the limit applies to.
 pub const SEND_WINDOW: Duration = Duration::from_secs(60);
-const WINDOW_MS: u32 = 60_000;
 /// Offsets are rebased long before they could overflow a `u32` (about 24 days).
 const REBASE_AFTER_MS: u64 = 1 << 31;
 
@@ -22,6 +21,7 @@ const REBASE_AFTER_MS: u64 = 1 << 31;
 #[derive(Clone, Debug)]
 pub(crate) struct SendLimiter {
     base: Instant,
+    window_ms: u32,
     sent: [u32; SEND_LIMIT],
     /// Where the next send is written.
     next: u8,
@@ -29,9 +29,15 @@ pub(crate) struct SendLimiter {
 }
 
 impl SendLimiter {
-    pub(crate) const fn new(now: Instant) -> Self {
+    /// A limiter for a connection opened at `now`. `window` is Discord's 60 s except against a
+    /// simulated gateway that scales time down.
+    pub(crate) fn new(now: Instant, window: Duration) -> Self {
+        let window_ms = u32::try_from(window.as_millis())
+            .unwrap_or(u32::MAX)
+            .clamp(1, 1 << 30);
         Self {
             base: now,
+            window_ms,
             sent: [0; SEND_LIMIT],
             next: 0,
             len: 0,
@@ -46,8 +52,8 @@ impl SendLimiter {
         }
         // The allowed-th most recent send must have left the window.
         let index = (usize::from(self.next) + SEND_LIMIT - allowed) % SEND_LIMIT;
-        let free_at =
-            self.base + Duration::from_millis(u64::from(self.sent[index]) + u64::from(WINDOW_MS));
+        let free_at = self.base
+            + Duration::from_millis(u64::from(self.sent[index]) + u64::from(self.window_ms));
         free_at.max(now)
     }
 
@@ -66,8 +72,10 @@ impl SendLimiter {
     /// Moves the base to just over a window before `now`. Sends older than that no longer
     /// matter, so clamping them to the new base keeps every answer the same.
     fn rebase(&mut self, now: Instant) {
-        let new_base =
-            Instant::from_millis(now.as_millis().saturating_sub(u64::from(WINDOW_MS) + 1));
+        let new_base = Instant::from_millis(
+            now.as_millis()
+                .saturating_sub(u64::from(self.window_ms) + 1),
+        );
         let shift = new_base.saturating_duration_since(self.base).as_millis();
         let shift = u32::try_from(shift).unwrap_or(u32::MAX);
         for offset in &mut self.sent {
@@ -83,7 +91,7 @@ impl SendLimiter {
             .take_while(|&k| {
                 let index = (usize::from(self.next) + SEND_LIMIT - k) % SEND_LIMIT;
                 let at = self.base + Duration::from_millis(u64::from(self.sent[index]));
-                now.saturating_duration_since(at) < SEND_WINDOW
+                now.saturating_duration_since(at) < Duration::from_millis(u64::from(self.window_ms))
             })
             .count()
     }
@@ -96,7 +104,7 @@ mod tests {
     #[test]
     fn a_quiet_connection_bursts_to_the_limit_then_waits_a_window() {
         let start = Instant::from_millis(1_000);
-        let mut limiter = SendLimiter::new(start);
+        let mut limiter = SendLimiter::new(start, SEND_WINDOW);
         for _ in 0..SEND_LIMIT {
             assert_eq!(limiter.ready_at(start, 0), start);
             limiter.record(start);
@@ -107,7 +115,7 @@ mod tests {
     #[test]
     fn a_reserve_stops_commands_short_of_the_limit() {
         let start = Instant::ZERO;
-        let mut limiter = SendLimiter::new(start);
+        let mut limiter = SendLimiter::new(start, SEND_WINDOW);
         for _ in 0..SEND_LIMIT - 3 {
             limiter.record(start);
         }
@@ -118,7 +126,7 @@ mod tests {
 
     #[test]
     fn no_window_ever_holds_more_than_the_limit() {
-        let mut limiter = SendLimiter::new(Instant::ZERO);
+        let mut limiter = SendLimiter::new(Instant::ZERO, SEND_WINDOW);
         let mut now = Instant::ZERO;
         let mut log = [0u64; 2_000];
         for slot in &mut log {
@@ -136,7 +144,7 @@ mod tests {
 
     #[test]
     fn long_connections_rebase_without_losing_recent_sends() {
-        let mut limiter = SendLimiter::new(Instant::ZERO);
+        let mut limiter = SendLimiter::new(Instant::ZERO, SEND_WINDOW);
         let late = Instant::from_millis(40 * 24 * 3600 * 1000);
         for i in 0..SEND_LIMIT as u64 {
             limiter.record(late + Duration::from_millis(i));
