@@ -433,7 +433,7 @@ impl Conn {
                             && id < count
                             && config
                                 .shard_count_multiple
-                                .is_none_or(|m| m == 0 || count % m == 0) =>
+                                .is_none_or(|m| m == 0 || count.is_multiple_of(m)) =>
                     {
                         [id, count]
                     }

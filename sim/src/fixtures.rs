@@ -126,7 +126,7 @@ fn generated_member(n: u64) -> Member {
 \"mute\":false,\"flags\":0,\"pending\":false,\"communication_disabled_until\":null}}"
     );
     // A third of generated members are online, like a busy community guild.
-    let presence = (n % 3 == 0).then(|| {
+    let presence = n.is_multiple_of(3).then(|| {
         format!(
             "{{\"user\":{{\"id\":\"{user_id}\"}},\"status\":\"online\",\"client_status\":\
 {{\"desktop\":\"online\"}},\"activities\":[],\"broadcast\":null}}"

@@ -7,7 +7,7 @@ use std::time::Duration;
 /// Identifies one websocket connection, in accept order starting at 0.
 pub type ConnId = u64;
 
-/// Totals since the sim started. Take a snapshot with [`crate::Sim::counters`].
+/// Totals since the sim started. Take a snapshot with [`crate::SimHandle::counters`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Counters {

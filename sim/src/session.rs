@@ -140,6 +140,8 @@ impl Sessions {
             return ResumeOutcome::Invalid;
         };
         if seq > session.seq {
+            // Discord closes with 4007, after which the session needs a new Identify.
+            self.map.remove(session_id);
             return ResumeOutcome::InvalidSeq;
         }
         if seq < session.lost_through {

@@ -159,6 +159,7 @@ fn start(config: SimConfig) -> Result<Sim, SimError> {
                         return;
                     }
                 };
+                tokio::spawn(expire_sessions(rate_handle.shared.clone()));
                 if rate_handle.shared.config.event_rate > 0.0 {
                     tokio::spawn(event_rate(rate_handle));
                 }
@@ -176,6 +177,25 @@ fn start(config: SimConfig) -> Result<Sim, SimError> {
         shutdown: Some(shutdown_tx),
         thread: Some(thread),
     })
+}
+
+/// Drops sessions whose resume window passed, so memory is freed and waiters see it happen.
+async fn expire_sessions(shared: Arc<Shared>) {
+    let period = (shared.config.session_timeout / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        let changed = {
+            let mut sessions = lock(&shared.sessions);
+            let before = sessions.len();
+            sessions.expire(std::time::Instant::now());
+            sessions.len() != before
+        };
+        if changed {
+            shared.notify();
+        }
+    }
 }
 
 /// Broadcasts MESSAGE_CREATE at the configured rate (ticks of 10 ms, carrying fractions over).

@@ -153,7 +153,6 @@ impl Client {
                     let mut dst = OutBuffer::around_pos(&mut out, pos);
                     dec.run(&mut src, &mut dst).expect("zstd");
                     let produced_full = dst.pos() == dst.capacity();
-                    drop(dst);
                     if src.pos() == bytes.len() && !produced_full {
                         break;
                     }
@@ -272,4 +271,20 @@ pub async fn http_get(sim: &Sim, path: &str, auth: Option<&str>) -> (u16, String
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+impl Client {
+    /// The next raw binary websocket message.
+    pub async fn ws_next_binary(&mut self) -> Vec<u8> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("in time")
+            {
+                Some(Ok(Message::Binary(b))) => return b.to_vec(),
+                Some(Ok(_)) => {}
+                other => panic!("expected a binary message, got {other:?}"),
+            }
+        }
+    }
 }
