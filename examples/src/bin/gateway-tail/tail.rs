@@ -1,0 +1,98 @@
+//! The tail loop, once for every runtime.
+
+use std::future::Future;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use discord_gateway::protocol::CloseCode;
+use discord_gateway_driver::{Runtime, Shard, ShardError, ShardEvent};
+use futures_util::future::{select, Either};
+
+use crate::session_file;
+
+/// Why the tail stopped without an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// `--max-events` dispatches were printed.
+    MaxEvents,
+    /// Ctrl-C, or the demo script ended.
+    Stopped,
+    /// The shard stopped by itself.
+    ShardClosed,
+}
+
+/// What ends a tail run badly.
+#[derive(Debug)]
+pub(crate) enum TailError {
+    /// Discord closed with a code that reconnecting cannot fix.
+    Fatal(CloseCode),
+    /// Writing to stdout or the session file failed.
+    Io(io::Error),
+}
+
+impl From<io::Error> for TailError {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+/// How long the tail keeps printing after it is asked to stop, for events already on their way.
+const DRAIN: Duration = Duration::from_millis(750);
+
+/// Prints every dispatch of `shard` until it stops, `max_events` were printed, or `stop`
+/// completes; then closes the shard (resumably when there is a session file) and saves the
+/// session.
+pub(crate) async fn run<R: Runtime + Default>(
+    mut shard: Shard<R>,
+    max_events: Option<u64>,
+    session_file: Option<PathBuf>,
+    stop: impl Future<Output = ()>,
+) -> Result<Finish, TailError> {
+    let shard_id = shard.id().id();
+    let mut out = io::BufWriter::new(io::stdout());
+    let mut printed = 0u64;
+    let mut stop = pin!(stop);
+    let mut draining_until: Option<Instant> = None;
+    let finish = loop {
+        if max_events.is_some_and(|max| printed >= max) {
+            break Finish::MaxEvents;
+        }
+        let next = pin!(shard.next_event());
+        let event = match draining_until {
+            None => match select(next, stop.as_mut()).await {
+                Either::Left((event, _)) => event,
+                Either::Right(((), _)) => {
+                    draining_until = Some(Instant::now() + DRAIN);
+                    continue;
+                }
+            },
+            Some(until) => match select(next, pin!(R::default().sleep_until(until))).await {
+                Either::Left((event, _)) => event,
+                Either::Right(((), _)) => break Finish::Stopped,
+            },
+        };
+        match event {
+            Some(Ok(ShardEvent::Dispatch(dispatch))) => {
+                crate::ndjson::write_line(&mut out, shard_id, &dispatch)?;
+                out.flush()?;
+                printed += 1;
+            }
+            Some(Ok(ShardEvent::Malformed(error))) => tracing::warn!(%error, "skipped a message"),
+            Some(Ok(_)) => {}
+            Some(Err(ShardError::Fatal(code))) => return Err(TailError::Fatal(code)),
+            Some(Err(other)) => {
+                tracing::error!(%other, "shard stopped");
+                break Finish::ShardClosed;
+            }
+            None => break Finish::ShardClosed,
+        }
+    };
+    out.flush()?;
+    shard.close(session_file.is_some()).await;
+    if let Some(path) = &session_file {
+        session_file::save(path, shard.resume_state().as_ref())?;
+    }
+    Ok(finish)
+}

@@ -1,0 +1,324 @@
+//! End-to-end: the built `gateway-tail` binary against the sim, on both runtimes.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use discord_gateway_sim::{Fault, Sim, Target};
+use serde_json::Value;
+
+const TOKEN: &str = "tail-test-token";
+const RUNTIMES: [&str; 2] = ["tokio", "smol"];
+
+fn sim() -> Sim {
+    Sim::builder()
+        .token(TOKEN)
+        .heartbeat_interval(Duration::from_millis(500))
+        .start_blocking()
+        .unwrap()
+}
+
+/// A running `gateway-tail` whose stdout and stderr are collected.
+struct Tail {
+    child: Child,
+    stdout: thread::JoinHandle<String>,
+    stderr: thread::JoinHandle<String>,
+}
+
+fn spawn(sim: &Sim, runtime: &str, extra: &[&str], token: &str) -> Tail {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway-tail"))
+        .args([
+            "--gateway-url",
+            &sim.url(),
+            "--runtime",
+            runtime,
+            "--intents",
+            "GUILDS,GUILD_MESSAGES",
+        ])
+        .args(extra)
+        .env("DISCORD_TOKEN", token)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let stdout = thread::spawn(move || {
+        let mut text = String::new();
+        out.read_to_string(&mut text).unwrap();
+        text
+    });
+    let stderr = thread::spawn(move || {
+        let mut text = String::new();
+        err.read_to_string(&mut text).unwrap();
+        text
+    });
+    Tail {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+impl Tail {
+    /// Waits for the process to exit (failing the test after `limit`).
+    fn finish(mut self, limit: Duration) -> (i32, String, String) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "gateway-tail did not exit within {limit:?}: {}",
+                    self.stderr.join().unwrap()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        (
+            status.code().unwrap_or(-1),
+            self.stdout.join().unwrap(),
+            self.stderr.join().unwrap(),
+        )
+    }
+}
+
+fn lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+fn wait_ready(sim: &Sim, readies: u64) {
+    sim.wait_for_blocking(|c| c.readies >= readies, Duration::from_secs(20))
+        .unwrap();
+}
+
+#[test]
+fn dispatch_data_is_passed_through_byte_for_byte() {
+    // Odd spacing, escapes and key order that a re-serializer would change.
+    let raw = r#"{ "content" : "caf\u00e9 \ud83e\udd80 \"quoted\" \/ slash",  "id":"1", "guild_id" :"584799433523331074", "nested":{"b":1,"a":[1 , 2]} }"#;
+    for runtime in RUNTIMES {
+        let sim = sim();
+        let tail = spawn(
+            &sim,
+            runtime,
+            &["--events", "READY,MESSAGE_CREATE", "--max-events", "2"],
+            TOKEN,
+        );
+        wait_ready(&sim, 1);
+        sim.dispatch_raw(Target::All, "MESSAGE_CREATE", raw)
+            .unwrap();
+        let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+        assert_eq!(code, 0, "{runtime}: {stderr}");
+        let last = stdout.lines().last().unwrap();
+        let head: String = last.chars().take(200).collect();
+        assert!(last.starts_with(r#"{"shard":0,"seq":"#), "{head}");
+        assert!(
+            last.ends_with(&format!(r#","t":"MESSAGE_CREATE","d":{raw}}}"#)),
+            "{runtime}: {head}"
+        );
+        assert_eq!(lines(&stdout)[0]["t"], "READY");
+    }
+}
+
+#[test]
+fn a_reconnect_is_resumed_with_nothing_lost_or_repeated() {
+    for runtime in RUNTIMES {
+        let sim = sim();
+        let total = 40;
+        // READY, the sim's GUILD_CREATE for its guild, then the messages.
+        let tail = spawn(
+            &sim,
+            runtime,
+            &[
+                "--events",
+                "MESSAGE_CREATE",
+                "--max-events",
+                &total.to_string(),
+            ],
+            TOKEN,
+        );
+        wait_ready(&sim, 1);
+        for i in 0..total {
+            if i == total / 2 {
+                sim.fault(Fault::Reconnect);
+            }
+            sim.message_create(&format!("message {i}"));
+        }
+        let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+        assert_eq!(code, 0, "{runtime}: {stderr}");
+        let events = lines(&stdout);
+        let contents: Vec<String> = events
+            .iter()
+            .map(|e| e["d"]["content"].as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = (0..total).map(|i| format!("message {i}")).collect();
+        assert_eq!(contents, expected, "{runtime}");
+        let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{runtime}: {seqs:?}");
+        assert_eq!(sim.counters().resumed, 1, "{runtime}");
+    }
+}
+
+#[test]
+fn a_bad_token_exits_non_zero_with_one_clear_line() {
+    for runtime in RUNTIMES {
+        let sim = sim();
+        let tail = spawn(&sim, runtime, &[], "not-the-right-token");
+        let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+        assert_eq!(code, 2, "{runtime}");
+        assert!(stdout.is_empty());
+        let last = stderr.lines().last().unwrap();
+        assert_eq!(
+            last, "gateway-tail: authentication failed (4004): check the bot token (DISCORD_TOKEN)",
+            "{runtime}"
+        );
+        assert!(
+            !stderr.contains("not-the-right-token"),
+            "the token leaked into the logs"
+        );
+    }
+}
+
+#[test]
+fn a_session_file_resumes_across_runs() {
+    for runtime in RUNTIMES {
+        let sim = sim();
+        let dir =
+            std::env::temp_dir().join(format!("gateway-tail-{}-{runtime}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("session.json");
+        let _ = std::fs::remove_file(&file);
+        let path = file.to_str().unwrap();
+
+        let first = spawn(
+            &sim,
+            runtime,
+            &[
+                "--events",
+                "MESSAGE_CREATE",
+                "--max-events",
+                "2",
+                "--session-file",
+                path,
+            ],
+            TOKEN,
+        );
+        wait_ready(&sim, 1);
+        sim.message_create("first 0");
+        sim.message_create("first 1");
+        let (code, stdout, stderr) = first.finish(Duration::from_secs(30));
+        assert_eq!(code, 0, "{runtime}: {stderr}");
+        assert_eq!(lines(&stdout).len(), 2);
+        assert!(Path::new(path).exists(), "{runtime}: session not saved");
+        let saved: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(saved["session_id"].is_string());
+
+        // Events while no process runs are replayed to the next one.
+        sim.wait_for_blocking(|c| c.open_connections == 0, Duration::from_secs(10))
+            .unwrap();
+        sim.message_create("while away");
+        let second = spawn(
+            &sim,
+            runtime,
+            &[
+                "--events",
+                "MESSAGE_CREATE",
+                "--max-events",
+                "2",
+                "--session-file",
+                path,
+            ],
+            TOKEN,
+        );
+        sim.wait_for_blocking(|c| c.resumed >= 1, Duration::from_secs(20))
+            .unwrap();
+        sim.message_create("second");
+        let (code, stdout, stderr) = second.finish(Duration::from_secs(30));
+        assert_eq!(code, 0, "{runtime}: {stderr}");
+        let contents: Vec<Value> = lines(&stdout)
+            .iter()
+            .map(|e| e["d"]["content"].clone())
+            .collect();
+        assert_eq!(contents, ["while away", "second"], "{runtime}");
+        assert_eq!(
+            sim.counters().identifies,
+            1,
+            "{runtime}: the second run resumed instead of identifying"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn compressed_transports_tail_the_same() {
+    for runtime in RUNTIMES {
+        for compress in ["zlib-stream", "zstd-stream"] {
+            let sim = sim();
+            let tail = spawn(
+                &sim,
+                runtime,
+                &[
+                    "--compress",
+                    compress,
+                    "--events",
+                    "MESSAGE_CREATE",
+                    "--max-events",
+                    "20",
+                ],
+                TOKEN,
+            );
+            wait_ready(&sim, 1);
+            for i in 0..20 {
+                sim.message_create(&format!("{compress} {i}"));
+            }
+            let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+            assert_eq!(code, 0, "{runtime} {compress}: {stderr}");
+            let events = lines(&stdout);
+            assert_eq!(events.len(), 20);
+            assert_eq!(events[19]["d"]["content"], format!("{compress} 19"));
+            assert!(
+                sim.connections()
+                    .iter()
+                    .all(|c| c.compress.as_deref() == Some(compress)),
+                "{runtime} {compress}"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_a_token_or_url_it_runs_the_offline_demo_and_exits_0() {
+    let child = Command::new(env!("CARGO_BIN_EXE_gateway-tail"))
+        .env_remove("DISCORD_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.lines().next().unwrap().contains("offline demo"));
+    let events = lines(&String::from_utf8_lossy(&output.stdout));
+    let names: Vec<&str> = events.iter().map(|e| e["t"].as_str().unwrap()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "READY").count(),
+        2,
+        "a second session after the invalid session"
+    );
+    assert!(names.contains(&"RESUMED"));
+    assert!(events
+        .iter()
+        .any(|e| e["d"]["content"] == "sent while the client was away: replayed on resume"));
+    assert_eq!(
+        events.last().unwrap()["d"]["content"],
+        "a new session after an invalid session"
+    );
+}
