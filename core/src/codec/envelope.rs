@@ -96,7 +96,11 @@ impl<'a> Envelope<'a> {
     /// known. When it answers `false` the scan stops there and [`Envelope::data`] is `None`: with
     /// Discord's key order (`t`, `s`, `op`, `d`) an unwanted event costs only its first few
     /// dozen bytes, whatever its size. Any other key order is read correctly too, just without
-    /// the shortcut where `d` comes first.
+    /// the shortcut where `d` comes first; a dispatch without an `s` key is asked about once
+    /// the whole object is read.
+    ///
+    /// `wanted` is asked exactly once for every dispatch (op 0) whose `t` is a string, and
+    /// never for anything else.
     ///
     /// # Errors
     /// As [`Envelope::decode`]; an unwanted dispatch is not checked past the point where the
@@ -194,6 +198,12 @@ impl<'a> Envelope<'a> {
         reader.finish()?;
 
         let op = op.ok_or(DecodeError::MissingField { field: "op" })?;
+        if let (false, OpCode::Dispatch, Field::Seen(Some(event))) = (asked, op, name) {
+            // `s` never came, so the question could not be asked on the way.
+            if !wanted(&event) {
+                data = Data::Skipped;
+            }
+        }
         Ok(Self {
             bytes,
             op,

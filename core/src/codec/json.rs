@@ -12,7 +12,11 @@ use core::ops::Range;
 
 use super::DecodeError;
 
-/// The deepest nesting of arrays and objects accepted, the same limit `serde_json` applies.
+/// The deepest nesting of arrays and objects accepted in one message, counting every open array
+/// and object (the envelope object is level 1, so `d` may nest 127 more levels).
+///
+/// This is one level more than `serde_json`'s own recursion limit (it refuses the 128th level),
+/// so anything `serde_json` reads, the scan reads too.
 pub const MAX_DEPTH: usize = 128;
 
 /// A JSON string as it appears on the wire, between its quotes, not yet unescaped.
@@ -93,9 +97,17 @@ fn unescape(raw: &[u8], offset: usize, mut sink: impl FnMut(&str)) -> Result<(),
 }
 
 /// Decodes the escape starting at `raw[at]` (a backslash): the character and the escape's length.
+///
+/// `raw` may run to the end of the message (while a string is being read); an escape that the
+/// end cuts short is [`DecodeError::UnexpectedEnd`], not an invalid one, so that every prefix of a
+/// valid message reads as incomplete.
 fn decode_escape(raw: &[u8], at: usize, offset: usize) -> Result<(char, usize), DecodeError> {
-    let error = DecodeError::InvalidEscape {
+    let invalid = DecodeError::InvalidEscape {
         offset: offset + 1 + at,
+    };
+    let error = |cut: Cut| match cut {
+        Cut::End => DecodeError::UnexpectedEnd,
+        Cut::Invalid => invalid,
     };
     let ch = match raw.get(at + 1) {
         Some(b'"') => '"',
@@ -107,39 +119,59 @@ fn decode_escape(raw: &[u8], at: usize, offset: usize) -> Result<(char, usize), 
         Some(b'r') => '\r',
         Some(b't') => '\t',
         Some(b'u') => {
-            let high = hex4(raw.get(at + 2..at + 6)).ok_or(error)?;
+            let high = hex4(raw, at + 2).map_err(error)?;
             if !(0xD800..0xE000).contains(&high) {
-                return char::from_u32(u32::from(high)).map(|c| (c, 6)).ok_or(error);
+                return char::from_u32(u32::from(high))
+                    .map(|c| (c, 6))
+                    .ok_or(invalid);
             }
             // A surrogate must be a high one followed by an escaped low one.
-            if high >= 0xDC00 || raw.get(at + 6..at + 8) != Some(b"\\u") {
-                return Err(error);
+            if high >= 0xDC00 {
+                return Err(invalid);
             }
-            let low = hex4(raw.get(at + 8..at + 12)).ok_or(error)?;
+            for (i, wanted) in [b'\\', b'u'].into_iter().enumerate() {
+                match raw.get(at + 6 + i) {
+                    None => return Err(DecodeError::UnexpectedEnd),
+                    Some(&byte) if byte == wanted => {}
+                    Some(_) => return Err(invalid),
+                }
+            }
+            let low = hex4(raw, at + 8).map_err(error)?;
             if !(0xDC00..0xE000).contains(&low) {
-                return Err(error);
+                return Err(invalid);
             }
             let code = 0x1_0000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
-            return char::from_u32(code).map(|c| (c, 12)).ok_or(error);
+            return char::from_u32(code).map(|c| (c, 12)).ok_or(invalid);
         }
-        _ => return Err(error),
+        Some(_) => return Err(invalid),
+        None => return Err(DecodeError::UnexpectedEnd),
     };
     Ok((ch, 2))
 }
 
-fn hex4(digits: Option<&[u8]>) -> Option<u16> {
-    let digits = digits?;
+/// Why four hex digits could not be read.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// The input ended first (after hex digits only).
+    End,
+    /// A byte that is not a hex digit.
+    Invalid,
+}
+
+/// The four hex digits at `raw[from..]`.
+fn hex4(raw: &[u8], from: usize) -> Result<u16, Cut> {
     let mut value: u16 = 0;
-    for &digit in digits {
+    for at in from..from + 4 {
+        let digit = *raw.get(at).ok_or(Cut::End)?;
         let nibble = match digit {
             b'0'..=b'9' => digit - b'0',
             b'a'..=b'f' => digit - b'a' + 10,
             b'A'..=b'F' => digit - b'A' + 10,
-            _ => return None,
+            _ => return Err(Cut::Invalid),
         };
         value = (value << 4) | u16::from(nibble);
     }
-    Some(value)
+    Ok(value)
 }
 
 /// The kinds of JSON value, as told by their first byte.
@@ -158,11 +190,17 @@ pub(crate) enum Kind {
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// How many objects walked with [`Reader::begin_object`] are open.
+    depth: usize,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) const fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
+        Self {
+            bytes,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     pub(crate) fn skip_whitespace(&mut self) {
@@ -215,9 +253,15 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Consumes `{`, starting an object walk with [`Reader::next_key`].
+    /// Consumes `{`, starting an object walk with [`Reader::next_key`]. The object counts
+    /// towards [`MAX_DEPTH`] for every value skipped inside it.
     pub(crate) fn begin_object(&mut self) -> Result<(), DecodeError> {
-        self.expect(b'{', "`{`")
+        self.expect(b'{', "`{`")?;
+        if self.depth == MAX_DEPTH {
+            return Err(DecodeError::TooDeep { limit: MAX_DEPTH });
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     /// The next key of the object being walked and consumes its `:`; `None` after the closing `}`.
@@ -226,6 +270,7 @@ impl<'a> Reader<'a> {
         match self.peek()? {
             b'}' => {
                 self.pos += 1;
+                self.depth = self.depth.saturating_sub(1);
                 return Ok(None);
             }
             b',' if !first => {
@@ -260,11 +305,7 @@ impl<'a> Reader<'a> {
                 b'"' => break,
                 b'\\' => {
                     escaped = true;
-                    let (_, len) = decode_escape(&self.bytes[start..], self.pos - start, offset)
-                        .map_err(|error| match self.bytes.get(self.pos + 1) {
-                            None => DecodeError::UnexpectedEnd,
-                            Some(_) => error,
-                        })?;
+                    let (_, len) = decode_escape(&self.bytes[start..], self.pos - start, offset)?;
                     self.pos += len;
                 }
                 0..=0x1F => return Err(DecodeError::ControlCharacter { offset: self.pos }),
@@ -280,13 +321,16 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Reads a non-negative integer that fits in a `u64` (JSON's `-0` counts as zero).
+    /// Reads a non-negative integer that fits in a `u64`.
+    ///
+    /// A sign, a fraction or an exponent makes it [`DecodeError::InvalidNumber`], `-0` included:
+    /// `serde_json` reads `-0` as the float `-0.0`, which no integer field accepts, and the
+    /// fields read here must mean the same to the scan as to the application's deserializer.
     pub(crate) fn read_u64(&mut self) -> Result<u64, DecodeError> {
         self.peek()?;
         let offset = self.pos;
         let span = self.scan_number()?;
-        let text = &self.bytes[span];
-        let digits = text.strip_prefix(b"-").unwrap_or(text);
+        let digits = &self.bytes[span];
         let invalid = DecodeError::InvalidNumber { offset };
         if digits.iter().any(|b| !b.is_ascii_digit()) {
             return Err(invalid);
@@ -297,9 +341,6 @@ impl<'a> Reader<'a> {
                 .checked_mul(10)
                 .and_then(|v| v.checked_add(u64::from(digit - b'0')))
                 .ok_or(invalid)?;
-        }
-        if digits.len() < text.len() && value != 0 {
-            return Err(invalid);
         }
         Ok(value)
     }
@@ -379,8 +420,8 @@ impl<'a> Reader<'a> {
         Ok(start..at)
     }
 
-    /// Skips one value of any kind and returns its span. Scalars are checked strictly;
-    /// containers structurally (see the module docs).
+    /// Skips one value of any kind and returns its span. Numbers and literals are checked
+    /// against the grammar; strings and containers are only delimited (see the module docs).
     pub(crate) fn skip_value(&mut self) -> Result<Range<usize>, DecodeError> {
         let start = self.pos_after_whitespace()?;
         match self.peek_kind()? {
@@ -408,12 +449,15 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Skips an object or array starting at the current bracket, checking that brackets pair up.
+    /// Skips an object or array starting at the current bracket, checking that brackets pair up
+    /// and that, with the objects being walked around it, they nest within [`MAX_DEPTH`].
     fn skip_container(&mut self) -> Result<(), DecodeError> {
         let bytes = self.bytes;
-        // One bit per open level: 1 for an object, 0 for an array.
+        // One bit per level opened here: 1 for an object, 0 for an array. At most
+        // `MAX_DEPTH` (128) levels are open at once, so the bits fit.
         let mut kinds: u128 = 0;
         let mut depth: usize = 0;
+        let room = MAX_DEPTH.saturating_sub(self.depth);
         let mut at = self.pos;
         while at < bytes.len() {
             match bytes[at] {
@@ -422,7 +466,7 @@ impl<'a> Reader<'a> {
                     continue;
                 }
                 open @ (b'{' | b'[') => {
-                    if depth == MAX_DEPTH {
+                    if depth == room {
                         return Err(DecodeError::TooDeep { limit: MAX_DEPTH });
                     }
                     kinds = (kinds << 1) | u128::from(open == b'{');
@@ -482,6 +526,10 @@ fn digits_end(bytes: &[u8], mut at: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
+    use std::string::String;
+
     use super::{DecodeError, Reader, MAX_DEPTH};
 
     fn skip(json: &str) -> Result<core::ops::Range<usize>, DecodeError> {
@@ -592,10 +640,61 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_escape_is_an_unexpected_end() {
+        for cut in [
+            "\"\\",
+            "\"\\u",
+            "\"\\u00",
+            "\"\\ud83d",
+            "\"\\ud83d\\",
+            "\"\\ud83d\\u",
+            "\"\\ud83d\\ude0",
+        ] {
+            assert_eq!(
+                Reader::new(cut.as_bytes()).read_str(),
+                Err(DecodeError::UnexpectedEnd),
+                "{cut}"
+            );
+        }
+        // Cut after something already wrong: the wrong thing is reported.
+        for bad in ["\"\\u0g", "\"\\ud83dx", "\"\\ud83d\\x", "\"\\ude00"] {
+            assert!(
+                matches!(
+                    Reader::new(bad.as_bytes()).read_str(),
+                    Err(DecodeError::InvalidEscape { offset: 1 })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn objects_being_walked_count_towards_the_depth() {
+        let inner = String::from("[").repeat(MAX_DEPTH - 1) + &"]".repeat(MAX_DEPTH - 1);
+        let fits = String::from("{\"a\":") + &inner + "}";
+        let mut reader = Reader::new(fits.as_bytes());
+        reader.begin_object().unwrap();
+        reader.next_key(true).unwrap().unwrap();
+        reader.skip_value().unwrap();
+        assert_eq!(reader.next_key(false), Ok(None));
+        reader.finish().unwrap();
+
+        let too_deep = String::from("{\"a\":[") + &inner + "]}";
+        let mut reader = Reader::new(too_deep.as_bytes());
+        reader.begin_object().unwrap();
+        reader.next_key(true).unwrap().unwrap();
+        assert_eq!(
+            reader.skip_value(),
+            Err(DecodeError::TooDeep { limit: MAX_DEPTH })
+        );
+    }
+
+    #[test]
     fn integers_are_read_exactly() {
         let read = |json: &str| Reader::new(json.as_bytes()).read_u64();
         assert_eq!(read("0"), Ok(0));
-        assert_eq!(read("-0"), Ok(0));
+        // serde_json reads `-0` as a float, so no integer field takes it.
+        assert_eq!(read("-0"), Err(DecodeError::InvalidNumber { offset: 0 }));
         assert_eq!(read("18446744073709551615"), Ok(u64::MAX));
         assert!(read("18446744073709551616").is_err());
         assert!(read("-1").is_err());
