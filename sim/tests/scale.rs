@@ -12,8 +12,23 @@ use discord_gateway_sim::{Sim, Target};
 
 const SHARDS: u32 = 2000;
 
+/// The soft limit on open files (Linux), if readable.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_shards_at_once() {
+    // Both ends live in this process: two descriptors per shard, plus slack.
+    if let Some(limit) = open_file_limit() {
+        assert!(
+            limit >= u64::from(SHARDS) * 2 + 200,
+            "this test needs `ulimit -n` >= {}, the soft limit is {limit}",
+            SHARDS * 2 + 200
+        );
+    }
     let sim = Sim::builder()
         .token(TOKEN)
         .heartbeat_interval(Duration::from_secs(30))
