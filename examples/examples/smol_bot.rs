@@ -1,0 +1,31 @@
+//! The same kind of bot on smol: print every message, and leave on `!quit`.
+//!
+//! Run with `DISCORD_TOKEN=... cargo run --example smol_bot`, or without a token to try it
+//! against a simulated gateway.
+
+mod common;
+
+use discord_gateway_smol::{EventSet, EventType, Intents, Shard, ShardEvent, Token};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let gateway = common::gateway(1);
+    smol::block_on(async {
+        let mut builder = Shard::builder(Token::new(&gateway.token)?)
+            .events(EventSet::EMPTY.with(EventType::MessageCreate))
+            .intents(Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT);
+        if let Some(url) = &gateway.gateway_url {
+            builder = builder.gateway_url(url);
+        }
+        let mut shard = builder.build()?;
+        while let Some(event) = shard.next_event().await {
+            if let ShardEvent::Dispatch(message) = event? {
+                let value: serde_json::Value = message.deserialize()?;
+                println!("message: {}", value["content"]);
+                if value["content"] == "!quit" {
+                    shard.close(false).await;
+                }
+            }
+        }
+        Ok(())
+    })
+}
