@@ -3,6 +3,9 @@
 //! Run with `DISCORD_TOKEN=... cargo run --example smol_bot`, or without a token to try it
 //! against a simulated gateway.
 
+// Programs for a terminal: printing is their job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use discord_gateway_smol::{EventSet, EventType, Intents, Shard, ShardEvent, Token};

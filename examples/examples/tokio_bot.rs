@@ -7,6 +7,9 @@
 //! Run with `DISCORD_TOKEN=... cargo run --example tokio_bot`, or without a token to try it
 //! against a simulated gateway.
 
+// Programs for a terminal: printing is their job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod common;
 
 use discord_gateway_tokio::command::{

@@ -3,6 +3,9 @@
 //! Every dispatch goes to stdout as one JSON object per line, `d` byte for byte, ready for `jq`;
 //! lifecycle and errors go to stderr through `tracing` (`RUST_LOG` is honoured).
 
+// Programs for a terminal: printing is their job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 mod demo;
 mod ndjson;
