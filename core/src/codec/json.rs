@@ -7,6 +7,10 @@
 //! over with `memchr`, brackets must balance and nest within [`MAX_DEPTH`], and whoever
 //! deserializes the span later validates its contents. That split is what lets an unwanted or
 //! passed-through event cost a fraction of a full parse.
+//!
+//! Bytes the crate sends verbatim (a raw command's `d`) get the third treatment,
+//! [`validate_value`]: every string, number, literal and separator checked, with the same strict
+//! string reading and the same depth bound, so there is one JSON grammar in the crate.
 
 use core::ops::Range;
 
@@ -494,6 +498,86 @@ impl<'a> Reader<'a> {
         Err(DecodeError::UnexpectedEnd)
     }
 
+    /// Reads one value strictly and completely: every string's escapes and control characters,
+    /// every number against the grammar, every literal, comma and colon. Nesting counts towards
+    /// [`MAX_DEPTH`] like [`Reader::skip_value`]'s. Never recurses.
+    fn check_value(&mut self) -> Result<(), DecodeError> {
+        // One bit per open level, as in `skip_container`.
+        let mut objects: u128 = 0;
+        let mut depth: usize = 0;
+        let room = MAX_DEPTH.saturating_sub(self.depth);
+        loop {
+            // A value is due here.
+            match self.peek_kind()? {
+                kind @ (Kind::Object | Kind::Array) => {
+                    if depth == room {
+                        return Err(DecodeError::TooDeep { limit: MAX_DEPTH });
+                    }
+                    self.pos += 1;
+                    let object = kind == Kind::Object;
+                    let close = if object { b'}' } else { b']' };
+                    if self.peek()? == close {
+                        self.pos += 1;
+                    } else {
+                        objects = (objects << 1) | u128::from(object);
+                        depth += 1;
+                        if object {
+                            self.member_key()?;
+                        }
+                        continue;
+                    }
+                }
+                Kind::String => {
+                    self.read_str()?;
+                }
+                Kind::Number => {
+                    self.scan_number()?;
+                }
+                Kind::Bool => {
+                    self.read_bool()?;
+                }
+                Kind::Null => self.read_null()?,
+            }
+            // A value ended: close containers until one continues after a comma.
+            loop {
+                if depth == 0 {
+                    return Ok(());
+                }
+                let object = objects & 1 == 1;
+                match self.peek()? {
+                    b',' => {
+                        self.pos += 1;
+                        if object {
+                            self.member_key()?;
+                        }
+                        break;
+                    }
+                    b'}' if object => {}
+                    b']' if !object => {}
+                    _ => {
+                        return Err(self.unexpected(if object {
+                            "`,` or `}`"
+                        } else {
+                            "`,` or `]`"
+                        }))
+                    }
+                }
+                self.pos += 1;
+                objects >>= 1;
+                depth -= 1;
+            }
+        }
+    }
+
+    /// A member's key and its colon, read strictly.
+    fn member_key(&mut self) -> Result<(), DecodeError> {
+        if self.peek()? != b'"' {
+            return Err(self.unexpected("a string key"));
+        }
+        self.read_str()?;
+        self.expect(b':', "`:`")
+    }
+
     /// Checks that only whitespace remains.
     pub(crate) fn finish(&mut self) -> Result<(), DecodeError> {
         self.skip_whitespace();
@@ -502,6 +586,30 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
+}
+
+/// Checks strictly that `bytes` are exactly one JSON value (RFC 8259) in UTF-8, optionally
+/// surrounded by whitespace, nesting at most [`MAX_DEPTH`] levels.
+///
+/// Unlike the envelope scan, nothing is taken on trust: this is for bytes about to go on the wire
+/// verbatim (a raw command's `d`), where anything Discord's parser chokes on gets the connection
+/// closed. It never recurses, so hostile nesting cannot exhaust a small stack.
+///
+/// # Errors
+/// The first problem found: [`DecodeError::InvalidUtf8`] (at the first invalid byte; the whole
+/// text is checked before anything else), [`DecodeError::UnexpectedEnd`] (for empty input too),
+/// [`DecodeError::UnexpectedByte`], [`DecodeError::InvalidNumber`],
+/// [`DecodeError::InvalidEscape`], [`DecodeError::ControlCharacter`],
+/// [`DecodeError::TooDeep`] or [`DecodeError::TrailingBytes`].
+pub(crate) fn validate_value(bytes: &[u8]) -> Result<(), DecodeError> {
+    // With the whole text known to be UTF-8, strings need no further UTF-8 checks: every byte of
+    // a multi-byte character is >= 0x80 and means nothing to JSON.
+    core::str::from_utf8(bytes).map_err(|error| DecodeError::InvalidUtf8 {
+        offset: error.valid_up_to(),
+    })?;
+    let mut reader = Reader::new(bytes);
+    reader.check_value()?;
+    reader.finish()
 }
 
 /// The offset just past the closing quote of the string whose contents start at `from`.
@@ -528,9 +636,9 @@ fn digits_end(bytes: &[u8], mut at: usize) -> usize {
 mod tests {
     extern crate std;
 
-    use std::string::String;
+    use std::string::{String, ToString};
 
-    use super::{DecodeError, Reader, MAX_DEPTH};
+    use super::{validate_value, DecodeError, Reader, MAX_DEPTH};
 
     fn skip(json: &str) -> Result<core::ops::Range<usize>, DecodeError> {
         let mut reader = Reader::new(json.as_bytes());
@@ -686,6 +794,187 @@ mod tests {
         assert_eq!(
             reader.skip_value(),
             Err(DecodeError::TooDeep { limit: MAX_DEPTH })
+        );
+    }
+
+    #[test]
+    fn validation_accepts_every_kind_of_value() {
+        for good in [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-0",
+            "251",
+            "-12.5e+3",
+            "1E9",
+            "0.25",
+            r#""""#,
+            r#""a \"quoted\" \\ \/ \b\f\n\r\t \u00e9 \uD83D\uDE00 ✓ \u0000""#,
+            "[]",
+            "{}",
+            "[ ]",
+            "{ }",
+            " [1, [2, {}], {\"a\": [null]}] ",
+            "\n{\"op\":1,\"d\":{\"guild_ids\":[\"1\",\"2\"]}}\r\n",
+            "{\"\":{\"\":[]}}",
+            "\"\u{7f}\"",
+        ] {
+            assert_eq!(validate_value(good.as_bytes()), Ok(()), "{good}");
+        }
+    }
+
+    #[test]
+    fn validation_refuses_malformed_text() {
+        use DecodeError::{InvalidNumber, TrailingBytes, UnexpectedEnd};
+        let byte = |offset, expected| DecodeError::UnexpectedByte { offset, expected };
+        for (bad, expected) in [
+            ("", UnexpectedEnd),
+            ("  \n", UnexpectedEnd),
+            ("nul", UnexpectedEnd),
+            ("tru", UnexpectedEnd),
+            ("-", UnexpectedEnd),
+            ("1.", UnexpectedEnd),
+            ("1e", UnexpectedEnd),
+            ("[1", UnexpectedEnd),
+            ("{", UnexpectedEnd),
+            ("\"open", UnexpectedEnd),
+            ("{\"a\":1", UnexpectedEnd),
+            ("-x", InvalidNumber { offset: 0 }),
+            ("1.x", InvalidNumber { offset: 0 }),
+            ("1e+x", InvalidNumber { offset: 0 }),
+            ("[1.]", InvalidNumber { offset: 1 }),
+            ("[01]", byte(2, "`,` or `]`")),
+            (".5", byte(0, "a JSON value")),
+            ("+1", byte(0, "a JSON value")),
+            ("NaN", byte(0, "a JSON value")),
+            ("'x'", byte(0, "a JSON value")),
+            ("]", byte(0, "a JSON value")),
+            ("[1,]", byte(3, "a JSON value")),
+            ("[,1]", byte(1, "a JSON value")),
+            ("[1 2]", byte(3, "`,` or `]`")),
+            ("[}", byte(1, "a JSON value")),
+            ("{]", byte(1, "a string key")),
+            ("{\"a\"}", byte(4, "`:`")),
+            ("{\"a\":}", byte(5, "a JSON value")),
+            ("{\"a\":1,}", byte(7, "a string key")),
+            ("{\"a\":1 \"b\":2}", byte(7, "`,` or `}`")),
+            ("{\"a\":1]", byte(6, "`,` or `}`")),
+            ("{a:1}", byte(1, "a string key")),
+            ("{1:2}", byte(1, "a string key")),
+            ("[tru]", byte(1, "`true`, `false` or `null`")),
+            ("1 2", TrailingBytes { offset: 2 }),
+            ("{}{}", TrailingBytes { offset: 2 }),
+            ("null,", TrailingBytes { offset: 4 }),
+            // A leading zero ends the number; what follows is a second value.
+            ("01", TrailingBytes { offset: 1 }),
+            ("nulls", TrailingBytes { offset: 4 }),
+        ] {
+            assert_eq!(validate_value(bad.as_bytes()), Err(expected), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn validation_checks_strings_strictly() {
+        use DecodeError::{ControlCharacter, InvalidEscape, InvalidUtf8};
+        for (bad, expected) in [
+            ("\"tab\tinside\"", ControlCharacter { offset: 4 }),
+            ("[\"nul\0inside\"]", ControlCharacter { offset: 5 }),
+            ("{\"k\u{1f}\":1}", ControlCharacter { offset: 3 }),
+            (r#""\x41""#, InvalidEscape { offset: 1 }),
+            (r#""\u12""#, InvalidEscape { offset: 1 }),
+            (r#""\uZZZZ""#, InvalidEscape { offset: 1 }),
+            (r#""\uD83D""#, InvalidEscape { offset: 1 }),
+            (r#""\uD83D\u0041""#, InvalidEscape { offset: 1 }),
+            (r#""\uDE00""#, InvalidEscape { offset: 1 }),
+            (r#"{"\uDE00":1}"#, InvalidEscape { offset: 2 }),
+        ] {
+            assert_eq!(validate_value(bad.as_bytes()), Err(expected), "{bad:?}");
+        }
+        for (bad, offset) in [
+            (&b"\"\xff\""[..], 1),
+            (b"[\"ok\", \"\xC0\x80\"]", 8),
+            (b"{\"\xED\xA0\x80\":1}", 2),
+            (b"\xff", 0),
+            (b"\"\xE2\x82", 1),
+        ] {
+            assert_eq!(validate_value(bad), Err(InvalidUtf8 { offset }), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn validation_bounds_nesting_without_recursion() {
+        let deepest = String::from("[").repeat(MAX_DEPTH) + "1" + &"]".repeat(MAX_DEPTH);
+        assert_eq!(validate_value(deepest.as_bytes()), Ok(()));
+        let deepest =
+            String::from("{\"a\":").repeat(MAX_DEPTH - 1) + "[]" + &"}".repeat(MAX_DEPTH - 1);
+        assert_eq!(validate_value(deepest.as_bytes()), Ok(()));
+        let too_deep = Err(DecodeError::TooDeep { limit: MAX_DEPTH });
+        let empty = String::from("[").repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(validate_value(empty.as_bytes()), too_deep);
+        let full = String::from("[").repeat(MAX_DEPTH + 1) + "1" + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(validate_value(full.as_bytes()), too_deep);
+        let hostile = String::from("[").repeat(100_000);
+        assert_eq!(validate_value(hostile.as_bytes()), too_deep);
+        let hostile = String::from("{\"a\":").repeat(100_000);
+        assert_eq!(validate_value(hostile.as_bytes()), too_deep);
+    }
+
+    /// The validator agrees with `serde_json` on a few payloads and on every one-byte edit of
+    /// them.
+    #[test]
+    fn validation_agrees_with_serde_json() {
+        use std::vec::Vec;
+        let examples = [
+            include_str!("../../../../shared/spec/payload-examples/hello.json"),
+            include_str!("../../../../shared/spec/payload-examples/rate_limited.json"),
+            include_str!("../../../../shared/spec/payload-examples/send_identify.json"),
+            r#"{"op":3,"d":{"since":-1.5e+3,"activities":[{"name":"\u00e9\ud83d\ude00 \"q\" \\ \/ \b\f\n\r\t","type":0,"flags":[true,false,null,0.25,-0,1E9]}],"status":"✓","x":{"":[[],{}]}}}"#,
+        ];
+        let agree = |bytes: &[u8]| {
+            let serde = match serde_json::from_slice::<serde_json::Value>(bytes) {
+                Ok(_) => true,
+                // JSON's grammar has no range; serde_json refuses what overflows an f64
+                // (`8e53856`). The validator checks the grammar only, as it always has.
+                Err(error) if error.to_string().starts_with("number out of range") => return,
+                Err(_) => false,
+            };
+            assert_eq!(
+                validate_value(bytes).is_ok(),
+                serde,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        };
+        for example in examples {
+            agree(example.as_bytes());
+            let bytes = example.as_bytes();
+            for at in 0..bytes.len() {
+                let mut edited: Vec<u8> = bytes.to_vec();
+                edited.remove(at);
+                agree(&edited);
+                for replacement in [
+                    b'"', b'\\', b',', b':', b'}', b']', b'0', b'-', b'e', b'x', 1, 0xFF,
+                ] {
+                    let mut edited: Vec<u8> = bytes.to_vec();
+                    edited[at] = replacement;
+                    agree(&edited);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn validation_pairs_objects_and_arrays() {
+        let mixed = r#"{"a":[{"b":[1,{"c":{}}]},[]],"d":{"e":[[{"f":null}]]}}"#;
+        assert_eq!(validate_value(mixed.as_bytes()), Ok(()));
+        let crossed = r#"{"a":[{"b":[1,{"c":{}}]},[]},"d":1]"#;
+        assert_eq!(
+            validate_value(crossed.as_bytes()),
+            Err(DecodeError::UnexpectedByte {
+                offset: 27,
+                expected: "`,` or `]`"
+            })
         );
     }
 

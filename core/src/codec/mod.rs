@@ -10,4 +10,5 @@ mod json;
 pub use control::{parse_invalid_session, Hello, Ready, MAX_SESSION_ID_LEN, MAX_URL_LEN};
 pub use envelope::{Data, Envelope, EventName};
 pub use error::DecodeError;
+pub(crate) use json::validate_value;
 pub use json::MAX_DEPTH;

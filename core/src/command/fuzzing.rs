@@ -2,14 +2,14 @@
 //!
 //! `serde_json` is not available without `std`, so these cannot parse the output back; they
 //! check instead that encoding never panics, never exceeds the limit, and only ever produces one
-//! well-formed JSON value (with this crate's own strict checker).
+//! well-formed JSON value (with the codec's strict validator).
 
-use super::json::check_value;
 use super::{
     encode_into, Activity, ActivityType, ChannelInfoField, Encode, EncodeError, Heartbeat,
     MemberSelector, RawCommand, RequestChannelInfo, RequestGuildMembers, Status, UpdatePresence,
     UpdateVoiceState, MAX_PAYLOAD_LEN,
 };
+use crate::codec::validate_value;
 use crate::protocol::{OpCode, Snowflake};
 
 /// Builds a command from arbitrary bytes and encodes it into buffers of several sizes.
@@ -88,7 +88,7 @@ fn check(cmd: &impl Encode) {
     };
     assert!(len <= MAX_PAYLOAD_LEN);
     assert_eq!(
-        check_value(&full[..len]),
+        validate_value(&full[..len]),
         Ok(()),
         "output is not one JSON value"
     );

@@ -23,7 +23,6 @@ pub mod fuzzing;
 mod guild_members;
 mod heartbeat;
 mod identify;
-mod json;
 mod owned_presence;
 mod presence;
 mod raw;

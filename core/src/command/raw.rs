@@ -2,9 +2,39 @@
 
 use core::fmt;
 
-use super::json::check_value;
 use super::{sealed, Encode, EncodeError};
+use crate::codec::{validate_value, DecodeError};
 use crate::protocol::OpCode;
+
+/// Why `data` is not exactly one JSON value; each reason reads after the field name `d`.
+mod reason {
+    pub(super) const NOT_UTF8: &str = "is not valid UTF-8";
+    pub(super) const EMPTY: &str = "holds no JSON value";
+    pub(super) const TRAILING: &str = "has bytes after its JSON value";
+    pub(super) const MALFORMED: &str = "is not well-formed JSON";
+    pub(super) const BAD_STRING: &str =
+        "has a JSON string with a raw control character, a bad escape or a lone surrogate";
+    pub(super) const TOO_DEEP: &str = "nests arrays and objects more than 128 levels deep";
+}
+
+/// Checks `data` with the codec's strict validator and says what is wrong in a few words.
+fn check_data(data: &[u8]) -> Result<(), &'static str> {
+    if data
+        .iter()
+        .all(|byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        return Err(reason::EMPTY);
+    }
+    validate_value(data).map_err(|error| match error {
+        DecodeError::InvalidUtf8 { .. } => reason::NOT_UTF8,
+        DecodeError::TrailingBytes { .. } => reason::TRAILING,
+        DecodeError::InvalidEscape { .. } | DecodeError::ControlCharacter { .. } => {
+            reason::BAD_STRING
+        }
+        DecodeError::TooDeep { .. } => reason::TOO_DEEP,
+        _ => reason::MALFORMED,
+    })
+}
 
 /// A send event whose `d` the caller encoded already, for opcodes or fields this crate does not
 /// model yet.
@@ -40,7 +70,7 @@ impl<'a> RawCommand<'a> {
                 "is not an opcode a client may send",
             ));
         }
-        check_value(self.data).map_err(|reason| EncodeError::invalid("d", reason))
+        check_data(self.data).map_err(|reason| EncodeError::invalid("d", reason))
     }
 }
 
@@ -115,7 +145,8 @@ mod tests {
 
     use serde_json::json;
 
-    use super::{decimal, RawCommand};
+    use super::{check_data, decimal, reason, RawCommand};
+    use crate::codec::MAX_DEPTH;
     use crate::command::testing::{encode_to_string, round_trip};
     use crate::command::{encode_into, EncodeError, MAX_PAYLOAD_LEN};
     use crate::protocol::OpCode;
@@ -181,6 +212,51 @@ mod tests {
                 "{bad:?}: {result:?}"
             );
         }
+    }
+
+    #[test]
+    fn each_problem_has_its_reason() {
+        for (data, expected) in [
+            (&b""[..], reason::EMPTY),
+            (b" \r\n\t", reason::EMPTY),
+            (b"1 2", reason::TRAILING),
+            (b"{}{}", reason::TRAILING),
+            (b"null,", reason::TRAILING),
+            (b"01", reason::TRAILING),
+            (b"nulls", reason::TRAILING),
+            (b"\"\xff\"", reason::NOT_UTF8),
+            (b"\xC0\x80", reason::NOT_UTF8),
+            (b"\"tab\tinside\"", reason::BAD_STRING),
+            (b"[\"nul\0inside\"]", reason::BAD_STRING),
+            (br#""\x41""#, reason::BAD_STRING),
+            (br#""\u12""#, reason::BAD_STRING),
+            (br#""\uD83D""#, reason::BAD_STRING),
+            (br#""\uD83D\u0041""#, reason::BAD_STRING),
+            (br#""\uDE00""#, reason::BAD_STRING),
+            (b"nul", reason::MALFORMED),
+            (b"-", reason::MALFORMED),
+            (b"1.", reason::MALFORMED),
+            (b".5", reason::MALFORMED),
+            (b"+1", reason::MALFORMED),
+            (b"[1,]", reason::MALFORMED),
+            (b"{\"a\"}", reason::MALFORMED),
+            (b"{a:1}", reason::MALFORMED),
+            (b"[1 2]", reason::MALFORMED),
+            (b"[}", reason::MALFORMED),
+            (b"\"open", reason::MALFORMED),
+            (b"NaN", reason::MALFORMED),
+        ] {
+            assert_eq!(check_data(data), Err(expected), "{data:?}");
+        }
+        let deepest = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert_eq!(check_data(deepest.as_bytes()), Ok(()));
+        let too_deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(check_data(too_deep.as_bytes()), Err(reason::TOO_DEEP));
+        assert_eq!(
+            check_data("[".repeat(100_000).as_bytes()),
+            Err(reason::TOO_DEEP)
+        );
+        assert_eq!(check_data(b" {\"a\": [1, \"\\u00e9\"]} "), Ok(()));
     }
 
     #[test]
