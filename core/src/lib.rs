@@ -9,7 +9,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-
 pub mod codec;
 pub mod command;
 pub mod protocol;
@@ -21,8 +20,3 @@ pub use command::{encode, encode_into, Command, Encode, EncodeError, Identify, M
 pub use protocol::{CloseCode, Intents, OpCode, Recovery, ShardId, Snowflake};
 pub use time::Instant;
 pub use token::Token;
-
-/// The README's examples, compiled and run as doctests so the README stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
