@@ -157,3 +157,270 @@ fn for_each_field(
     }
     reader.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::string::String;
+    use std::vec::Vec;
+
+    use super::{parse_invalid_session, Hello, Ready, MAX_SESSION_ID_LEN, MAX_URL_LEN};
+    use crate::codec::{DecodeError, Envelope};
+    use core::time::Duration;
+
+    const HELLO: &str = include_str!("../../../../shared/spec/payload-examples/hello.json");
+    const READY: &str = include_str!("../../../../shared/spec/payload-examples/ready.json");
+    const SESSION_ID: &str = "b8db01e8de815a5c73391a08d7615c77";
+    const URL: &str = "wss://gateway-us-east1-d.discord.gg";
+
+    /// The `d` of a whole payload.
+    fn data(payload: &str) -> &[u8] {
+        Envelope::decode(payload.as_bytes())
+            .expect("fixture decodes")
+            .data()
+            .expect("fixture has d")
+    }
+
+    /// READY's `d` with one piece of text replaced.
+    fn ready_with(from: &str, to: &str) -> String {
+        let d = core::str::from_utf8(data(READY)).unwrap();
+        assert!(d.contains(from), "{from}");
+        d.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn hello_with_trace() {
+        let hello = Hello::parse(data(HELLO)).unwrap();
+        assert_eq!(hello.heartbeat_interval, Duration::from_millis(41_250));
+        let reordered =
+            br#"{"_trace":["[\"gw\",{\"heartbeat_interval\":1}]"],"heartbeat_interval":45000}"#;
+        assert_eq!(
+            Hello::parse(reordered).unwrap().heartbeat_interval,
+            Duration::from_millis(45_000)
+        );
+        let escaped_key = br#"{"heartbeat\u005finterval":1}"#;
+        assert_eq!(
+            Hello::parse(escaped_key).unwrap().heartbeat_interval,
+            Duration::from_millis(1)
+        );
+    }
+
+    #[test]
+    fn broken_hello() {
+        let wrong = Err(DecodeError::WrongType {
+            field: "heartbeat_interval",
+            expected: "a non-negative integer",
+        });
+        for value in [
+            "\"41250\"",
+            "null",
+            "-1",
+            "-0",
+            "41250.0",
+            "4e4",
+            "[]",
+            "true",
+        ] {
+            let d = std::format!(r#"{{"heartbeat_interval":{value}}}"#);
+            assert_eq!(Hello::parse(d.as_bytes()), wrong, "{value}");
+        }
+        let too_big = br#"{"heartbeat_interval":18446744073709551616}"#;
+        assert_eq!(Hello::parse(too_big), wrong);
+        assert_eq!(
+            Hello::parse(br#"{"_trace":[]}"#),
+            Err(DecodeError::MissingField {
+                field: "heartbeat_interval"
+            })
+        );
+        assert_eq!(
+            Hello::parse(br#"{"heartbeat_interval":1,"heartbeat_interval":2}"#),
+            Err(DecodeError::DuplicateField {
+                field: "heartbeat_interval"
+            })
+        );
+        for not_object in [&b"null"[..], b"41250", b"[]", b"\"x\""] {
+            assert_eq!(
+                Hello::parse(not_object),
+                Err(DecodeError::WrongType {
+                    field: "d",
+                    expected: "an object"
+                })
+            );
+        }
+        assert_eq!(
+            Hello::parse(br#"{"heartbeat_interval":1"#),
+            Err(DecodeError::UnexpectedEnd)
+        );
+        assert_eq!(
+            Hello::parse(br#"{"heartbeat_interval":1} x"#),
+            Err(DecodeError::TrailingBytes { offset: 25 })
+        );
+    }
+
+    #[test]
+    fn ready_keeps_session_and_resume_url() {
+        let ready = Ready::parse(data(READY)).unwrap();
+        assert_eq!(ready.session_id.as_str(), SESSION_ID);
+        assert_eq!(ready.resume_gateway_url.as_str(), URL);
+    }
+
+    #[test]
+    fn ready_strings_are_unescaped() {
+        let d = ready_with(
+            &std::format!("\"{URL}\""),
+            r#""wss:\/\/gateway-us-east1-d.discord.gg""#,
+        );
+        let d = d.replacen(
+            &std::format!("\"{SESSION_ID}\""),
+            r#""\u0062\u0038db01e8de815a5c73391a08d7615c77""#,
+            1,
+        );
+        let d = d.replacen("\"session_id\"", r#""session\u005Fid""#, 1);
+        let ready = Ready::parse(d.as_bytes()).unwrap();
+        assert_eq!(ready.resume_gateway_url.as_str(), URL);
+        assert_eq!(ready.session_id.as_str(), SESSION_ID);
+
+        // The room is for the unescaped text: escapes may make the raw text longer.
+        let long_raw = String::from("wss:") + &r"\/".repeat(100);
+        assert!(long_raw.len() > MAX_URL_LEN);
+        let d = ready_with(&std::format!("\"{URL}\""), &std::format!("\"{long_raw}\""));
+        let ready = Ready::parse(d.as_bytes()).unwrap();
+        assert_eq!(ready.resume_gateway_url.len(), 104);
+    }
+
+    #[test]
+    fn ready_strings_that_do_not_fit() {
+        let longest_id = "a".repeat(MAX_SESSION_ID_LEN);
+        let d = ready_with(SESSION_ID, &longest_id);
+        assert_eq!(
+            Ready::parse(d.as_bytes()).unwrap().session_id.as_str(),
+            longest_id
+        );
+        let d = ready_with(SESSION_ID, &"a".repeat(MAX_SESSION_ID_LEN + 1));
+        assert_eq!(
+            Ready::parse(d.as_bytes()),
+            Err(DecodeError::TooLong {
+                field: "session_id",
+                limit: MAX_SESSION_ID_LEN
+            })
+        );
+        let long_url = String::from("wss://") + &"a".repeat(MAX_URL_LEN - 5);
+        let d = ready_with(URL, &long_url);
+        assert_eq!(
+            Ready::parse(d.as_bytes()),
+            Err(DecodeError::TooLong {
+                field: "resume_gateway_url",
+                limit: MAX_URL_LEN
+            })
+        );
+    }
+
+    #[test]
+    fn broken_ready() {
+        let missing = |field| Err(DecodeError::MissingField { field });
+        let d = ready_with("\"session_id\"", "\"session\"");
+        assert_eq!(Ready::parse(d.as_bytes()), missing("session_id"));
+        let d = ready_with("\"resume_gateway_url\"", "\"gateway_url\"");
+        assert_eq!(Ready::parse(d.as_bytes()), missing("resume_gateway_url"));
+        // The same keys deeper down are not READY's.
+        let nested = br#"{"user":{"session_id":"x","resume_gateway_url":"wss://x"}}"#;
+        assert_eq!(Ready::parse(nested), missing("session_id"));
+
+        let not_string = Err(DecodeError::WrongType {
+            field: "session_id",
+            expected: "a string",
+        });
+        for value in ["null", "5", "[]", "{}"] {
+            let d = ready_with(&std::format!("\"{SESSION_ID}\""), value);
+            assert_eq!(Ready::parse(d.as_bytes()), not_string, "{value}");
+        }
+        let d = ready_with("\"session_type\"", "\"session_id\"");
+        assert_eq!(
+            Ready::parse(d.as_bytes()),
+            Err(DecodeError::DuplicateField {
+                field: "session_id"
+            })
+        );
+        let d = ready_with(SESSION_ID, r"\ud800");
+        assert!(matches!(
+            Ready::parse(d.as_bytes()),
+            Err(DecodeError::InvalidEscape { .. })
+        ));
+        let mut d: Vec<u8> = ready_with(SESSION_ID, "\u{e9}").into_bytes();
+        let at = d.iter().position(|&b| b == 0xC3).unwrap();
+        d[at + 1] = 0xFF;
+        assert!(matches!(
+            Ready::parse(&d),
+            Err(DecodeError::InvalidUtf8 { .. })
+        ));
+        let d = ready_with(SESSION_ID, "tab\there");
+        assert!(matches!(
+            Ready::parse(d.as_bytes()),
+            Err(DecodeError::ControlCharacter { .. })
+        ));
+        let d = data(READY);
+        assert_eq!(
+            Ready::parse(&d[..d.len() - 1]),
+            Err(DecodeError::UnexpectedEnd)
+        );
+    }
+
+    #[test]
+    fn invalid_session_reads_its_boolean() {
+        assert_eq!(parse_invalid_session(Some(b"true")), Ok(true));
+        assert_eq!(parse_invalid_session(Some(b"false")), Ok(false));
+        assert_eq!(parse_invalid_session(Some(b" true\n")), Ok(true));
+        // No answer is the safe answer: start a new session.
+        assert_eq!(parse_invalid_session(Some(b"null")), Ok(false));
+        assert_eq!(parse_invalid_session(None), Ok(false));
+
+        let not_bool = Err(DecodeError::WrongType {
+            field: "d",
+            expected: "a boolean",
+        });
+        for garbage in [&b"1"[..], b"0", b"\"true\"", b"{}", b"[true]"] {
+            assert_eq!(parse_invalid_session(Some(garbage)), not_bool);
+        }
+        assert_eq!(
+            parse_invalid_session(Some(b"tru")),
+            Err(DecodeError::UnexpectedEnd)
+        );
+        assert!(matches!(
+            parse_invalid_session(Some(b"True")),
+            Err(DecodeError::UnexpectedByte { offset: 0, .. })
+        ));
+        assert!(matches!(
+            parse_invalid_session(Some(b"truex")),
+            Err(DecodeError::TrailingBytes { offset: 4 })
+        ));
+        assert!(matches!(
+            parse_invalid_session(Some(b"true false")),
+            Err(DecodeError::TrailingBytes { offset: 5 })
+        ));
+        assert_eq!(
+            parse_invalid_session(Some(b"")),
+            Err(DecodeError::UnexpectedEnd)
+        );
+
+        for (payload, resumable) in [
+            (
+                include_str!(
+                    "../../../../shared/spec/payload-examples/invalid_session_resumable.json"
+                ),
+                true,
+            ),
+            (
+                include_str!(
+                    "../../../../shared/spec/payload-examples/invalid_session_not_resumable.json"
+                ),
+                false,
+            ),
+        ] {
+            let envelope = Envelope::decode(payload.as_bytes()).unwrap();
+            assert_eq!(parse_invalid_session(envelope.data()), Ok(resumable));
+        }
+        let absent = Envelope::decode(br#"{"op":9}"#).unwrap();
+        assert_eq!(parse_invalid_session(absent.data()), Ok(false));
+    }
+}
