@@ -973,3 +973,40 @@ fn undrained_events_refuse_the_next_message_instead_of_dropping_events() {
     }
     assert!(count >= 5, "every event was kept: {count}");
 }
+
+#[test]
+fn a_requested_heartbeat_held_by_the_limit_goes_out_as_soon_as_a_slot_frees() {
+    let mut client = client();
+    client.auto_ack = true;
+    client.start();
+    // Late enough that the next scheduled beat falls after the window frees up.
+    client.advance(Duration::from_secs(30));
+    // The server keeps asking for heartbeats until the whole window is spent.
+    let mut asked = 0;
+    loop {
+        let before = client.payloads(1).len();
+        client.recv(r#"{"t":null,"s":null,"op":1,"d":null}"#);
+        asked += 1;
+        if client.payloads(1).len() == before {
+            break;
+        }
+        assert!(asked <= SEND_LIMIT, "the limit never held a heartbeat back");
+    }
+    // The held beat wakes the session when the first send of the window expires, not at the
+    // next scheduled beat.
+    let wake = client.session.poll_timeout().unwrap();
+    let sends: Vec<Instant> = client
+        .sent
+        .iter()
+        .filter_map(|sent| match sent {
+            Sent::Payload { at, .. } => Some(*at),
+            Sent::Close { .. } => None,
+        })
+        .collect();
+    let oldest_in_window = sends[sends.len() - SEND_LIMIT];
+    assert_eq!(wake, oldest_in_window + Duration::from_secs(60));
+    let scheduled = client.payloads(1).last().unwrap().0 + Duration::from_millis(INTERVAL);
+    assert!(wake < scheduled, "woken by the limit, not by the schedule");
+    client.advance_to(wake);
+    assert_eq!(client.payloads(1).last().unwrap().0, wake);
+}

@@ -43,9 +43,14 @@ impl Heartbeater {
         self.interval
     }
 
-    /// When the timer next needs attention.
+    /// When the timer next needs attention: at once while a requested beat is waiting (for
+    /// the rate limit), otherwise at the next scheduled beat.
     pub(crate) fn next_due(&self) -> Instant {
-        self.next_due
+        if self.requested {
+            Instant::ZERO
+        } else {
+            self.next_due
+        }
     }
 
     pub(crate) fn poll(&self, now: Instant) -> Beat {
@@ -124,6 +129,11 @@ mod tests {
         let mut heart = Heartbeater::start(Instant::ZERO, INTERVAL, Duration::from_secs(30));
         heart.request();
         assert_eq!(heart.poll(Instant::from_millis(10)), Beat::Send);
+        assert_eq!(
+            heart.next_due(),
+            Instant::ZERO,
+            "a requested beat is due now"
+        );
         heart.sent(Instant::from_millis(10));
         assert_eq!(heart.poll(Instant::from_millis(30_000)), Beat::Idle);
         assert_eq!(heart.next_due(), Instant::from_millis(10) + INTERVAL);
