@@ -11,16 +11,18 @@
 //!
 //! # Deliberate differences from serde_json
 //!
-//! The converse ("we accept ⇒ the reference accepts") also holds for every generated message;
-//! it fails only for these classes, each pinned by a test below:
+//! "serde_json accepts ⇒ the scan accepts and agrees" has no exceptions. The converse ("the
+//! scan accepts ⇒ serde_json accepts") holds for every generated message and fails only for
+//! these classes, each pinned by a test below:
 //!
 //! - **`d` is delimited, not parsed** (`structural_skip_leaves_d_contents_to_the_consumer`). The
 //!   scan checks that `d` (and the value of an unknown top-level key) is one value whose strings
-//!   end and whose brackets pair up within [`MAX_DEPTH`]; a scalar `d` outside any container is
-//!   checked against the grammar too. It does not look inside strings (invalid UTF-8, raw control
-//!   characters, bad escapes) and does not check numbers, literals or separators inside
-//!   containers. Whoever deserializes `d` rejects those, and most dispatches are never
-//!   deserialized at all, which is the point of the scan.
+//!   end and whose brackets pair up within [`MAX_DEPTH`]; a number or literal `d` is checked
+//!   against the grammar too. It does not look inside strings (invalid UTF-8, raw control
+//!   characters, bad escapes or lone surrogates) and does not check numbers, literals or
+//!   separators inside containers. Whoever deserializes `d` rejects those (serde_json's own
+//!   `RawValue` lets lone surrogates through too), and most dispatches are never deserialized
+//!   at all, which is the point of the scan.
 //! - **Nesting** (`nesting_is_bounded_by_max_depth`). [`MAX_DEPTH`] counts every open array and
 //!   object, the envelope included: 128 levels are accepted, 129 are `TooDeep`. serde_json's
 //!   `Value` parse stops at 127, while its `RawValue` (and ignored values) have no limit at all,
@@ -688,7 +690,8 @@ fn whitespace_between_every_token() {
     let mut rng = Rng(0x0A0D_0920);
     for (name, msg) in examples() {
         let members = members_of(&Parts::of(&msg));
-        for _ in 0..20 {
+        let rounds = if msg.len() > 20_000 { 3 } else { 20 };
+        for _ in 0..rounds {
             let msg = render(&members, &mut rng, true);
             assert_eq!(agree(&msg), Verdict::BothAccept, "{name}");
         }
@@ -853,6 +856,10 @@ fn byte(offset: usize, expected: &'static str) -> Expect {
 fn broken_messages_are_refused_with_the_right_error() {
     use DecodeError::*;
     let end = || Expect::Is(UnexpectedEnd);
+    let dup = |field| Expect::Is(DuplicateField { field });
+    let utf8 = |offset| Expect::Is(InvalidUtf8 { offset });
+    let escape = |offset| Expect::Is(InvalidEscape { offset });
+    let control = |offset| Expect::Is(ControlCharacter { offset });
     let table: Vec<(&[u8], Expect)> = vec![
         // Not an object.
         (b"", end()),
@@ -894,56 +901,20 @@ fn broken_messages_are_refused_with_the_right_error() {
         (br#"{"op":0,"t":[]}"#, wrong("t")),
         (br#"{"op":0,"t":{"t":"X"}}"#, wrong("t")),
         // Duplicate envelope keys, however spelled.
-        (
-            br#"{"op":0,"op":0}"#,
-            Expect::Is(DuplicateField { field: "op" }),
-        ),
-        (
-            br#"{"op":0,"\u006fp":1}"#,
-            Expect::Is(DuplicateField { field: "op" }),
-        ),
-        (
-            br#"{"s":1,"op":0,"s":null}"#,
-            Expect::Is(DuplicateField { field: "s" }),
-        ),
-        (
-            br#"{"t":null,"op":0,"t":"X"}"#,
-            Expect::Is(DuplicateField { field: "t" }),
-        ),
-        (
-            br#"{"d":1,"op":0,"d":2}"#,
-            Expect::Is(DuplicateField { field: "d" }),
-        ),
-        (
-            br#"{"d":null,"op":0,"\u0064":null}"#,
-            Expect::Is(DuplicateField { field: "d" }),
-        ),
+        (br#"{"op":0,"op":0}"#, dup("op")),
+        (br#"{"op":0,"\u006fp":1}"#, dup("op")),
+        (br#"{"s":1,"op":0,"s":null}"#, dup("s")),
+        (br#"{"t":null,"op":0,"t":"X"}"#, dup("t")),
+        (br#"{"d":1,"op":0,"d":2}"#, dup("d")),
+        (br#"{"d":null,"op":0,"\u0064":null}"#, dup("d")),
         // Invalid UTF-8 in keys and in `t`.
-        (
-            b"{\"op\":0,\"\xFF\":1}",
-            Expect::Is(InvalidUtf8 { offset: 8 }),
-        ),
-        (b"{\"o\xFFp\":0}", Expect::Is(InvalidUtf8 { offset: 1 })),
-        (
-            b"{\"op\":0,\"t\":\"A\xFFB\"}",
-            Expect::Is(InvalidUtf8 { offset: 12 }),
-        ),
-        (
-            b"{\"op\":0,\"t\":\"\xC0\x80\"}",
-            Expect::Is(InvalidUtf8 { offset: 12 }),
-        ),
-        (
-            b"{\"op\":0,\"t\":\"\xED\xA0\x80\"}",
-            Expect::Is(InvalidUtf8 { offset: 12 }),
-        ),
-        (
-            b"{\"op\":0,\"t\":\"\xE2\x82\"}",
-            Expect::Is(InvalidUtf8 { offset: 12 }),
-        ),
-        (
-            b"{\"op\":0,\"t\":\"\xF4\x90\x80\x80\"}",
-            Expect::Is(InvalidUtf8 { offset: 12 }),
-        ),
+        (b"{\"op\":0,\"\xFF\":1}", utf8(8)),
+        (b"{\"o\xFFp\":0}", utf8(1)),
+        (b"{\"op\":0,\"t\":\"A\xFFB\"}", utf8(12)),
+        (b"{\"op\":0,\"t\":\"\xC0\x80\"}", utf8(12)),
+        (b"{\"op\":0,\"t\":\"\xED\xA0\x80\"}", utf8(12)),
+        (b"{\"op\":0,\"t\":\"\xE2\x82\"}", utf8(12)),
+        (b"{\"op\":0,\"t\":\"\xF4\x90\x80\x80\"}", utf8(12)),
         // Unterminated strings.
         (br#"{"op":0,"t":"ABC"#, end()),
         (br#"{"op":0,"t":"ABC\"}"#, end()),
@@ -952,65 +923,23 @@ fn broken_messages_are_refused_with_the_right_error() {
         (br#"{"op":0,"d":{"a":"b}}"#, end()),
         (br#"{"op":0,"x":["\"]}"#, end()),
         // Bad escapes and unpaired surrogates in keys and `t`.
-        (
-            br#"{"op":0,"t":"\x41"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"op":0,"t":"A\'"}"#,
-            Expect::Is(InvalidEscape { offset: 14 }),
-        ),
-        (
-            br#"{"op":0,"t":"\U0041"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"op":0,"t":"\u12G4"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"op":0,"t":"\u12"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"op":0,"t":"\ud83d"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"op":0,"t":"\ude00"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"op":0,"t":"\ud83dx"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"op":0,"t":"\ud83d\u0041"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"op":0,"t":"\ud83d\ud83d"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"op":0,"t":"\ude00\ud83d"}"#,
-            Expect::Is(InvalidEscape { offset: 13 }),
-        ),
-        (
-            br#"{"\ud800":0,"op":0}"#,
-            Expect::Is(InvalidEscape { offset: 2 }),
-        ),
-        (br#"{"o\p":0}"#, Expect::Is(InvalidEscape { offset: 3 })),
+        (br#"{"op":0,"t":"\x41"}"#, escape(13)),
+        (br#"{"op":0,"t":"A\'"}"#, escape(14)),
+        (br#"{"op":0,"t":"\U0041"}"#, escape(13)),
+        (br#"{"op":0,"t":"\u12G4"}"#, escape(13)),
+        (br#"{"op":0,"t":"\u12"}"#, escape(13)),
+        (br#"{"op":0,"t":"\ud83d"}"#, escape(13)),
+        (br#"{"op":0,"t":"\ude00"}"#, escape(13)),
+        (br#"{"op":0,"t":"\ud83dx"}"#, escape(13)),
+        (br#"{"op":0,"t":"\ud83d\u0041"}"#, escape(13)),
+        (br#"{"op":0,"t":"\ud83d\ud83d"}"#, escape(13)),
+        (br#"{"op":0,"t":"\ude00\ud83d"}"#, escape(13)),
+        (br#"{"\ud800":0,"op":0}"#, escape(2)),
+        (br#"{"o\p":0}"#, escape(3)),
         // Raw control characters in keys and `t`.
-        (
-            b"{\"op\":0,\"t\":\"A\nB\"}",
-            Expect::Is(ControlCharacter { offset: 14 }),
-        ),
-        (
-            b"{\"op\":0,\"t\":\"\x00\"}",
-            Expect::Is(ControlCharacter { offset: 13 }),
-        ),
-        (b"{\"o\tp\":0}", Expect::Is(ControlCharacter { offset: 3 })),
+        (b"{\"op\":0,\"t\":\"A\nB\"}", control(14)),
+        (b"{\"op\":0,\"t\":\"\x00\"}", control(13)),
+        (b"{\"o\tp\":0}", control(3)),
         // Broken structure.
         (br#"{"op":0,}"#, byte(8, "a string key")),
         (br#"{"op":0 "s":1}"#, byte(8, "`,` or `}`")),
@@ -1087,8 +1016,8 @@ fn every_truncation_ends_unexpectedly() {
         // Everything up to the closing brace is a proper prefix; what follows is whitespace.
         let end = msg.iter().rposition(|&b| b == b'}').unwrap() + 1;
         let valid = reference(msg).is_ok();
-        let step = (end / 400).max(1);
-        for len in (0..end).step_by(step).chain(end.saturating_sub(64)..end) {
+        let step = (end / 250).max(1);
+        for len in (0..end).step_by(step).chain(end.saturating_sub(40)..end) {
             let cut = &msg[..len];
             if let Ok(scan) = ours(cut) {
                 panic!("{} decodes to {scan:?}", show(cut));
@@ -1101,8 +1030,8 @@ fn every_truncation_ends_unexpectedly() {
         let _ = ours(msg);
     }
     let big = captured_guild_create();
-    for i in 0..8 {
-        let len = big.len() * i / 8 + i;
+    for i in 0..5 {
+        let len = big.len() * i / 5 + i;
         assert_eq!(ours(&big[..len]), Err(DecodeError::UnexpectedEnd));
     }
 }

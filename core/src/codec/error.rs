@@ -30,9 +30,10 @@ pub enum DecodeError {
         /// Where the character is.
         offset: usize,
     },
-    /// A key or a string the core reads is not valid UTF-8.
+    /// A key or a string the core reads is not valid UTF-8 (or, for JSON the crate is about to
+    /// send, any of its bytes).
     InvalidUtf8 {
-        /// Where the string starts.
+        /// Where the string starts; for JSON about to be sent, the first invalid byte.
         offset: usize,
     },
     /// A number is malformed or out of range for its field.
