@@ -50,6 +50,8 @@ pub struct Smol;
 impl Runtime for Smol {
     type Socket = WebSocketStream<ConnectStream>;
 
+    // Not an `async fn`: the future must be `'static`, which one borrowing `&self` is not.
+    #[allow(clippy::manual_async_fn)]
     fn connect(
         &self,
         url: String,

@@ -48,6 +48,8 @@ pub struct Tokio;
 impl Runtime for Tokio {
     type Socket = WebSocketStream<ConnectStream>;
 
+    // Not an `async fn`: the future must be `'static`, which one borrowing `&self` is not.
+    #[allow(clippy::manual_async_fn)]
     fn connect(
         &self,
         url: String,
