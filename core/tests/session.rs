@@ -8,8 +8,8 @@ use core::time::Duration;
 use discord_gateway::command::{MemberSelector, RequestGuildMembers, UpdateVoiceState};
 use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
 use discord_gateway::session::{
-    Backoff, Compression, Config, DisconnectCause, Event, Message, Next, ResumeState, SendBuffer,
-    SendError, Session, State, Stop, Transmit, SEND_LIMIT,
+    send_margin, Backoff, Compression, Config, DisconnectCause, Event, Message, Next, ResumeState,
+    SendBuffer, SendError, Session, State, Stop, Transmit, SEND_LIMIT, SEND_WINDOW,
 };
 use discord_gateway::{Instant, Token};
 use serde_json::{json, Value};
@@ -1004,9 +1004,57 @@ fn a_requested_heartbeat_held_by_the_limit_goes_out_as_soon_as_a_slot_frees() {
         })
         .collect();
     let oldest_in_window = sends[sends.len() - SEND_LIMIT];
-    assert_eq!(wake, oldest_in_window + Duration::from_secs(60));
+    assert_eq!(
+        wake,
+        oldest_in_window + SEND_WINDOW + send_margin(SEND_WINDOW)
+    );
     let scheduled = client.payloads(1).last().unwrap().0 + Duration::from_millis(INTERVAL);
     assert!(wake < scheduled, "woken by the limit, not by the schedule");
     client.advance_to(wake);
     assert_eq!(client.payloads(1).last().unwrap().0, wake);
+}
+
+/// Regression (found by the adapter suite's 1,000-command flood against the sim, which closed
+/// with 4008): Discord times a message when it arrives, the client when it sends it (to the
+/// millisecond), so reusing a slot exactly one window later let the gateway see 121 messages in
+/// its window whenever the first one was delayed more on the way than the last.
+#[test]
+fn a_slot_is_reused_only_a_margin_after_the_window() {
+    let mut client = client();
+    client.auto_ack = true;
+    client.start();
+    let guild = Snowflake(584_799_433_523_331_074);
+    let request = RequestGuildMembers::new(
+        guild,
+        MemberSelector::Query {
+            prefix: "fer",
+            limit: 25,
+        },
+    );
+    let mut buf = [0u8; 4096];
+    let mut sends = Vec::new();
+    loop {
+        match client.session.send_command(client.now, &request, &mut buf) {
+            Ok(_) => sends.push(client.now),
+            Err(SendError::RateLimited { ready_at }) => {
+                let all: Vec<Instant> = client
+                    .sent
+                    .iter()
+                    .filter_map(|sent| match sent {
+                        Sent::Payload { at, .. } => Some(*at),
+                        Sent::Close { .. } => None,
+                    })
+                    .chain(sends.iter().copied())
+                    .collect();
+                let oldest = *all.iter().min().unwrap();
+                assert!(
+                    ready_at >= oldest + SEND_WINDOW + send_margin(SEND_WINDOW),
+                    "a slot is free at {ready_at:?}, the window opened at {oldest:?}"
+                );
+                assert!(send_margin(SEND_WINDOW) >= Duration::from_secs(1));
+                return;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
 }

@@ -33,7 +33,7 @@ pub use config::{
 pub use durable::ResumeState;
 pub use error::{HandleError, ProtocolError, SendError};
 pub use event::{DisconnectCause, Dispatch, Event, Next, Stop};
-pub use rate_limit::{SEND_LIMIT, SEND_WINDOW};
+pub use rate_limit::{send_margin, SEND_LIMIT, SEND_WINDOW};
 
 use crate::codec::{parse_invalid_session, DecodeError, Envelope, EventName, Hello, Ready};
 use crate::command::{

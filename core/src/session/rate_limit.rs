@@ -11,6 +11,20 @@ pub const SEND_LIMIT: usize = 120;
 pub const SEND_WINDOW: Duration = Duration::from_secs(60);
 /// Offsets are rebased long before they could overflow a `u32` (about 24 days).
 const REBASE_AFTER_MS: u64 = 1 << 31;
+/// The least slack kept on top of the window: transit-time jitter is absolute, not relative.
+const MIN_MARGIN: Duration = Duration::from_millis(250);
+
+/// The slack the limiter adds to `window` before it lets a slot be reused.
+///
+/// Discord counts a message when it *arrives*, and the client times it (to the millisecond) when
+/// it is *sent*. If the first message of a window is delayed more on the way than the 121st,
+/// the server sees both inside one window although the client spaced them a full window apart,
+/// and closes with 4008. So a slot is reused only after the window plus this margin: 1/40 of the
+/// window (1.5 s of Discord's 60 s), at least 250 ms, at most a quarter of the window.
+#[must_use]
+pub fn send_margin(window: Duration) -> Duration {
+    (window / 40).max(MIN_MARGIN).min(window / 4)
+}
 
 /// A sliding-window log of the last [`SEND_LIMIT`] sends on one connection.
 ///
@@ -30,8 +44,9 @@ pub(crate) struct SendLimiter {
 
 impl SendLimiter {
     /// A limiter for a connection opened at `now`. `window` is Discord's 60 s except against a
-    /// simulated gateway that scales time down.
+    /// simulated gateway that scales time down; [`send_margin`] is added to it.
     pub(crate) fn new(now: Instant, window: Duration) -> Self {
+        let window = window + send_margin(window);
         let window_ms = u32::try_from(window.as_millis())
             .unwrap_or(u32::MAX)
             .clamp(1, 1 << 30);
@@ -99,7 +114,12 @@ impl SendLimiter {
 
 #[cfg(test)]
 mod tests {
-    use super::{Duration, Instant, SendLimiter, SEND_LIMIT, SEND_WINDOW};
+    use super::{send_margin, Duration, Instant, SendLimiter, SEND_LIMIT, SEND_WINDOW};
+
+    /// The window as the limiter applies it.
+    fn window() -> Duration {
+        SEND_WINDOW + send_margin(SEND_WINDOW)
+    }
 
     #[test]
     fn a_quiet_connection_bursts_to_the_limit_then_waits_a_window() {
@@ -109,7 +129,20 @@ mod tests {
             assert_eq!(limiter.ready_at(start, 0), start);
             limiter.record(start);
         }
-        assert_eq!(limiter.ready_at(start, 0), start + SEND_WINDOW);
+        assert_eq!(limiter.ready_at(start, 0), start + window());
+    }
+
+    #[test]
+    fn the_margin_scales_with_the_window_within_bounds() {
+        assert_eq!(send_margin(SEND_WINDOW), Duration::from_millis(1_500));
+        assert_eq!(
+            send_margin(Duration::from_secs(2)),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            send_margin(Duration::from_millis(400)),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]
@@ -119,7 +152,7 @@ mod tests {
         for _ in 0..SEND_LIMIT - 3 {
             limiter.record(start);
         }
-        assert_eq!(limiter.ready_at(start, 3), start + SEND_WINDOW);
+        assert_eq!(limiter.ready_at(start, 3), start + window());
         // Heartbeats (no reserve) still go.
         assert_eq!(limiter.ready_at(start, 0), start);
     }
@@ -151,6 +184,6 @@ mod tests {
         }
         let now = late + Duration::from_millis(SEND_LIMIT as u64);
         assert_eq!(limiter.in_window(now), SEND_LIMIT);
-        assert_eq!(limiter.ready_at(now, 0), late + SEND_WINDOW);
+        assert_eq!(limiter.ready_at(now, 0), late + window());
     }
 }
