@@ -30,6 +30,8 @@ use crate::Runtime;
 
 /// How long a single websocket write may block before the connection counts as lost.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection the session has left may take to finish its closing handshake.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Connecting<S> = Pin<Box<dyn Future<Output = Result<S, WsError>> + Send>>;
 
@@ -54,6 +56,9 @@ pub struct Shard<R: Runtime> {
     clock: Clock,
     span: tracing::Span,
     socket: Option<R::Socket>,
+    /// A connection the session has left, kept until the server answers our close frame (or
+    /// [`CLOSE_TIMEOUT`] passes) so the close code reaches it instead of a TCP reset.
+    closing: Option<(R::Socket, std::time::Instant)>,
     connecting: Option<(Connecting<R::Socket>, std::time::Instant, bool)>,
     connect_timeout: Duration,
     max_message_size: usize,
@@ -104,6 +109,7 @@ impl<R: Runtime> Shard<R> {
             inflated: Vec::new(),
             send_buf: Box::new([0; MAX_PAYLOAD_LEN]),
             socket: None,
+            closing: None,
             connecting: None,
             connect_timeout,
             max_message_size,
@@ -198,6 +204,14 @@ impl<R: Runtime> Shard<R> {
     pub async fn close(&mut self, resumable: bool) {
         self.session.close(resumable);
         self.pump().await;
+        if let Some((mut socket, _)) = self.closing.take() {
+            // Read until the server answers the close frame, so the code is not lost to a reset.
+            let drain = async { while let Some(Ok(_)) = socket.next().await {} };
+            let timeout = self
+                .runtime
+                .sleep_until(std::time::Instant::now() + CLOSE_TIMEOUT);
+            futures_util::future::select(pin!(drain), pin!(timeout)).await;
+        }
         if let Some(mut socket) = self.socket.take() {
             let close = socket.close();
             let timeout = self
@@ -242,20 +256,38 @@ impl<R: Runtime> Shard<R> {
                 Some(Transmit::Text(bytes)) => {
                     WsMessage::text(String::from_utf8_lossy(bytes).into_owned())
                 }
-                Some(Transmit::Close(code)) => WsMessage::Close(Some(CloseFrame {
-                    code: WsCloseCode::from(code.to_u16()),
-                    reason: "".into(),
-                })),
+                Some(Transmit::Close(code)) => {
+                    progressed = true;
+                    self.send_close(code).await;
+                    continue;
+                }
             };
             progressed = true;
-            let closing = matches!(message, WsMessage::Close(_));
-            let sent = self.write(message).await;
-            if closing {
-                // The session has already left this connection.
-                self.socket = None;
-            } else if !sent {
+            if !self.write(message).await {
                 self.session.handle_transport_lost(self.clock.now());
             }
+        }
+    }
+
+    /// Sends a close frame on the connection the session just left (set aside by the
+    /// `Disconnected` event, or still current) and keeps it until the handshake completes.
+    async fn send_close(&mut self, code: CloseCode) {
+        let deadline = std::time::Instant::now() + CLOSE_TIMEOUT;
+        if let Some(socket) = self.socket.take() {
+            self.closing = Some((socket, deadline));
+        }
+        let Some((socket, _)) = self.closing.as_mut() else {
+            return;
+        };
+        let frame = WsMessage::Close(Some(CloseFrame {
+            code: WsCloseCode::from(code.to_u16()),
+            reason: "".into(),
+        }));
+        let send = socket.send(frame);
+        let timeout = self.runtime.sleep_until(deadline);
+        match futures_util::future::select(pin!(send), pin!(timeout)).await {
+            futures_util::future::Either::Left((Ok(()), _)) => {}
+            _ => self.closing = None,
         }
     }
 
@@ -310,7 +342,10 @@ impl<R: Runtime> Shard<R> {
                 }
                 Event::Disconnected { cause, next } => {
                     tracing::info!(%cause, ?next, "disconnected");
-                    self.socket = None;
+                    // The session has left this connection; a close frame may still be due on it.
+                    if let Some(socket) = self.socket.take() {
+                        self.closing = Some((socket, std::time::Instant::now() + CLOSE_TIMEOUT));
+                    }
                     self.permit = None;
                     Ok(ShardEvent::Disconnected { cause, next })
                 }
@@ -385,9 +420,27 @@ impl<R: Runtime> Shard<R> {
             .poll_timeout()
             .map(|at| self.clock.std_instant(at));
         let connect_deadline = self.connecting.as_ref().map(|(_, at, _)| *at);
-        let wake_at = [deadline, connect_deadline].into_iter().flatten().min();
+        let closing_deadline = self.closing.as_ref().map(|(_, at)| *at);
+        let wake_at = [deadline, connect_deadline, closing_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         let mut sleep = pin!(wake_at.map(|at| self.runtime.sleep_until(at)));
         poll_fn(|cx| {
+            // Whatever still arrives on a connection being closed is dropped (a resume replays
+            // it); reading it lets the closing handshake finish.
+            if let Some((old, _)) = self.closing.as_mut() {
+                let finished = loop {
+                    match old.poll_next_unpin(cx) {
+                        Poll::Ready(Some(Ok(_))) => {}
+                        Poll::Ready(_) => break true,
+                        Poll::Pending => break false,
+                    }
+                };
+                if finished {
+                    self.closing = None;
+                }
+            }
             if let Some(socket) = self.socket.as_mut() {
                 if let Poll::Ready(item) = socket.poll_next_unpin(cx) {
                     return Poll::Ready(Wake::Socket(item));
@@ -426,6 +479,13 @@ impl<R: Runtime> Shard<R> {
 
     async fn handle_wake(&mut self, wake: Wake<R::Socket>) {
         let now = self.clock.now();
+        if self
+            .closing
+            .as_ref()
+            .is_some_and(|(_, at)| *at <= std::time::Instant::now())
+        {
+            self.closing = None;
+        }
         match wake {
             Wake::Socket(Some(Ok(message))) => self.receive(message),
             Wake::Socket(Some(Err(error))) => {
