@@ -1,0 +1,1362 @@
+//! The adapter test suite, written once and run against the sim on every runtime.
+//!
+//! Each adapter's `tests/sim.rs` includes this module and expands [`suite_tests!`] with a
+//! function that runs a future to completion on its runtime. Every case is a generic
+//! `async fn case<R: Runtime + Default>()`: it only uses what the driver exposes and the
+//! runtime's own timer (through [`Runtime::sleep_until`]), so the same code exercises the tokio
+//! and the smol bindings.
+//!
+//! Every wait is bounded: a hang fails the case with the shard's recent events in the message.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::print_stderr)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use discord_gateway_driver::discord_gateway::protocol::{CloseCode, Intents, ShardId};
+use discord_gateway_driver::discord_gateway::session::{
+    Backoff, Compression, DisconnectCause, Next,
+};
+use discord_gateway_driver::discord_gateway::{OpCode, Token};
+use discord_gateway_driver::{
+    IdentifyQueue, MessageError, Permit, Runtime, Shard, ShardBuilder, ShardError, ShardEvent,
+};
+use discord_gateway_sim::{ChaosConfig, Fault, Sim, SimHandle, Target};
+use futures_util::future::{select, Either};
+
+pub const TOKEN: &str = "suite-token";
+/// Short heartbeats so zombie detection and missed beats take a fraction of a second.
+pub const HEARTBEAT: Duration = Duration::from_millis(300);
+/// The longest any single expectation may take before the case fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Expands to one `#[test]` per suite case, each run to completion by `$run`
+/// (a `fn<F: Future>(F) -> F::Output` for the runtime `$rt`).
+#[macro_export]
+macro_rules! suite_tests {
+    ($rt:ty, $run:path) => {
+        $crate::suite_tests!(@cases $rt, $run;
+            identify_ready_and_dispatch,
+            heartbeats_and_requested_heartbeat,
+            zombie_connection_is_closed_and_resumed,
+            reconnect_op7_resumes,
+            reconnect_op7_before_hello,
+            invalid_session_resumable_resumes,
+            invalid_session_not_resumable_reidentifies,
+            resumable_close_codes_resume,
+            reidentify_close_codes_start_a_new_session,
+            fatal_close_codes_end_the_stream,
+            bad_token_is_fatal,
+            abrupt_tcp_drop_resumes_with_replay,
+            malformed_frames_lose_nothing,
+            corrupt_compressed_stream_resumes,
+            zlib_stream_split_payloads,
+            zstd_stream,
+            zlib_stream_20_mb_guild_create,
+            zstd_stream_20_mb_guild_create,
+            oversized_message_is_bounded,
+            command_flood_respects_rate_limit,
+            session_export_resume_in_new_shard,
+            closing_for_good_ends_the_session,
+            no_progress_without_polling,
+            chaos_exactly_once,
+            chaos_with_non_resumable_faults,
+        );
+    };
+    (@cases $rt:ty, $run:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $run(suite::$case::<$rt>());
+            }
+        )*
+    };
+}
+
+// ---- plumbing ------------------------------------------------------------------------------
+
+/// Grants every identify at once: the sim's identify window is set to zero in these tests, so
+/// re-identifying cases do not wait Discord's 5 s.
+struct ImmediateIdentify;
+
+impl IdentifyQueue for ImmediateIdentify {
+    fn acquire(&self, _shard: ShardId) -> Permit {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+pub fn sim_builder() -> discord_gateway_sim::SimBuilder {
+    Sim::builder()
+        .token(TOKEN)
+        .heartbeat_interval(HEARTBEAT)
+        .identify_window(Duration::ZERO)
+}
+
+pub fn start(builder: discord_gateway_sim::SimBuilder) -> Sim {
+    builder.start_blocking().expect("the sim starts")
+}
+
+pub fn sim() -> Sim {
+    start(sim_builder())
+}
+
+/// A shard pointed at `sim` with short timings.
+pub fn builder<R: Runtime + Default>(sim: &SimHandle) -> ShardBuilder<R> {
+    Shard::<R>::builder(Token::new(TOKEN).expect("token"))
+        .gateway_url(&sim.url())
+        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
+        .seed(7)
+        .backoff(Backoff {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+        })
+        .hello_timeout(Duration::from_secs(2))
+        .connect_timeout(Duration::from_secs(2))
+        .identify_queue(Arc::new(ImmediateIdentify))
+}
+
+/// `f`, or `None` when `after` passes first (on the runtime's own timer).
+pub async fn within<R: Runtime, F: Future>(rt: &R, after: Duration, f: F) -> Option<F::Output> {
+    let sleep = rt.sleep_until(Instant::now() + after);
+    match select(pin!(f), pin!(sleep)).await {
+        Either::Left((value, _)) => Some(value),
+        Either::Right(((), _)) => None,
+    }
+}
+
+/// Sleeps on the runtime's timer (only for negative checks: "nothing happened meanwhile").
+pub async fn pause<R: Runtime + Default>(after: Duration) {
+    R::default().sleep_until(Instant::now() + after).await;
+}
+
+#[derive(serde::Deserialize)]
+struct Message {
+    content: String,
+}
+
+/// What an application built on the shard saw.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Numbered MESSAGE_CREATE contents, in arrival order.
+    pub numbers: Vec<u64>,
+    /// Other MESSAGE_CREATE contents.
+    pub texts: Vec<String>,
+    /// Dispatch names, in order.
+    pub names: Vec<String>,
+    pub readies: Vec<String>,
+    pub resumes: Vec<u64>,
+    pub disconnects: Vec<(DisconnectCause, Next)>,
+    pub connects: Vec<bool>,
+    pub malformed: Vec<MessageError>,
+    /// Sequence numbers that did not follow the previous one within a session (by our check).
+    pub seq_breaks: Vec<(Option<u64>, Option<u64>)>,
+    /// Gap / stale events the shard reported.
+    pub gaps: u64,
+    pub stale: u64,
+    pub dispatches: u64,
+    /// Bytes of the largest dispatch `d`.
+    pub largest: usize,
+    last_seq: Option<u64>,
+}
+
+/// A shard under test with a log of what it yielded.
+pub struct Harness<R: Runtime> {
+    pub shard: Shard<R>,
+    pub seen: Seen,
+    log: VecDeque<String>,
+    /// Updated with the count of numbered messages seen (for a paced producer).
+    pub progress: Option<Arc<AtomicU64>>,
+    rt: R,
+}
+
+impl<R: Runtime + Default> Harness<R> {
+    pub fn new(shard: Shard<R>) -> Self {
+        Self {
+            shard,
+            seen: Seen::default(),
+            log: VecDeque::new(),
+            progress: None,
+            rt: R::default(),
+        }
+    }
+
+    pub fn build(builder: ShardBuilder<R>) -> Self {
+        Self::new(builder.build().expect("valid shard config"))
+    }
+
+    fn context(&self) -> String {
+        let tail: Vec<&str> = self.log.iter().map(String::as_str).collect();
+        format!(
+            "state {:?}; last events:\n  {}",
+            self.shard.state(),
+            tail.join("\n  ")
+        )
+    }
+
+    fn note(&mut self, line: String) {
+        if self.log.len() == 40 {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+    }
+
+    fn record(&mut self, event: &ShardEvent) {
+        match event {
+            ShardEvent::Dispatch(dispatch) => {
+                let seen = &mut self.seen;
+                seen.dispatches += 1;
+                seen.largest = seen.largest.max(dispatch.data().len());
+                if let Some(s) = dispatch.seq() {
+                    if seen.last_seq.is_some_and(|last| s != last + 1) {
+                        seen.seq_breaks.push((seen.last_seq, Some(s)));
+                    }
+                    seen.last_seq = Some(s);
+                }
+                if dispatch.name() == "MESSAGE_CREATE" {
+                    let message: Message = dispatch.deserialize().expect("MESSAGE_CREATE d");
+                    match message.content.parse::<u64>() {
+                        Ok(n) => {
+                            seen.numbers.push(n);
+                            if let Some(progress) = &self.progress {
+                                progress.fetch_max(n + 1, Ordering::Relaxed);
+                            }
+                        }
+                        Err(_) => seen.texts.push(message.content),
+                    }
+                }
+                if seen.names.len() < 100_000 {
+                    seen.names.push(dispatch.name().to_owned());
+                }
+            }
+            ShardEvent::Ready { session_id } => {
+                self.seen.readies.push(session_id.clone());
+                // A new session numbers from 1 again.
+                self.seen.last_seq = Some(0);
+            }
+            ShardEvent::Resumed { replayed } => self.seen.resumes.push(*replayed),
+            ShardEvent::Disconnected { cause, next } => self.seen.disconnects.push((*cause, *next)),
+            ShardEvent::Connected { resume } => self.seen.connects.push(*resume),
+            ShardEvent::Malformed(error) => self.seen.malformed.push(error.clone()),
+            ShardEvent::SequenceGap { .. } => self.seen.gaps += 1,
+            ShardEvent::StaleDispatch { .. } => self.seen.stale += 1,
+            _ => {}
+        }
+        let line = match event {
+            ShardEvent::Dispatch(d) => format!("Dispatch {} s={:?}", d.name(), d.seq()),
+            other => format!("{other:?}"),
+        };
+        self.note(line);
+    }
+
+    /// The next item, or a panic after `after`.
+    pub async fn next_within(&mut self, after: Duration) -> Option<Result<ShardEvent, ShardError>> {
+        let rt = self.rt.clone();
+        let Some(item) = within(&rt, after, self.shard.next_event()).await else {
+            panic!("no event within {after:?}; {}", self.context());
+        };
+        match &item {
+            Some(Ok(event)) => self.record(event),
+            Some(Err(error)) => self.note(format!("Err({error:?})")),
+            None => self.note("end of stream".to_owned()),
+        }
+        item
+    }
+
+    /// The next event; panics on an error, the end of the stream, or a timeout.
+    pub async fn next(&mut self) -> ShardEvent {
+        match self.next_within(WAIT).await {
+            Some(Ok(event)) => event,
+            other => panic!("expected an event, got {other:?}; {}", self.context()),
+        }
+    }
+
+    /// Polls until an event matches `pred`, and returns it.
+    pub async fn until(
+        &mut self,
+        what: &str,
+        mut pred: impl FnMut(&ShardEvent) -> bool,
+    ) -> ShardEvent {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_within(left).await {
+                Some(Ok(event)) if pred(&event) => return event,
+                Some(Ok(_)) => {}
+                other => panic!("waiting for {what}, got {other:?}; {}", self.context()),
+            }
+        }
+    }
+
+    /// Polls the shard until `cond` (about the sim, re-checked on every sim change) holds.
+    pub async fn until_sim(&mut self, sim: &SimHandle, what: &str, mut cond: impl FnMut() -> bool) {
+        self.until_sim_within(sim, what, WAIT, &mut cond).await;
+    }
+
+    pub async fn until_sim_within(
+        &mut self,
+        sim: &SimHandle,
+        what: &str,
+        after: Duration,
+        cond: &mut dyn FnMut() -> bool,
+    ) {
+        let deadline = Instant::now() + after;
+        loop {
+            if cond() {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!(
+                    "timed out waiting for {what}; sim {:?}; {}",
+                    sim.counters(),
+                    self.context()
+                );
+            }
+            let step = {
+                let next = self.shard.next_event();
+                let waiting = sim.wait_until(&mut *cond, left);
+                match select(pin!(next), pin!(waiting)).await {
+                    Either::Left((item, _)) => Either::Left(item),
+                    Either::Right((done, _)) => Either::Right(done.is_ok()),
+                }
+            };
+            match step {
+                Either::Left(Some(Ok(event))) => self.record(&event),
+                Either::Left(other) => {
+                    panic!("waiting for {what}, got {other:?}; {}", self.context())
+                }
+                Either::Right(true) => return,
+                Either::Right(false) => {}
+            }
+        }
+    }
+
+    /// Waits for READY.
+    pub async fn ready(&mut self) -> String {
+        match self
+            .until("READY", |e| matches!(e, ShardEvent::Ready { .. }))
+            .await
+        {
+            ShardEvent::Ready { session_id } => session_id,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Waits for RESUMED and returns how many dispatches were replayed.
+    pub async fn resumed(&mut self) -> u64 {
+        match self
+            .until("RESUMED", |e| matches!(e, ShardEvent::Resumed { .. }))
+            .await
+        {
+            ShardEvent::Resumed { replayed } => replayed,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Waits until the numbered messages seen reach `count`.
+    pub async fn numbers(&mut self, count: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.seen.numbers.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_within(left).await {
+                Some(Ok(_)) => {}
+                other => panic!(
+                    "waiting for {count} messages, got {other:?}; {}",
+                    self.context()
+                ),
+            }
+        }
+    }
+
+    /// Polls until the shard is idle (active, nothing arrives) for `quiet`.
+    pub async fn drain(&mut self, quiet: Duration) {
+        let rt = self.rt.clone();
+        while let Some(item) = within(&rt, quiet, self.shard.next_event()).await {
+            match item {
+                Some(Ok(event)) => self.record(&event),
+                other => panic!("draining, got {other:?}; {}", self.context()),
+            }
+        }
+    }
+}
+
+/// Sends numbered MESSAGE_CREATEs `range` through the sim.
+pub fn send_numbers(sim: &SimHandle, range: std::ops::Range<u64>) {
+    for n in range {
+        assert_eq!(
+            sim.message_create(&n.to_string()),
+            1,
+            "one session gets message {n}"
+        );
+    }
+}
+
+/// Asserts `numbers` is exactly `0..count`, with a summary of what went wrong otherwise.
+pub fn assert_exactly_once(numbers: &[u64], count: u64) {
+    let report = exactly_once_report(numbers, count);
+    assert!(
+        report.lost == 0 && report.duplicated == 0 && report.out_of_order == 0,
+        "{report:?}"
+    );
+}
+
+#[derive(Debug, Default)]
+pub struct OnceReport {
+    pub sent: u64,
+    pub delivered: u64,
+    pub unique: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+}
+
+pub fn exactly_once_report(numbers: &[u64], sent: u64) -> OnceReport {
+    let mut seen = vec![0u32; usize::try_from(sent).unwrap_or(0)];
+    let mut report = OnceReport {
+        sent,
+        delivered: numbers.iter().filter(|&&n| n < sent).count() as u64,
+        ..OnceReport::default()
+    };
+    let mut prev: Option<u64> = None;
+    for &n in numbers {
+        if let Some(slot) = seen.get_mut(n as usize) {
+            *slot += 1;
+        }
+        if prev.is_some_and(|p| n <= p) {
+            report.out_of_order += 1;
+        }
+        prev = Some(n);
+    }
+    report.unique = seen.iter().filter(|&&c| c > 0).count() as u64;
+    report.lost = seen.iter().filter(|&&c| c == 0).count() as u64;
+    report.duplicated = seen.iter().map(|&c| u64::from(c.saturating_sub(1))).sum();
+    report
+}
+
+fn is_resume(next: &Next) -> bool {
+    matches!(next, Next::Resume { .. })
+}
+
+fn is_identify(next: &Next) -> bool {
+    matches!(next, Next::Identify { .. })
+}
+
+// ---- cases ---------------------------------------------------------------------------------
+
+/// Identify with the configured token, shard and intents; READY names the session; a dispatch
+/// arrives with its data intact.
+pub async fn identify_ready_and_dispatch<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim).shard(ShardId::new(0, 1).unwrap()));
+    assert_eq!(h.next().await, ShardEvent::Connected { resume: false });
+    let session = h.ready().await;
+    assert_eq!(session.len(), 32, "the sim's session ids are 32 hex digits");
+    send_numbers(&sim, 0..3);
+    h.numbers(3).await;
+    assert_eq!(h.seen.numbers, [0, 1, 2]);
+    assert!(
+        h.seen.names.iter().any(|n| n == "GUILD_CREATE"),
+        "{:?}",
+        h.seen.names
+    );
+
+    let conn = &sim.connections()[0];
+    let identify = &conn.sent_with_op(2)[0]["d"];
+    assert_eq!(identify["token"], TOKEN);
+    assert_eq!(identify["shard"], serde_json::json!([0, 1]));
+    assert_eq!(
+        identify["intents"],
+        (Intents::GUILDS | Intents::GUILD_MESSAGES).bits()
+    );
+    assert_eq!(conn.session_id.as_deref(), Some(session.as_str()));
+    assert!(conn.query.contains("v=10") && conn.query.contains("encoding=json"));
+    let c = sim.counters();
+    assert_eq!((c.identifies, c.readies, c.connections), (1, 1, 1));
+    assert!(h.seen.seq_breaks.is_empty(), "{:?}", h.seen.seq_breaks);
+}
+
+/// Heartbeats go out on the Hello interval carrying the last sequence number, each is ACKed,
+/// and op 1 gets an immediate heartbeat.
+pub async fn heartbeats_and_requested_heartbeat<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    h.ready().await;
+    send_numbers(&sim, 0..5);
+    h.until_sim(&sim, "4 heartbeats", || sim.counters().heartbeats >= 4)
+        .await;
+    let c = sim.counters();
+    assert_eq!(c.heartbeat_seq_errors, 0);
+    assert!(h.shard.latency().is_some(), "an ACK measured the latency");
+    // The sim's records: every heartbeat's `d` is the last `s` the sim had written when it came.
+    let conn = &sim.connections()[0];
+    let beats: Vec<_> = conn.payloads.iter().filter(|p| p.op == Some(1)).collect();
+    let last = beats.last().unwrap();
+    assert_eq!(
+        last.json().unwrap()["d"].as_u64(),
+        last.last_seq_sent,
+        "heartbeat carries the last sequence number"
+    );
+    // Beats are an interval apart (after the jittered first one), never much faster.
+    for pair in beats[1..].windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= HEARTBEAT / 2, "beats {gap:?} apart");
+    }
+    assert_eq!(sim.counters().connections, 1, "no reconnect");
+    drop(h);
+
+    // op 1, with scheduled beats 10 s apart: three requests, three beats within a few seconds.
+    let sim = start(sim_builder().heartbeat_interval(Duration::from_secs(10)));
+    let mut h = Harness::<R>::build(builder(&sim));
+    h.ready().await;
+    let asked = Instant::now();
+    for i in 1..=3 {
+        let before = sim.counters().heartbeats;
+        sim.fault(Fault::RequestHeartbeat);
+        h.until_sim_within(
+            &sim,
+            "the requested heartbeat",
+            Duration::from_secs(2),
+            &mut || sim.counters().heartbeats > before,
+        )
+        .await;
+        assert_eq!(sim.counters().heartbeat_requests_sent, i);
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(sim.counters().heartbeat_acks, sim.counters().heartbeats);
+    assert_eq!(sim.counters().connections, 1, "no reconnect");
+}
+
+/// Withheld ACKs: the shard closes with a resumable code (not 1000/1001), reconnects to the
+/// resume URL and resumes, replaying what was sent meanwhile.
+pub async fn zombie_connection_is_closed_and_resumed<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    h.ready().await;
+    sim.fault(Fault::WithholdAcks);
+    send_numbers(&sim, 0..3);
+    let event = h
+        .until("zombie disconnect", |e| {
+            matches!(e, ShardEvent::Disconnected { .. })
+        })
+        .await;
+    assert!(
+        matches!(event, ShardEvent::Disconnected { cause: DisconnectCause::Zombie, next } if is_resume(&next)),
+        "{event:?}"
+    );
+    h.resumed().await;
+    send_numbers(&sim, 3..5);
+    h.numbers(5).await;
+    assert_exactly_once(&h.seen.numbers, 5);
+    let c = sim.counters();
+    assert_eq!((c.identifies, c.resumed), (1, 1));
+    assert_eq!(c.resume_url_connections, 1);
+    let first = &sim.connections()[0];
+    let code = first.client_close;
+    assert!(
+        code.is_some_and(|code| code != 1000 && code != 1001),
+        "zombie close code {code:?}"
+    );
+}
+
+/// op 7 while active: close, resume on the resume URL, replay, carry on.
+pub async fn reconnect_op7_resumes<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    h.ready().await;
+    send_numbers(&sim, 0..2);
+    sim.fault(Fault::Reconnect);
+    send_numbers(&sim, 2..4);
+    h.resumed().await;
+    send_numbers(&sim, 4..6);
+    h.numbers(6).await;
+    assert_exactly_once(&h.seen.numbers, 6);
+    assert!(h
+        .seen
+        .disconnects
+        .iter()
+        .any(|(c, n)| *c == DisconnectCause::Reconnect && is_resume(n)));
+    let c = sim.counters();
+    assert_eq!((c.identifies, c.resumed, c.resumed_on_main_url), (1, 1, 0));
+    let code = sim.connections()[0].client_close;
+    assert!(code.is_some_and(|c| c != 1000 && c != 1001), "{code:?}");
+}
+
+/// op 7 before Hello on a resuming connection: the shard tries again and resumes.
+pub async fn reconnect_op7_before_hello<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    h.ready().await;
+    send_numbers(&sim, 0..2);
+    sim.fault_to(Target::NextConnection, Fault::Reconnect);
+    sim.fault(Fault::DropTcp);
+    send_numbers(&sim, 2..4);
+    h.resumed().await;
+    h.numbers(4).await;
+    assert_exactly_once(&h.seen.numbers, 4);
+    let causes: Vec<_> = h.seen.disconnects.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        causes,
+        [DisconnectCause::TransportLost, DisconnectCause::Reconnect]
+    );
+    let c = sim.counters();
+    assert_eq!((c.connections, c.identifies, c.resumed), (3, 1, 1));
+}
+
+/// op 9 `true`: resume the same session.
+pub async fn invalid_session_resumable_resumes<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    let session = h.ready().await;
+    send_numbers(&sim, 0..2);
+    sim.fault(Fault::InvalidSession(true));
+    send_numbers(&sim, 2..4);
+    h.resumed().await;
+    h.numbers(4).await;
+    assert_exactly_once(&h.seen.numbers, 4);
+    assert_eq!(h.seen.readies, [session]);
+    assert!(h.seen.disconnects.iter().any(|(c, n)| {
+        *c == DisconnectCause::InvalidSession { resumable: true } && is_resume(n)
+    }));
+}
+
+/// op 9 `false`: a new session after a wait; nothing duplicated, later events delivered.
+pub async fn invalid_session_not_resumable_reidentifies<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    let first = h.ready().await;
+    send_numbers(&sim, 0..2);
+    h.numbers(2).await;
+    let asked = Instant::now();
+    sim.fault(Fault::InvalidSession(false));
+    let second = h.ready().await;
+    let waited = asked.elapsed();
+    assert_ne!(first, second);
+    assert!(
+        waited >= Duration::from_millis(900),
+        "re-identified after {waited:?}; Discord's old docs ask for 1-5 s"
+    );
+    assert!(h.seen.disconnects.iter().any(|(c, n)| {
+        *c == DisconnectCause::InvalidSession { resumable: false } && is_identify(n)
+    }));
+    send_numbers(&sim, 2..4);
+    h.numbers(4).await;
+    assert_exactly_once(&h.seen.numbers, 4);
+    let c = sim.counters();
+    assert_eq!((c.identifies, c.readies, c.resumes), (2, 2, 0));
+    // The old session was invalidated on the sim; the client never tried to resume it.
+    assert_eq!(sim.session_count(), 1);
+}
+
+/// 4000, 4001, 4002, 4005, 4008, and server 1000/1001: reconnect and resume, nothing lost.
+pub async fn resumable_close_codes_resume<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    let session = h.ready().await;
+    let codes = [4000u16, 4001, 4002, 4005, 4008, 1000, 1001];
+    let mut n = 0;
+    for (i, code) in codes.into_iter().enumerate() {
+        send_numbers(&sim, n..n + 2);
+        sim.fault(Fault::Close(code));
+        send_numbers(&sim, n + 2..n + 4);
+        n += 4;
+        let replayed = h.resumed().await;
+        assert!(replayed <= 4, "{code}: replayed {replayed}");
+        assert_eq!(h.seen.resumes.len(), i + 1, "{code} resumed");
+        let (cause, next) = *h.seen.disconnects.last().unwrap();
+        assert_eq!(
+            cause,
+            DisconnectCause::ServerClosed(CloseCode::from_u16(code))
+        );
+        assert!(is_resume(&next), "{code}: {next:?}");
+    }
+    h.numbers(n as usize).await;
+    assert_exactly_once(&h.seen.numbers, n);
+    assert_eq!(h.seen.readies, [session]);
+    assert_eq!(sim.counters().identifies, 1);
+}
+
+/// 4003, 4007, 4009: a new session (Identify), never a Resume of the old one.
+pub async fn reidentify_close_codes_start_a_new_session<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    h.ready().await;
+    let codes = [4003u16, 4007, 4009];
+    let mut n = 0;
+    for (i, code) in codes.into_iter().enumerate() {
+        send_numbers(&sim, n..n + 2);
+        h.numbers(n as usize + 2).await;
+        sim.fault(Fault::Close(code));
+        h.ready().await;
+        assert_eq!(h.seen.readies.len(), i + 2);
+        let (cause, next) = *h.seen.disconnects.last().unwrap();
+        assert_eq!(
+            cause,
+            DisconnectCause::ServerClosed(CloseCode::from_u16(code))
+        );
+        assert!(is_identify(&next), "{code}: {next:?}");
+        n += 2;
+    }
+    send_numbers(&sim, n..n + 2);
+    h.numbers(n as usize + 2).await;
+    assert_exactly_once(&h.seen.numbers, n + 2);
+    let c = sim.counters();
+    assert_eq!((c.identifies, c.resumes), (4, 0));
+}
+
+/// 4004, 4010-4014: the stream yields `ShardError::Fatal(code)` and then ends, without
+/// reconnecting.
+pub async fn fatal_close_codes_end_the_stream<R: Runtime + Default>() {
+    for code in [4004u16, 4010, 4011, 4012, 4013, 4014] {
+        let sim = sim();
+        let mut h = Harness::<R>::build(builder(&sim));
+        h.ready().await;
+        sim.fault(Fault::Close(code));
+        loop {
+            match h.next_within(WAIT).await {
+                Some(Ok(_)) => {}
+                Some(Err(ShardError::Fatal(got))) => {
+                    assert_eq!(got, CloseCode::from_u16(code));
+                    break;
+                }
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+        let (cause, next) = *h.seen.disconnects.last().unwrap();
+        assert_eq!(
+            cause,
+            DisconnectCause::ServerClosed(CloseCode::from_u16(code))
+        );
+        assert_eq!(next, Next::Stop);
+        assert_eq!(h.next_within(WAIT).await, None, "{code}: the stream ends");
+        assert_eq!(sim.counters().connections, 1, "{code}: no reconnect");
+    }
+}
+
+/// A wrong token: Discord closes with 4004, which is fatal.
+pub async fn bad_token_is_fatal<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::new(
+        Shard::<R>::builder(Token::new("wrong-token").unwrap())
+            .gateway_url(&sim.url())
+            .intents(Intents::GUILDS)
+            .identify_queue(Arc::new(ImmediateIdentify))
+            .build()
+            .unwrap(),
+    );
+    loop {
+        match h.next_within(WAIT).await {
+            Some(Ok(_)) => {}
+            Some(Err(ShardError::Fatal(code))) => {
+                assert_eq!(code, CloseCode::AuthenticationFailed);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(h.next_within(WAIT).await, None);
+    assert_eq!(sim.counters().connections, 1);
+}
+
+/// The TCP connection vanishes without a close frame: resume, replaying what was missed.
+pub async fn abrupt_tcp_drop_resumes_with_replay<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    h.ready().await;
+    send_numbers(&sim, 0..3);
+    h.numbers(3).await;
+    sim.fault(Fault::DropTcp);
+    send_numbers(&sim, 3..10);
+    let replayed = h.resumed().await;
+    assert!(
+        replayed >= 1,
+        "events sent during the drop were replayed ({replayed})"
+    );
+    h.numbers(10).await;
+    assert_exactly_once(&h.seen.numbers, 10);
+    assert_eq!(
+        h.seen.disconnects[0],
+        (
+            DisconnectCause::TransportLost,
+            Next::Resume {
+                after: Duration::ZERO
+            }
+        )
+    );
+    let c = sim.counters();
+    assert_eq!((c.tcp_drops, c.identifies, c.resumed), (1, 1, 1));
+}
+
+/// Invalid JSON, unknown opcodes, unknown events, garbage text and binary frames: each is
+/// skipped (reported as `Malformed` where it is one), the connection stays up, nothing is lost.
+pub async fn malformed_frames_lose_nothing<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    h.ready().await;
+    let faults = [
+        Fault::Malformed,
+        Fault::UnknownOpcode(42),
+        Fault::UnknownEvent,
+        Fault::RawText("not json at all".to_owned()),
+        Fault::RawText("{\"op\":0,\"s\":\"x\",\"t\":7,\"d\":{}}".to_owned()),
+        Fault::RawText("{\"op\":10,\"d\":{\"heartbeat_interval\":\"soon\"}}".to_owned()),
+        Fault::RawBinary(vec![0xff, 0x00, 0x13, 0x37]),
+        Fault::RawText(String::new()),
+    ];
+    let mut n = 0;
+    for fault in faults {
+        send_numbers(&sim, n..n + 2);
+        sim.fault(fault);
+        send_numbers(&sim, n + 2..n + 4);
+        n += 4;
+    }
+    h.numbers(n as usize).await;
+    assert_exactly_once(&h.seen.numbers, n);
+    assert!(h.seen.malformed.len() >= 4, "{:?}", h.seen.malformed);
+    assert!(h.seen.names.iter().any(|t| t == "SIM_UNKNOWN_EVENT"));
+    assert!(h.seen.disconnects.is_empty(), "{:?}", h.seen.disconnects);
+    assert_eq!(sim.counters().connections, 1);
+    assert!(h.seen.seq_breaks.is_empty(), "{:?}", h.seen.seq_breaks);
+}
+
+/// A corrupt zlib-stream cannot be resynchronised: the shard reports it, reconnects with a fresh
+/// context and resumes, losing nothing.
+pub async fn corrupt_compressed_stream_resumes<R: Runtime + Default>() {
+    for compression in [Compression::ZlibStream, Compression::ZstdStream] {
+        let sim = sim();
+        let mut h = Harness::<R>::build(builder(&sim).compression(compression));
+        h.ready().await;
+        send_numbers(&sim, 0..2);
+        h.numbers(2).await;
+        sim.fault(Fault::RawBinary(vec![
+            0x13, 0x37, 0xde, 0xad, 0, 0, 0xff, 0xff,
+        ]));
+        send_numbers(&sim, 2..5);
+        h.resumed().await;
+        h.numbers(5).await;
+        assert_exactly_once(&h.seen.numbers, 5);
+        // Garbage spliced into a zlib stream may even inflate to a few bytes before the
+        // stream breaks; what matters is that the break is reported and recovered from.
+        assert!(
+            h.seen
+                .malformed
+                .iter()
+                .any(|e| matches!(e, MessageError::Inflate(_))),
+            "{compression:?}: {:?}",
+            h.seen.malformed
+        );
+        assert_eq!(sim.counters().identifies, 1);
+    }
+}
+
+async fn compressed_traffic<R: Runtime + Default>(
+    sim: &Sim,
+    compression: Compression,
+    query: &str,
+) {
+    let mut h = Harness::<R>::build(builder(sim).compression(compression));
+    h.ready().await;
+    send_numbers(sim, 0..50);
+    sim.guild_create(500);
+    sim.fault(Fault::Malformed);
+    sim.fault(Fault::Reconnect);
+    send_numbers(sim, 50..100);
+    h.resumed().await;
+    h.numbers(100).await;
+    assert_exactly_once(&h.seen.numbers, 100);
+    assert_eq!(h.seen.malformed.len(), 1, "{:?}", h.seen.malformed);
+    assert!(
+        h.seen.largest > 100_000,
+        "the 500-member GUILD_CREATE ({} bytes)",
+        h.seen.largest
+    );
+    for conn in sim.connections() {
+        assert!(conn.query.contains(query), "{}", conn.query);
+    }
+}
+
+/// zlib-stream with every payload split into 100-byte websocket messages (the sync-flush suffix
+/// lands in its own message or across two), across a reconnect (fresh context).
+pub async fn zlib_stream_split_payloads<R: Runtime + Default>() {
+    let sim = start(sim_builder().zlib_split(Some(100)));
+    compressed_traffic::<R>(&sim, Compression::ZlibStream, "compress=zlib-stream").await;
+    let sim = start(sim_builder().zlib_split(Some(3)));
+    compressed_traffic::<R>(&sim, Compression::ZlibStream, "compress=zlib-stream").await;
+}
+
+/// zstd-stream: one frame per connection, one payload per message.
+pub async fn zstd_stream<R: Runtime + Default>() {
+    let sim = sim();
+    compressed_traffic::<R>(&sim, Compression::ZstdStream, "compress=zstd-stream").await;
+}
+
+async fn huge_guild_create<R: Runtime + Default>(compression: Compression, split: Option<usize>) {
+    const SIZE: usize = 20 * 1024 * 1024;
+    let sim = start(
+        sim_builder()
+            .zlib_split(split)
+            // Building and compressing 20 MB in a debug build takes a while; do not let the
+            // missed-heartbeat timer cut the connection meanwhile.
+            .heartbeat_grace(Duration::from_secs(30)),
+    );
+    let mut h = Harness::<R>::build(builder(&sim).compression(compression));
+    h.ready().await;
+    send_numbers(&sim, 0..1);
+    sim.guild_create_sized(SIZE);
+    send_numbers(&sim, 1..2);
+    let started = Instant::now();
+    let event = loop {
+        match h.next_within(Duration::from_secs(60)).await {
+            Some(Ok(ShardEvent::Dispatch(d))) if d.data().len() >= SIZE => break d,
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    eprintln!(
+        "{compression:?}: 20 MB GUILD_CREATE after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(event.name(), "GUILD_CREATE");
+    let guild: serde_json::Value = event.deserialize().expect("the GUILD_CREATE is whole JSON");
+    assert!(guild["members"].as_array().is_some_and(|m| !m.is_empty()));
+    h.numbers(2).await;
+    assert_exactly_once(&h.seen.numbers, 2);
+    assert!(h.seen.malformed.is_empty(), "{:?}", h.seen.malformed);
+}
+
+pub async fn zlib_stream_20_mb_guild_create<R: Runtime + Default>() {
+    huge_guild_create::<R>(Compression::ZlibStream, Some(64 * 1024)).await;
+}
+
+pub async fn zstd_stream_20_mb_guild_create<R: Runtime + Default>() {
+    huge_guild_create::<R>(Compression::ZstdStream, None).await;
+}
+
+/// A message inflating past `max_message_size` is an error the shard survives, never an
+/// unbounded allocation or a panic.
+pub async fn oversized_message_is_bounded<R: Runtime + Default>() {
+    for compression in [Compression::ZlibStream, Compression::ZstdStream] {
+        let sim = sim();
+        let mut h = Harness::<R>::build(
+            builder(&sim)
+                .compression(compression)
+                .max_message_size(64 * 1024),
+        );
+        h.ready().await;
+        send_numbers(&sim, 0..2);
+        h.numbers(2).await;
+        sim.guild_create_sized(256 * 1024);
+        let event = h
+            .until("the oversized message", |e| {
+                matches!(e, ShardEvent::Malformed(_))
+            })
+            .await;
+        assert!(
+            matches!(&event, ShardEvent::Malformed(MessageError::Inflate(_))),
+            "{compression:?}: {event:?}"
+        );
+        // The session is still usable once the oversized event is out of the way.
+        send_numbers(&sim, 2..4);
+        // The oversized event is replayed on resume and refused again; the shard keeps trying
+        // but must not panic or grow without bound. Stop it here.
+        h.shard.close(false).await;
+    }
+}
+
+/// 1,000 commands queued at once: all go out, in order, and the sim never closes with 4008.
+/// Time is scaled down on both sides (120 per second) so the real limiter logic runs.
+pub async fn command_flood_respects_rate_limit<R: Runtime + Default>() {
+    const COMMANDS: usize = 1_000;
+    const WINDOW: Duration = Duration::from_secs(1);
+    let sim = start(sim_builder().rate_limit(120, WINDOW));
+    let mut h = Harness::<R>::build(builder(&sim).send_window(WINDOW));
+    h.ready().await;
+    let guild = sim.guild_ids()[0];
+    let sender = h.shard.sender();
+    let started = Instant::now();
+    for i in 0..COMMANDS {
+        let d = format!("{{\"guild_id\":\"{guild}\",\"user_ids\":[\"1\"],\"nonce\":\"n{i}\"}}");
+        sender
+            .send_raw(OpCode::RequestGuildMembers, d.as_bytes())
+            .expect("queued");
+    }
+    let nonces = || {
+        sim.connections()
+            .iter()
+            .flat_map(|c| c.sent_with_op(8))
+            .filter_map(|p| p["d"]["nonce"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    h.until_sim_within(
+        &sim,
+        "1,000 commands at the sim",
+        Duration::from_secs(30),
+        &mut || sim.counters().member_requests as usize >= COMMANDS,
+    )
+    .await;
+    let took = started.elapsed();
+    eprintln!("1,000 commands in {took:?}");
+    let c = sim.counters();
+    assert_eq!(c.server_closed(4008), 0, "rate limited: {c:?}");
+    assert_eq!(c.connections, 1, "no reconnects: {c:?}");
+    let sent = nonces();
+    let expected: Vec<String> = (0..COMMANDS).map(|i| format!("n{i}")).collect();
+    assert_eq!(sent, expected, "every command exactly once, in order");
+    // 1,000 commands at under 120 per window take at least 8 windows.
+    assert!(
+        took >= WINDOW * 8,
+        "{took:?} is faster than the limit allows"
+    );
+    // Heartbeats kept flowing through the flood (the reserve), so no zombie and no 4009.
+    assert!(c.heartbeats >= 3, "{c:?}");
+    assert!(h.seen.disconnects.is_empty(), "{:?}", h.seen.disconnects);
+}
+
+/// Export the session from one shard, close it resumably, build a new shard from the exported
+/// state (through JSON, as a restarted process would), and resume with the missed events
+/// replayed.
+pub async fn session_export_resume_in_new_shard<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    let session = h.ready().await;
+    send_numbers(&sim, 0..5);
+    h.numbers(5).await;
+    h.shard.close(true).await;
+    let state = h.shard.resume_state().expect("a resumable session");
+    assert_eq!(state.session_id.as_str(), session);
+    let saved = serde_json::to_string(&state).unwrap();
+    assert!(
+        !saved.contains(TOKEN),
+        "the token is not part of the exported state"
+    );
+    assert_eq!(
+        h.next_within(WAIT).await,
+        None,
+        "the closed shard's stream ends"
+    );
+    sim.wait_for(|c| c.open_connections == 0, WAIT)
+        .await
+        .expect("the old connection ends");
+    let code = sim.connections()[0].client_close;
+    assert!(code.is_some_and(|c| c != 1000 && c != 1001), "{code:?}");
+
+    send_numbers(&sim, 5..12);
+    let restored = serde_json::from_str(&saved).unwrap();
+    let mut h2 = Harness::<R>::build(builder(&sim).resume(restored));
+    assert_eq!(h2.next().await, ShardEvent::Connected { resume: true });
+    let replayed = h2.resumed().await;
+    assert_eq!(replayed, 7);
+    send_numbers(&sim, 12..15);
+    h2.numbers(10).await;
+    let mut all = h.seen.numbers.clone();
+    all.extend(&h2.seen.numbers);
+    assert_exactly_once(&all, 15);
+    let c = sim.counters();
+    assert_eq!((c.identifies, c.resumed, c.replayed), (1, 1, 7));
+    assert!(h2.seen.readies.is_empty());
+}
+
+/// `close(false)` ends the session on Discord's side: the close frame (1000) reaches the
+/// gateway even while events are in flight, and nothing can resume the session afterwards.
+pub async fn closing_for_good_ends_the_session<R: Runtime + Default>() {
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    h.ready().await;
+    send_numbers(&sim, 0..200);
+    h.numbers(1).await;
+    h.shard.close(false).await;
+    assert!(h.shard.resume_state().is_none());
+    sim.wait_for(|c| c.open_connections == 0, WAIT)
+        .await
+        .expect("the connection ends");
+    assert_eq!(sim.connections()[0].client_close, Some(1000));
+    assert_eq!(sim.session_count(), 0, "the session ended");
+    assert_eq!(h.next_within(WAIT).await, None);
+}
+
+/// The shard spawns nothing: unpolled, it neither connects nor heartbeats. And its future is
+/// `Send`, so it can run on a multi-threaded executor.
+pub async fn no_progress_without_polling<R: Runtime + Default>() {
+    fn assert_send<T: Send>(_: &T) {}
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim));
+    {
+        let future = h.shard.next_event();
+        assert_send(&future);
+    }
+    pause::<R>(Duration::from_millis(300)).await;
+    assert_eq!(
+        sim.counters().connections,
+        0,
+        "connected without being polled"
+    );
+    h.ready().await;
+    h.until_sim(&sim, "a heartbeat", || sim.counters().heartbeats >= 1)
+        .await;
+    let beats = sim.counters().heartbeats;
+    pause::<R>(HEARTBEAT * 3).await;
+    assert_eq!(
+        sim.counters().heartbeats,
+        beats,
+        "heartbeats sent without being polled"
+    );
+    // Meanwhile the sim gave up on the silent connection (interval + grace) and ended the
+    // session with 4009. Polled again, the shard notices and starts a new session.
+    assert_eq!(sim.counters().server_closed(4009), 1);
+    h.ready().await;
+    assert_eq!(
+        h.seen.disconnects[0].0,
+        DisconnectCause::ServerClosed(CloseCode::SessionTimedOut)
+    );
+    send_numbers(&sim, 0..3);
+    h.numbers(3).await;
+    assert_exactly_once(&h.seen.numbers, 3);
+}
+
+// ---- chaos ---------------------------------------------------------------------------------
+
+/// Faults after which Discord keeps the session: the application must see every event exactly
+/// once, in order.
+pub fn resumable_faults() -> Vec<Fault> {
+    vec![
+        Fault::Reconnect,
+        Fault::InvalidSession(true),
+        Fault::Close(4000),
+        Fault::Close(4001),
+        Fault::Close(4002),
+        Fault::Close(4005),
+        Fault::Close(4008),
+        Fault::Close(1001),
+        Fault::DropTcp,
+        Fault::WithholdAcks,
+        Fault::Freeze,
+        Fault::RequestHeartbeat,
+        Fault::Malformed,
+        Fault::UnknownOpcode(42),
+        Fault::UnknownEvent,
+        Fault::Delay(Duration::from_millis(50)),
+        Fault::Burst(20),
+    ]
+}
+
+/// The number of events of the exactly-once chaos run: 100,000, or `SUITE_CHAOS_EVENTS`.
+pub fn chaos_events() -> u64 {
+    std::env::var("SUITE_CHAOS_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+#[derive(Debug)]
+pub struct ChaosResult {
+    pub report: OnceReport,
+    pub faults: BTreeMap<String, u64>,
+    pub took: Duration,
+    pub sessions: usize,
+    pub resumes: usize,
+    pub bursts: usize,
+}
+
+fn fault_kind(fault: &Fault) -> String {
+    let text = format!("{fault:?}");
+    match fault {
+        Fault::Close(_) | Fault::InvalidSession(_) => text,
+        _ => text.split('(').next().unwrap_or(&text).to_owned(),
+    }
+}
+
+/// Streams `events` numbered MESSAGE_CREATE through the sim while chaos hits the connection
+/// every `interval`, and collects what the application saw.
+async fn chaos_run<R: Runtime + Default>(
+    events: u64,
+    faults: Vec<Fault>,
+    seed: u64,
+    interval: Duration,
+    compression: Compression,
+) -> (Harness<R>, ChaosResult) {
+    /// How far the producer may run ahead of the application (bounded backlog on the sim).
+    const AHEAD: u64 = 2_000;
+    let sim = start(
+        sim_builder()
+            .backlog_size(20_000)
+            .zlib_split(Some(512))
+            .record_payloads(false),
+    );
+    let mut h = Harness::<R>::build(builder(&sim).compression(compression));
+    h.ready().await;
+    let progress = Arc::new(AtomicU64::new(0));
+    h.progress = Some(progress.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let finished = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let sim = sim.handle();
+        let progress = progress.clone();
+        let stop = stop.clone();
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            let mut orphaned = 0u64;
+            for n in 0..events {
+                while n >= progress.load(Ordering::Relaxed) + AHEAD {
+                    if stop.load(Ordering::Relaxed) {
+                        return orphaned;
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                // No session takes it only between a non-resumable fault and the next READY.
+                if sim.message_create(&n.to_string()) == 0 {
+                    orphaned += 1;
+                }
+            }
+            finished.store(true, Ordering::Relaxed);
+            orphaned
+        })
+    };
+    let started = Instant::now();
+    sim.start_chaos(ChaosConfig::new(seed, interval).faults(faults));
+    // Generous: the run is bounded by the producer's pacing, not by a fixed time.
+    let limit = Duration::from_secs(120) + Duration::from_millis(events);
+    let deadline = started + limit;
+    let mut last_count = 0;
+    let mut last_change = Instant::now();
+    let mut chaos_on = true;
+    // Past the last numbered event: sent only if the last ones were lost with an ended session.
+    let mut extra = events;
+    loop {
+        let numbers = h.seen.numbers.len();
+        if numbers != last_count {
+            last_count = numbers;
+            last_change = Instant::now();
+        }
+        if h.seen.numbers.last().is_some_and(|&n| n >= events - 1) {
+            break;
+        }
+        if finished.load(Ordering::Relaxed) {
+            if chaos_on {
+                sim.stop_chaos();
+                chaos_on = false;
+            }
+            if last_change.elapsed() > Duration::from_secs(1) && h.shard.session().is_active() {
+                sim.message_create(&extra.to_string());
+                extra += 1;
+                last_change = Instant::now();
+            }
+        }
+        if Instant::now() > deadline || last_change.elapsed() > Duration::from_secs(15) {
+            sim.stop_chaos();
+            stop.store(true, Ordering::Relaxed);
+            panic!(
+                "chaos stalled at {numbers} of {events} events after {:?}; sim {:?}; {}",
+                started.elapsed(),
+                sim.counters(),
+                h.context()
+            );
+        }
+        match h.next_within(Duration::from_secs(15)).await {
+            Some(Ok(_)) => {}
+            other => panic!("chaos: {other:?}; {}", h.context()),
+        }
+    }
+    sim.stop_chaos();
+    stop.store(true, Ordering::Relaxed);
+    let orphaned = producer.join().expect("producer thread");
+    eprintln!(
+        "{orphaned} events found no session; {} sent past the end",
+        extra - events
+    );
+    let took = started.elapsed();
+    let mut faults = BTreeMap::new();
+    for event in sim.chaos_log() {
+        *faults.entry(fault_kind(&event.fault)).or_default() += 1;
+    }
+    let result = ChaosResult {
+        report: exactly_once_report(&h.seen.numbers, events),
+        faults,
+        took,
+        sessions: h.seen.readies.len(),
+        resumes: h.seen.resumes.len(),
+        bursts: h.seen.texts.len(),
+    };
+    eprintln!("chaos ({compression:?}, seed {seed}, every {interval:?}): {result:#?}");
+    (h, result)
+}
+
+/// A seeded chaos run (100,000 events by default) with only resumable faults: every event
+/// exactly once, in order, in one session, and no sequence number skipped or repeated.
+pub async fn chaos_exactly_once<R: Runtime + Default>() {
+    let events = chaos_events();
+    let (h, result) = chaos_run::<R>(
+        events,
+        resumable_faults(),
+        0x5eed,
+        Duration::from_millis(25),
+        Compression::ZlibStream,
+    )
+    .await;
+    let r = &result.report;
+    assert_eq!(
+        (r.delivered, r.lost, r.duplicated, r.out_of_order),
+        (events, 0, 0, 0),
+        "{result:#?}"
+    );
+    assert_eq!(result.sessions, 1, "one session throughout: {result:#?}");
+    assert!(
+        result.resumes >= 10,
+        "the faults forced resumes: {result:#?}"
+    );
+    assert!(h.seen.seq_breaks.is_empty(), "{:?}", h.seen.seq_breaks);
+    assert_eq!((h.seen.gaps, h.seen.stale), (0, 0));
+    assert_eq!(
+        result.bursts % 20,
+        0,
+        "bursts arrive whole: {}",
+        result.bursts
+    );
+}
+
+/// Chaos including faults that end the session (op 9 false, 4003, 4007, 4009): each is reported
+/// and recovered from with a new session. Events of an ended session that it never delivered
+/// are gone, as on Discord; none is ever delivered twice or out of order, and the run completes.
+pub async fn chaos_with_non_resumable_faults<R: Runtime + Default>() {
+    let mut faults = resumable_faults();
+    faults.extend([
+        Fault::InvalidSession(false),
+        Fault::Close(4003),
+        Fault::Close(4007),
+        Fault::Close(4009),
+    ]);
+    let events = 5_000;
+    let (h, result) = chaos_run::<R>(
+        events,
+        faults,
+        0xc4a05,
+        Duration::from_millis(100),
+        Compression::None,
+    )
+    .await;
+    let r = &result.report;
+    assert_eq!((r.duplicated, r.out_of_order), (0, 0), "{result:#?}");
+    let ended = h
+        .seen
+        .disconnects
+        .iter()
+        .filter(|(_, next)| is_identify(next))
+        .count();
+    assert_eq!(
+        result.sessions,
+        ended + 1,
+        "one new session per non-resumable fault: {:?}",
+        h.seen.disconnects
+    );
+    // Within each session the sequence is unbroken.
+    assert!(h.seen.seq_breaks.is_empty(), "{:?}", h.seen.seq_breaks);
+    eprintln!(
+        "non-resumable chaos: {} sessions, {} events lost with ended sessions",
+        result.sessions, r.lost
+    );
+}
