@@ -57,7 +57,7 @@ pub struct Shard<R: Runtime> {
     span: tracing::Span,
     socket: Option<R::Socket>,
     /// A connection the session has left, kept until the server answers our close frame (or
-    /// [`CLOSE_TIMEOUT`] passes) so the close code reaches it instead of a TCP reset.
+    /// `CLOSE_TIMEOUT` passes) so the close code reaches it instead of a TCP reset.
     closing: Option<(R::Socket, std::time::Instant)>,
     connecting: Option<(Connecting<R::Socket>, std::time::Instant, bool)>,
     connect_timeout: Duration,
