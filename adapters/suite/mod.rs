@@ -1160,6 +1160,11 @@ pub struct ChaosResult {
     pub took: Duration,
     pub sessions: usize,
     pub resumes: usize,
+    pub disconnects: BTreeMap<String, u64>,
+    pub connections: u64,
+    /// What the sim actually did (a fault queued behind events on a connection that another
+    /// fault ends first never happens; `faults` above counts what chaos picked).
+    pub applied: String,
     pub bursts: usize,
 }
 
@@ -1181,7 +1186,7 @@ async fn chaos_run<R: Runtime + Default>(
     compression: Compression,
 ) -> (Harness<R>, ChaosResult) {
     /// How far the producer may run ahead of the application (bounded backlog on the sim).
-    const AHEAD: u64 = 2_000;
+    const AHEAD: u64 = 300;
     let sim = start(
         sim_builder()
             .backlog_size(20_000)
@@ -1202,7 +1207,12 @@ async fn chaos_run<R: Runtime + Default>(
         std::thread::spawn(move || {
             let mut orphaned = 0u64;
             for n in 0..events {
-                while n >= progress.load(Ordering::Relaxed) + AHEAD {
+                // Wait for the application to catch up, but not for events that will never
+                // come (lost with a session that ended): give up waiting after a while.
+                let waiting = Instant::now();
+                while n >= progress.load(Ordering::Relaxed) + AHEAD
+                    && waiting.elapsed() < Duration::from_millis(250)
+                {
                     if stop.load(Ordering::Relaxed) {
                         return orphaned;
                     }
@@ -1280,6 +1290,32 @@ async fn chaos_run<R: Runtime + Default>(
         took,
         sessions: h.seen.readies.len(),
         resumes: h.seen.resumes.len(),
+        disconnects: h
+            .seen
+            .disconnects
+            .iter()
+            .fold(BTreeMap::new(), |mut map, (cause, _)| {
+                *map.entry(format!("{cause:?}")).or_default() += 1;
+                map
+            }),
+        connections: sim.counters().connections,
+        applied: {
+            let c = sim.counters();
+            format!(
+                "faults {}, op7 {}, op9(true) {}, op9(false) {}, op1 {}, tcp drops {}, \
+                 closes {:?}, resumed {}, replayed {}, identifies {}",
+                c.faults,
+                c.reconnects_sent,
+                c.invalid_sessions_resumable,
+                c.invalid_sessions_not_resumable,
+                c.heartbeat_requests_sent,
+                c.tcp_drops,
+                c.server_closes,
+                c.resumed,
+                c.replayed,
+                c.identifies
+            )
+        },
         bursts: h.seen.texts.len(),
     };
     eprintln!("chaos ({compression:?}, seed {seed}, every {interval:?}): {result:#?}");
@@ -1294,7 +1330,7 @@ pub async fn chaos_exactly_once<R: Runtime + Default>() {
         events,
         resumable_faults(),
         0x5eed,
-        Duration::from_millis(25),
+        Duration::from_millis(10),
         Compression::ZlibStream,
     )
     .await;
@@ -1309,13 +1345,39 @@ pub async fn chaos_exactly_once<R: Runtime + Default>() {
         result.resumes >= 10,
         "the faults forced resumes: {result:#?}"
     );
-    assert!(h.seen.seq_breaks.is_empty(), "{:?}", h.seen.seq_breaks);
-    assert_eq!((h.seen.gaps, h.seen.stale), (0, 0));
+    assert_seq_breaks_are_lost_resumed(&h, &result);
+    assert_eq!(h.seen.stale, 0);
     assert_eq!(
         result.bursts % 20,
         0,
         "bursts arrive whole: {}",
         result.bursts
+    );
+}
+
+/// The sim numbers RESUMED like a dispatch but, like READY, never replays it: when a connection
+/// dies after the replay but before RESUMED arrives, the next resume skips that one number.
+/// Every other dispatch is replayed, so each break in the sequence must skip exactly one number,
+/// and there can be no more of them than resumes that did not complete.
+fn assert_seq_breaks_are_lost_resumed<R: Runtime>(h: &Harness<R>, result: &ChaosResult) {
+    let incomplete = result.connections as usize - 1 - result.resumes - (result.sessions - 1);
+    for &(last, next) in &h.seen.seq_breaks {
+        assert_eq!(
+            next.zip(last).map(|(n, l)| n.saturating_sub(l)),
+            Some(2),
+            "a break skipping more than one number: {:?}",
+            h.seen.seq_breaks
+        );
+    }
+    assert!(
+        h.seen.seq_breaks.len() <= incomplete,
+        "{} breaks, {incomplete} incomplete resumes",
+        h.seen.seq_breaks.len()
+    );
+    assert_eq!(
+        h.seen.gaps as usize,
+        h.seen.seq_breaks.len(),
+        "the shard reported each"
     );
 }
 
@@ -1330,12 +1392,12 @@ pub async fn chaos_with_non_resumable_faults<R: Runtime + Default>() {
         Fault::Close(4007),
         Fault::Close(4009),
     ]);
-    let events = 5_000;
+    let events = 10_000;
     let (h, result) = chaos_run::<R>(
         events,
         faults,
         0xc4a05,
-        Duration::from_millis(100),
+        Duration::from_millis(40),
         Compression::None,
     )
     .await;
@@ -1354,7 +1416,7 @@ pub async fn chaos_with_non_resumable_faults<R: Runtime + Default>() {
         h.seen.disconnects
     );
     // Within each session the sequence is unbroken.
-    assert!(h.seen.seq_breaks.is_empty(), "{:?}", h.seen.seq_breaks);
+    assert_seq_breaks_are_lost_resumed(&h, &result);
     eprintln!(
         "non-resumable chaos: {} sessions, {} events lost with ended sessions",
         result.sessions, r.lost
