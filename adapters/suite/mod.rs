@@ -961,12 +961,38 @@ pub async fn oversized_message_is_bounded<R: Runtime + Default>() {
             matches!(&event, ShardEvent::Malformed(MessageError::Inflate(_))),
             "{compression:?}: {event:?}"
         );
-        // The session is still usable once the oversized event is out of the way.
+        // The stream stayed in step: the same connection goes on with the next events.
         send_numbers(&sim, 2..4);
-        // The oversized event is replayed on resume and refused again; the shard keeps trying
-        // but must not panic or grow without bound. Stop it here.
+        h.numbers(4).await;
+        assert_eq!(
+            sim.counters().connections,
+            1,
+            "{compression:?}: no reconnect was needed"
+        );
         h.shard.close(false).await;
     }
+
+    // Uncompressed, the websocket layer refuses the message and the connection dies; every
+    // resume would replay it, so after a few tries the shard stops with an error that says so,
+    // leaving the session resumable.
+    let sim = sim();
+    let mut h = Harness::<R>::build(builder(&sim).max_message_size(64 * 1024));
+    h.ready().await;
+    sim.guild_create_sized(256 * 1024);
+    let deadline = Instant::now() + WAIT;
+    let error = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match h.next_within(left).await {
+            Some(Ok(event)) => h.record(&event),
+            Some(Err(error)) => break error,
+            None => panic!("the shard ended without an error; {}", h.context()),
+        }
+    };
+    assert_eq!(error, ShardError::MessageTooLarge { limit: 64 * 1024 });
+    assert!(
+        h.shard.resume_state().is_some(),
+        "the session is kept for a resume"
+    );
 }
 
 /// 1,000 commands queued at once: all go out, in order, and the sim never closes with 4008.

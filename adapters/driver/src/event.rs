@@ -169,12 +169,23 @@ impl std::error::Error for MessageError {
 pub enum ShardError {
     /// Discord closed with a code that reconnecting cannot fix; the message says what to change.
     Fatal(CloseCode),
+    /// An uncompressed message over `max_message_size` ended the connection again and again at
+    /// the same point (every resume replays it). The session was closed resumably: raise the
+    /// limit with `ShardBuilder::max_message_size` and resume from `Shard::resume_state`.
+    MessageTooLarge {
+        /// The limit in force, in bytes.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for ShardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Fatal(code) => write!(f, "{code}"),
+            Self::MessageTooLarge { limit } => write!(
+                f,
+                "a message over the {limit}-byte max_message_size keeps arriving; raise the limit"
+            ),
         }
     }
 }

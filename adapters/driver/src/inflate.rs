@@ -43,13 +43,22 @@ pub(crate) enum Inflater {
     /// No transport compression: binary messages are passed through.
     None,
     #[cfg(feature = "zlib")]
-    Zlib {
-        context: Box<flate2::Decompress>,
-        /// Compressed bytes of a payload split across several messages.
-        pending: Vec<u8>,
-    },
+    Zlib(Box<ZlibStream>),
     #[cfg(feature = "zstd")]
     Zstd(Box<zstd::stream::raw::Decoder<'static>>),
+}
+
+/// A zlib-stream connection: one inflate context, and the payload being assembled.
+#[cfg(feature = "zlib")]
+pub(crate) struct ZlibStream {
+    context: flate2::Decompress,
+    /// Compressed bytes of a payload split across several messages.
+    pending: Vec<u8>,
+    /// An oversized payload is being skipped: its bytes go through the context (which must
+    /// see every byte of the stream to stay in sync) and its output is thrown away.
+    skipping: bool,
+    /// The last bytes of the stream, to see a flush marker split across messages while skipping.
+    tail: [u8; 3],
 }
 
 impl fmt::Debug for Inflater {
@@ -57,7 +66,7 @@ impl fmt::Debug for Inflater {
         f.write_str(match self {
             Self::None => "Inflater::None",
             #[cfg(feature = "zlib")]
-            Self::Zlib { .. } => "Inflater::Zlib",
+            Self::Zlib(_) => "Inflater::Zlib",
             #[cfg(feature = "zstd")]
             Self::Zstd(_) => "Inflater::Zstd",
         })
@@ -69,10 +78,12 @@ impl Inflater {
     pub(crate) fn new(compression: Compression) -> Result<Self, InflateError> {
         match compression {
             #[cfg(feature = "zlib")]
-            Compression::ZlibStream => Ok(Self::Zlib {
-                context: Box::new(flate2::Decompress::new(true)),
+            Compression::ZlibStream => Ok(Self::Zlib(Box::new(ZlibStream {
+                context: flate2::Decompress::new(true),
                 pending: Vec::new(),
-            }),
+                skipping: false,
+                tail: [0xAA; 3],
+            }))),
             #[cfg(feature = "zstd")]
             Compression::ZstdStream => zstd::stream::raw::Decoder::new()
                 .map(|decoder| Self::Zstd(Box::new(decoder)))
@@ -85,6 +96,11 @@ impl Inflater {
 
     /// Feeds one binary message. Returns `Ok(true)` when `out` holds a whole payload, `Ok(false)`
     /// when more messages are needed (zlib-stream payloads may span several).
+    ///
+    /// A payload that inflates past `limit` is skipped whole: `TooLarge` is returned once, when
+    /// it ends, and the context stays in step with the stream, so the connection carries on
+    /// (the skipped dispatch then shows as a sequence gap). `Corrupt` means the stream cannot be
+    /// read any further.
     pub(crate) fn push(
         &mut self,
         input: &[u8],
@@ -101,30 +117,96 @@ impl Inflater {
                 Ok(true)
             }
             #[cfg(feature = "zlib")]
-            Self::Zlib { context, pending } => {
-                // The common case, a whole payload in one message, inflates without a copy.
-                if pending.is_empty() && input.ends_with(&ZLIB_SUFFIX) {
-                    return inflate_zlib(context, input, out, limit).map(|()| true);
-                }
-                if pending.len() + input.len() > limit {
-                    pending.clear();
-                    return Err(InflateError::TooLarge { limit });
-                }
-                pending.extend_from_slice(input);
-                // Checked on the whole buffer, so a suffix split across messages is still seen.
-                if !pending.ends_with(&ZLIB_SUFFIX) {
-                    return Ok(false);
-                }
-                let result = inflate_zlib(context, pending, out, limit);
-                pending.clear();
-                result.map(|()| true)
-            }
+            Self::Zlib(stream) => stream.push(input, out, limit),
             #[cfg(feature = "zstd")]
             Self::Zstd(decoder) => inflate_zstd(decoder, input, out, limit).map(|()| true),
         }
     }
 }
 
+#[cfg(feature = "zlib")]
+impl ZlibStream {
+    fn push(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<bool, InflateError> {
+        let ends_payload = self.ends_payload(input);
+        self.remember_tail(input);
+        if self.skipping {
+            discard_zlib(&mut self.context, input, out)?;
+            if ends_payload {
+                self.skipping = false;
+                return Err(InflateError::TooLarge { limit });
+            }
+            return Ok(false);
+        }
+        // The common case, a whole payload in one message, inflates without a copy.
+        if self.pending.is_empty() && ends_payload {
+            return inflate_zlib(&mut self.context, input, out, limit).map(|()| true);
+        }
+        if self.pending.len() + input.len() > limit {
+            // Compressed, it is already over the limit: skip it, still feeding the context.
+            let pending = std::mem::take(&mut self.pending);
+            discard_zlib(&mut self.context, &pending, out)?;
+            discard_zlib(&mut self.context, input, out)?;
+            if ends_payload {
+                return Err(InflateError::TooLarge { limit });
+            }
+            self.skipping = true;
+            return Ok(false);
+        }
+        self.pending.extend_from_slice(input);
+        if !ends_payload {
+            return Ok(false);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let result = inflate_zlib(&mut self.context, &pending, out, limit);
+        // Keep the allocation for the next split payload.
+        self.pending = pending;
+        self.pending.clear();
+        result.map(|()| true)
+    }
+
+    /// Whether the stream, once `input` is appended, ends with the sync-flush marker (which may
+    /// be split across messages).
+    fn ends_payload(&self, input: &[u8]) -> bool {
+        if input.len() >= ZLIB_SUFFIX.len() {
+            return input.ends_with(&ZLIB_SUFFIX);
+        }
+        let mut last = [0u8; 4];
+        let from_tail = ZLIB_SUFFIX.len() - input.len();
+        last[..from_tail].copy_from_slice(&self.tail[self.tail.len() - from_tail..]);
+        last[from_tail..].copy_from_slice(input);
+        last == ZLIB_SUFFIX
+    }
+
+    fn remember_tail(&mut self, input: &[u8]) {
+        let keep = input.len().min(self.tail.len());
+        self.tail.rotate_left(keep);
+        let at = self.tail.len() - keep;
+        self.tail[at..].copy_from_slice(&input[input.len() - keep..]);
+    }
+}
+
+/// Feeds `input` through the context and throws the output away (part of a skipped payload).
+#[cfg(feature = "zlib")]
+fn discard_zlib(
+    context: &mut flate2::Decompress,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), InflateError> {
+    let result = match inflate_zlib(context, input, out, 0) {
+        Ok(()) | Err(InflateError::TooLarge { .. }) => Ok(()),
+        Err(error) => Err(error),
+    };
+    out.clear();
+    result
+}
+
+/// Inflates `input` into `out`, up to `limit` bytes. Past the limit the rest is still inflated
+/// (so the context stays in step with the stream) but thrown away, and `TooLarge` is returned.
 #[cfg(feature = "zlib")]
 fn inflate_zlib(
     context: &mut flate2::Decompress,
@@ -133,34 +215,48 @@ fn inflate_zlib(
     limit: usize,
 ) -> Result<(), InflateError> {
     use flate2::{FlushDecompress, Status};
+    let mut scratch = [0u8; 8 * 1024];
+    let mut overflowed = false;
     loop {
-        if out.len() == out.capacity() {
+        if !overflowed && out.len() == out.capacity() {
             if out.len() >= limit {
-                return Err(InflateError::TooLarge { limit });
+                overflowed = true;
+            } else {
+                let room = limit - out.len();
+                out.reserve_exact(out.capacity().max(input.len() * 4).max(4096).min(room));
             }
-            let grow = out
-                .capacity()
-                .max(input.len() * 4)
-                .clamp(4096, limit - out.len());
-            out.reserve_exact(grow);
         }
-        let (in_before, out_before) = (context.total_in(), out.len());
-        let status = context
-            .decompress_vec(input, out, FlushDecompress::Sync)
-            .map_err(|error| InflateError::Corrupt(error.to_string()))?;
+        let (in_before, out_before) = (context.total_in(), context.total_out());
+        let status = if overflowed {
+            context.decompress(input, &mut scratch, FlushDecompress::Sync)
+        } else {
+            context.decompress_vec(input, out, FlushDecompress::Sync)
+        }
+        .map_err(|error| InflateError::Corrupt(error.to_string()))?;
         let consumed = usize::try_from(context.total_in() - in_before).unwrap_or(input.len());
+        let produced = usize::try_from(context.total_out() - out_before).unwrap_or(usize::MAX);
         input = &input[consumed.min(input.len())..];
-        if status == Status::StreamEnd {
-            return Ok(());
+        if !overflowed && out.len() > limit {
+            overflowed = true;
         }
+        let had_room = if overflowed {
+            produced < scratch.len()
+        } else {
+            out.len() < out.capacity()
+        };
         // All input taken and room left over: the sync flush has been fully written out.
-        if input.is_empty() && out.len() < out.capacity() {
-            return Ok(());
+        if status == Status::StreamEnd || (input.is_empty() && had_room) {
+            break;
         }
-        if consumed == 0 && out.len() == out_before && out.len() < out.capacity() {
+        if consumed == 0 && produced == 0 && had_room {
             return Err(InflateError::Corrupt("the zlib stream stalled".to_owned()));
         }
     }
+    if overflowed {
+        out.clear();
+        return Err(InflateError::TooLarge { limit });
+    }
+    Ok(())
 }
 
 #[cfg(feature = "zstd")]
@@ -173,20 +269,158 @@ fn inflate_zstd(
     use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
     let mut source = InBuffer::around(input);
     let mut chunk = [0u8; 16 * 1024];
+    let mut overflowed = false;
     // Keep going until the input is used up and a pass produces nothing more: the frame stays
-    // open for the whole connection, so the return value is not an end-of-payload marker.
+    // open for the whole connection, so the return value is not an end-of-payload marker. Past
+    // the limit the output is thrown away but the input still consumed, keeping the decoder in
+    // step with the stream.
     loop {
         let mut sink = OutBuffer::around(&mut chunk[..]);
         decoder
             .run(&mut source, &mut sink)
             .map_err(|error| InflateError::Corrupt(error.to_string()))?;
         let produced = sink.pos();
-        if out.len() + produced > limit {
-            return Err(InflateError::TooLarge { limit });
+        if !overflowed && out.len() + produced > limit {
+            overflowed = true;
+            out.clear();
         }
-        out.extend_from_slice(&chunk[..produced]);
+        if !overflowed {
+            out.extend_from_slice(&chunk[..produced]);
+        }
         if source.pos() == input.len() && produced < chunk.len() {
-            return Ok(());
+            break;
         }
+    }
+    if overflowed {
+        return Err(InflateError::TooLarge { limit });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{InflateError, Inflater};
+    use discord_gateway::session::Compression;
+
+    #[cfg(feature = "zlib")]
+    fn zlib_messages(payloads: &[&[u8]]) -> Vec<Vec<u8>> {
+        use flate2::{Compress, Compression as Level, FlushCompress};
+        let mut compress = Compress::new(Level::default(), true);
+        payloads
+            .iter()
+            .map(|payload| {
+                let mut out = Vec::with_capacity(payload.len() + 1024);
+                compress
+                    .compress_vec(payload, &mut out, FlushCompress::Sync)
+                    .unwrap();
+                out
+            })
+            .collect()
+    }
+
+    /// Bytes that do not compress, so the compressed payload itself outgrows the limit.
+    fn noise(len: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[cfg(feature = "zlib")]
+    #[test]
+    fn an_oversized_zlib_payload_is_skipped_and_the_stream_goes_on() {
+        // Compressible (skipped when inflated) and incompressible (skipped while assembling).
+        for big in [vec![b'x'; 100_000], noise(5_000)] {
+            skips_one_oversized_payload(&big);
+        }
+    }
+
+    #[cfg(feature = "zlib")]
+    fn skips_one_oversized_payload(big: &[u8]) {
+        let messages = zlib_messages(&[b"first", big, b"after"]);
+        for split in [usize::MAX, 7, 3] {
+            let mut inflater = Inflater::new(Compression::ZlibStream).unwrap();
+            let mut out = Vec::new();
+            let mut results = Vec::new();
+            for message in &messages {
+                for piece in message.chunks(split.min(message.len())) {
+                    match inflater.push(piece, &mut out, 1_000) {
+                        Ok(true) => results.push(Ok(out.clone())),
+                        Ok(false) => {}
+                        Err(error) => results.push(Err(error)),
+                    }
+                }
+            }
+            assert_eq!(
+                results,
+                [
+                    Ok(b"first".to_vec()),
+                    Err(InflateError::TooLarge { limit: 1_000 }),
+                    Ok(b"after".to_vec())
+                ],
+                "split {split}"
+            );
+        }
+    }
+
+    #[cfg(feature = "zlib")]
+    #[test]
+    fn a_payload_just_under_the_limit_inflates_without_a_panic() {
+        for size in [4_095usize, 4_096, 4_097, 10_000] {
+            let payload = vec![b'y'; size];
+            let messages = zlib_messages(&[&payload]);
+            let mut inflater = Inflater::new(Compression::ZlibStream).unwrap();
+            let mut out = Vec::new();
+            let result = inflater.push(&messages[0], &mut out, 4_096 + 10);
+            if size <= 4_106 {
+                assert_eq!(result, Ok(true), "{size}");
+                assert_eq!(out, payload);
+            } else {
+                assert_eq!(result, Err(InflateError::TooLarge { limit: 4_106 }));
+            }
+        }
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn an_oversized_zstd_payload_is_skipped_and_the_stream_goes_on() {
+        use zstd::stream::raw::{Encoder, InBuffer, Operation, OutBuffer};
+        let mut encoder = Encoder::new(3).unwrap();
+        let big = vec![b'z'; 200_000];
+        let mut messages = Vec::new();
+        for payload in [b"first".as_slice(), &big, b"after"] {
+            let mut message = Vec::new();
+            let mut input = InBuffer::around(payload);
+            let mut buf = vec![0u8; 1 << 18];
+            loop {
+                let mut output = OutBuffer::around(&mut buf[..]);
+                encoder.run(&mut input, &mut output).unwrap();
+                let n = output.pos();
+                message.extend_from_slice(&buf[..n]);
+                if input.pos() == payload.len() {
+                    break;
+                }
+            }
+            let mut output = OutBuffer::around(&mut buf[..]);
+            encoder.flush(&mut output).unwrap();
+            let n = output.pos();
+            message.extend_from_slice(&buf[..n]);
+            messages.push(message);
+        }
+        let mut inflater = Inflater::new(Compression::ZstdStream).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(inflater.push(&messages[0], &mut out, 1_000), Ok(true));
+        assert_eq!(out, b"first");
+        assert_eq!(
+            inflater.push(&messages[1], &mut out, 1_000),
+            Err(InflateError::TooLarge { limit: 1_000 })
+        );
+        assert_eq!(inflater.push(&messages[2], &mut out, 1_000), Ok(true));
+        assert_eq!(out, b"after");
     }
 }

@@ -24,9 +24,13 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::event::{Dispatch, MessageError, ShardError, ShardEvent};
 use crate::identify::{IdentifyQueue, Permit};
-use crate::inflate::Inflater;
+use crate::inflate::{InflateError, Inflater};
 use crate::sender::{Outgoing, ShardSender};
 use crate::Runtime;
+
+/// How many times an uncompressed message over the size limit may end a connection at the same
+/// sequence number before the shard gives up (each resume replays it).
+const OVERSIZED_ATTEMPTS: u32 = 3;
 
 /// How long a single websocket write may block before the connection counts as lost.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -72,6 +76,8 @@ pub struct Shard<R: Runtime> {
     queued: VecDeque<Vec<u8>>,
     out: VecDeque<Result<ShardEvent, ShardError>>,
     finished: bool,
+    /// The sequence number at which connections were lost to an oversized message, and how often.
+    oversized: Option<(Option<u64>, u32)>,
 }
 
 impl<R: Runtime> std::fmt::Debug for Shard<R> {
@@ -120,6 +126,7 @@ impl<R: Runtime> Shard<R> {
             queued: VecDeque::new(),
             out: VecDeque::new(),
             finished: false,
+            oversized: None,
             session,
         }
     }
@@ -491,6 +498,17 @@ impl<R: Runtime> Shard<R> {
             Wake::Socket(Some(Err(error))) => {
                 tracing::debug!(%error, "connection error");
                 self.socket = None;
+                if matches!(error, WsError::Capacity(_)) && self.oversized_again() {
+                    // Resuming would replay the same message into the same wall.
+                    let limit = self.max_message_size;
+                    tracing::error!(limit, "a message over max_message_size keeps coming back");
+                    self.session.close(true);
+                    self.drain_events();
+                    self.out
+                        .push_back(Err(ShardError::MessageTooLarge { limit }));
+                    self.finished = true;
+                    return;
+                }
                 self.session.handle_transport_lost(now);
             }
             Wake::Socket(None) => {
@@ -534,6 +552,18 @@ impl<R: Runtime> Shard<R> {
         }
     }
 
+    /// Counts connections lost to an uncompressed message over the size limit at the same point
+    /// of the session; true on the third, when a resume is known to replay it again.
+    fn oversized_again(&mut self) -> bool {
+        let seq = self.session.seq();
+        let count = match self.oversized {
+            Some((at, count)) if at == seq => count + 1,
+            _ => 1,
+        };
+        self.oversized = Some((seq, count));
+        count >= OVERSIZED_ATTEMPTS
+    }
+
     fn receive(&mut self, message: WsMessage) {
         let payload = match message {
             WsMessage::Text(text) => Bytes::from(text),
@@ -544,6 +574,14 @@ impl<R: Runtime> Shard<R> {
                 {
                     Ok(true) => Bytes::copy_from_slice(&self.inflated),
                     Ok(false) => return,
+                    Err(error @ InflateError::TooLarge { .. }) => {
+                        // Skipped whole with the stream kept in step: the connection carries
+                        // on, and the lost dispatch shows as a sequence gap.
+                        tracing::warn!(%error, "skipped a message over max_message_size");
+                        self.out
+                            .push_back(Ok(ShardEvent::Malformed(MessageError::Inflate(error))));
+                        return;
+                    }
                     Err(error) => {
                         // A broken stream cannot be re-synchronised: start a fresh connection,
                         // which resumes, so nothing is lost.
