@@ -8,8 +8,9 @@ use core::time::Duration;
 use discord_gateway::command::{MemberSelector, RequestGuildMembers, UpdateVoiceState};
 use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
 use discord_gateway::session::{
-    send_margin, Backoff, Compression, Config, DisconnectCause, Event, Message, Next, ResumeState,
-    SendBuffer, SendError, Session, State, Stop, Transmit, SEND_LIMIT, SEND_WINDOW,
+    send_margin, Backoff, Compression, Config, DisconnectCause, Event, HandleError, Message, Next,
+    ProtocolError, ResumeState, SendBuffer, SendError, Session, State, Stop, Transmit, SEND_LIMIT,
+    SEND_WINDOW,
 };
 use discord_gateway::{Instant, Token};
 use serde_json::{json, Value};
@@ -1057,4 +1058,38 @@ fn a_slot_is_reused_only_a_margin_after_the_window() {
             Err(other) => panic!("{other}"),
         }
     }
+}
+
+#[test]
+fn a_dispatch_before_hello_is_refused_and_the_hello_deadline_still_runs() {
+    // Found by the session_transcript fuzz target: a READY ahead of Hello used to make the
+    // session Active with no heartbeat and no Hello deadline, so nothing would ever notice the
+    // connection dying, and a restored session never sent its Resume.
+    let mut client = Client::new(
+        config()
+            .hello_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+    );
+    client.drain();
+    let ready =
+        br#"{"t":"READY","s":1,"op":0,"d":{"session_id":"s","resume_gateway_url":"wss://r"}}"#;
+    let result = client
+        .session
+        .handle_message(client.now, Message::Text(ready));
+    assert_eq!(
+        result,
+        Err(HandleError::Protocol(ProtocolError::DispatchBeforeHello))
+    );
+    assert_eq!(client.session.state(), State::AwaitingHello);
+    assert_eq!(client.session.seq(), None);
+    assert_eq!(client.session.session_id(), None);
+    client.advance(Duration::from_secs(10));
+    assert!(client.take_events().iter().any(|e| matches!(
+        e,
+        Event::Disconnected {
+            cause: DisconnectCause::HelloTimeout,
+            ..
+        }
+    )));
 }

@@ -18,6 +18,10 @@ pub enum ProtocolError {
         /// The payload's opcode.
         op: OpCode,
     },
+    /// A dispatch came before Hello, which opens every connection. It is refused so that the
+    /// Hello deadline keeps running: taking a READY here would leave a live-looking session
+    /// with no heartbeat to notice the connection dying.
+    DispatchBeforeHello,
 }
 
 impl fmt::Display for ProtocolError {
@@ -25,6 +29,7 @@ impl fmt::Display for ProtocolError {
         match self {
             Self::ZeroHeartbeatInterval => f.write_str("Hello named a heartbeat interval of zero"),
             Self::MissingData { op } => write!(f, "opcode {} came without `d`", op.to_u8()),
+            Self::DispatchBeforeHello => f.write_str("a dispatch came before Hello"),
         }
     }
 }

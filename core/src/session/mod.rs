@@ -578,6 +578,9 @@ impl Session {
             return Ok(None);
         };
         match envelope.op() {
+            OpCode::Dispatch if matches!(connection.stage, Stage::AwaitingHello { .. }) => {
+                Err(ProtocolError::DispatchBeforeHello.into())
+            }
             OpCode::Dispatch => self.handle_dispatch(envelope),
             OpCode::Heartbeat => {
                 if let Some(heart) = &mut connection.heart {
