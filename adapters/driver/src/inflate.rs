@@ -172,6 +172,11 @@ impl ZlibStream {
     /// Whether the stream, once `input` is appended, ends with the sync-flush marker (which may
     /// be split across messages).
     fn ends_payload(&self, input: &[u8]) -> bool {
+        // An empty message adds nothing to the stream, so it cannot end a payload (and the
+        // marker cannot be taken from the tail alone: it already ended the last one).
+        if input.is_empty() {
+            return false;
+        }
         if input.len() >= ZLIB_SUFFIX.len() {
             return input.ends_with(&ZLIB_SUFFIX);
         }
@@ -366,6 +371,25 @@ mod tests {
                 "split {split}"
             );
         }
+    }
+
+    #[cfg(feature = "zlib")]
+    #[test]
+    fn an_empty_zlib_message_is_no_payload_and_breaks_nothing() {
+        // Found by the zlib_stream fuzz target: an empty binary message underflowed the
+        // split-marker check (4 - 0 bytes wanted from a 3-byte tail) and panicked.
+        let messages = zlib_messages(&[b"first", b"second"]);
+        let mut inflater = Inflater::new(Compression::ZlibStream).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(inflater.push(&[], &mut out, 1_000), Ok(false));
+        assert_eq!(inflater.push(&messages[0], &mut out, 1_000), Ok(true));
+        assert_eq!(out, b"first");
+        assert_eq!(inflater.push(&[], &mut out, 1_000), Ok(false));
+        let (head, marker_end) = messages[1].split_at(messages[1].len() - 1);
+        assert_eq!(inflater.push(head, &mut out, 1_000), Ok(false));
+        assert_eq!(inflater.push(&[], &mut out, 1_000), Ok(false));
+        assert_eq!(inflater.push(marker_end, &mut out, 1_000), Ok(true));
+        assert_eq!(out, b"second");
     }
 
     #[cfg(feature = "zlib")]
