@@ -1093,3 +1093,34 @@ fn a_dispatch_before_hello_is_refused_and_the_hello_deadline_still_runs() {
         }
     )));
 }
+
+#[test]
+fn a_ready_with_an_empty_session_id_is_refused_so_reconnects_never_stall() {
+    // Found by the session_transcript fuzz target: READY with `"session_id":""` was kept, and
+    // Resume refuses an empty id, so every later connection waited after Hello for a Resume
+    // that never went out, and the session never identified again.
+    let mut client = client();
+    client.drain();
+    client.hello();
+    assert!(client.session.handle_identify_permit(client.now));
+    client.drain();
+    let ready =
+        br#"{"t":"READY","s":1,"op":0,"d":{"session_id":"","resume_gateway_url":"wss://r"}}"#;
+    let result = client
+        .session
+        .handle_message(client.now, Message::Text(ready));
+    assert_eq!(
+        result,
+        Err(HandleError::Protocol(ProtocolError::EmptySessionId))
+    );
+    assert_eq!(client.session.state(), State::Identifying);
+    assert_eq!(client.session.session_id(), None);
+    assert_eq!(client.session.seq(), None);
+
+    client.ready("session-1");
+    client.take_events();
+    client.session.handle_transport_lost(client.now);
+    client.drain();
+    client.hello();
+    assert_eq!(client.payloads(6)[0].1["session_id"], "session-1");
+}

@@ -22,6 +22,9 @@ pub enum ProtocolError {
     /// Hello deadline keeps running: taking a READY here would leave a live-looking session
     /// with no heartbeat to notice the connection dying.
     DispatchBeforeHello,
+    /// READY named an empty `session_id`. Resume cannot carry one, so keeping it would leave
+    /// every later connection waiting for a Resume that never goes out.
+    EmptySessionId,
 }
 
 impl fmt::Display for ProtocolError {
@@ -30,6 +33,7 @@ impl fmt::Display for ProtocolError {
             Self::ZeroHeartbeatInterval => f.write_str("Hello named a heartbeat interval of zero"),
             Self::MissingData { op } => write!(f, "opcode {} came without `d`", op.to_u8()),
             Self::DispatchBeforeHello => f.write_str("a dispatch came before Hello"),
+            Self::EmptySessionId => f.write_str("READY named an empty session id"),
         }
     }
 }

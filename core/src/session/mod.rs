@@ -645,7 +645,11 @@ impl Session {
             let data = envelope
                 .data()
                 .ok_or(DecodeError::MissingField { field: "d" })?;
-            Some(Ready::parse(data)?)
+            let ready = Ready::parse(data)?;
+            if ready.session_id.is_empty() {
+                return Err(ProtocolError::EmptySessionId.into());
+            }
+            Some(ready)
         } else {
             None
         };
