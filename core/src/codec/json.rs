@@ -456,46 +456,9 @@ impl<'a> Reader<'a> {
     /// Skips an object or array starting at the current bracket, checking that brackets pair up
     /// and that, with the objects being walked around it, they nest within [`MAX_DEPTH`].
     fn skip_container(&mut self) -> Result<(), DecodeError> {
-        let bytes = self.bytes;
-        // One bit per level opened here: 1 for an object, 0 for an array. At most
-        // `MAX_DEPTH` (128) levels are open at once, so the bits fit.
-        let mut kinds: u128 = 0;
-        let mut depth: usize = 0;
         let room = MAX_DEPTH.saturating_sub(self.depth);
-        let mut at = self.pos;
-        while at < bytes.len() {
-            match bytes[at] {
-                b'"' => {
-                    at = string_end(bytes, at + 1)?;
-                    continue;
-                }
-                open @ (b'{' | b'[') => {
-                    if depth == room {
-                        return Err(DecodeError::TooDeep { limit: MAX_DEPTH });
-                    }
-                    kinds = (kinds << 1) | u128::from(open == b'{');
-                    depth += 1;
-                }
-                close @ (b'}' | b']') => {
-                    let is_object = kinds & 1 == 1;
-                    if is_object != (close == b'}') {
-                        return Err(DecodeError::UnexpectedByte {
-                            offset: at,
-                            expected: if is_object { "`}`" } else { "`]`" },
-                        });
-                    }
-                    kinds >>= 1;
-                    depth -= 1;
-                    if depth == 0 {
-                        self.pos = at + 1;
-                        return Ok(());
-                    }
-                }
-                _ => {}
-            }
-            at += 1;
-        }
-        Err(DecodeError::UnexpectedEnd)
+        self.pos = super::scan::container_end(self.bytes, self.pos, room)?;
+        Ok(())
     }
 
     /// Reads one value strictly and completely: every string's escapes and control characters,

@@ -6,6 +6,7 @@ mod control;
 mod envelope;
 mod error;
 mod json;
+mod scan;
 
 pub use control::{parse_invalid_session, Hello, Ready, MAX_SESSION_ID_LEN, MAX_URL_LEN};
 pub use envelope::{Data, Envelope, EventName};
