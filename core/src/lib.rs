@@ -11,6 +11,8 @@
 
 pub mod codec;
 pub mod command;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod protocol;
 pub mod session;
 pub mod time;
