@@ -11,6 +11,8 @@
 mod builder;
 mod clock;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identify;
 mod inflate;
 mod runtime;
