@@ -8,7 +8,10 @@ use discord_gateway::OpCode;
 
 fn encode_raw(d: &str) -> Result<usize, EncodeError> {
     let mut buf = [0u8; MAX_PAYLOAD_LEN];
-    encode_into(&RawCommand::new(OpCode::PresenceUpdate, d.as_bytes()), &mut buf)
+    encode_into(
+        &RawCommand::new(OpCode::PresenceUpdate, d.as_bytes()),
+        &mut buf,
+    )
 }
 
 #[test]
