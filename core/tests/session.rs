@@ -8,9 +8,9 @@ use core::time::Duration;
 use discord_gateway::command::{MemberSelector, RequestGuildMembers, UpdateVoiceState};
 use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
 use discord_gateway::session::{
-    send_margin, Backoff, Compression, Config, DisconnectCause, Event, HandleError, Message, Next,
-    ProtocolError, ResumeState, SendBuffer, SendError, Session, State, Stop, Transmit, SEND_LIMIT,
-    SEND_WINDOW,
+    send_margin, Backoff, Compression, Config, ConfigError, DisconnectCause, Event, HandleError,
+    Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State, Stop,
+    Transmit, SEND_LIMIT, SEND_WINDOW,
 };
 use discord_gateway::{Instant, Token};
 use serde_json::{json, Value};
@@ -1123,4 +1123,20 @@ fn a_ready_with_an_empty_session_id_is_refused_so_reconnects_never_stall() {
     client.drain();
     client.hello();
     assert_eq!(client.payloads(6)[0].1["session_id"], "session-1");
+}
+
+#[test]
+fn a_saved_state_without_a_session_id_is_refused_rather_than_resumed_forever() {
+    // Found by the session_transcript fuzz target: restoring a state whose session id is empty
+    // (a truncated or hand-edited session file) made every connection wait after Hello for a
+    // Resume that Resume's own validation refuses to encode, so the session never went live.
+    let state = ResumeState {
+        session_id: "".try_into().unwrap(),
+        resume_gateway_url: RESUME_URL.try_into().unwrap(),
+        seq: 3,
+    };
+    assert_eq!(
+        Session::restore(config().build().unwrap(), &state).err(),
+        Some(ConfigError::EmptySessionId)
+    );
 }

@@ -88,6 +88,9 @@ pub enum ConfigError {
     /// The Identify this configuration sends would not fit in Discord's 4096-byte limit (a
     /// presence whose strings are mostly escapes can get there).
     IdentifyTooLarge,
+    /// A saved [`crate::session::ResumeState`] names no session (its id is empty), so there
+    /// is nothing to resume: Resume cannot carry an empty id.
+    EmptySessionId,
 }
 
 impl fmt::Display for ConfigError {
@@ -101,6 +104,7 @@ impl fmt::Display for ConfigError {
             Self::LargeThreshold(value) => {
                 write!(f, "large_threshold {value} is outside 50..=250")
             }
+            Self::EmptySessionId => f.write_str("the saved session state has no session id"),
             Self::IdentifyTooLarge => {
                 f.write_str("the Identify payload would exceed 4096 bytes; shorten the presence")
             }

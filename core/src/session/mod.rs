@@ -237,9 +237,13 @@ impl Session {
     /// another process) on its first connection.
     ///
     /// # Errors
-    /// [`ConfigError::UrlScheme`] when the state's resume URL is not a websocket URL.
+    /// [`ConfigError::UrlScheme`] when the state's resume URL is not a websocket URL, and
+    /// [`ConfigError::EmptySessionId`] when it names no session.
     pub fn restore(config: Config, state: &ResumeState) -> Result<Self, ConfigError> {
         let resume_url = config::parse_url(&state.resume_gateway_url)?;
+        if state.session_id.is_empty() {
+            return Err(ConfigError::EmptySessionId);
+        }
         let mut session = Self::new(config);
         session.identity = Some(Identity {
             session_id: state.session_id.clone(),
