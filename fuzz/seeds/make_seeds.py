@@ -105,7 +105,7 @@ def command_seeds():
 # Setup: events (0 = all), backoff (0 = default), hello timeout (0 = 20 s), send window
 # (0 = 60 s), unknown events (1 = passed through), seed, restore (1 = no).
 SETUP = bytes([0, 0, 0, 0, 1, 42, 1])
-SETUP_RESTORED = bytes([0, 0, 0, 0, 1, 42, 0, 1])  # restores a session at seq 7
+SETUP_RESTORED = bytes([0, 0, 0, 0, 1, 42, 0, 0, 1])  # restores session "restored" at seq 7
 
 TEXT = b"\x00"  # the last byte of a message step: a text frame
 ENVELOPE = b"\x00\x00\x00"  # s/t null, Discord's key order, no spaces

@@ -26,7 +26,9 @@ use crate::command::{
 };
 use crate::fuzzing::Input;
 use crate::protocol::{CloseCode, EventSet, EventType, OpCode, Snowflake};
-use crate::session::{Backoff, Config, Message, ResumeState, SendBuffer, Session, SEND_WINDOW};
+use crate::session::{
+    Backoff, Config, ConfigError, Message, ResumeState, SendBuffer, Session, SEND_WINDOW,
+};
 use crate::time::Instant;
 use crate::token::Token;
 
@@ -92,12 +94,19 @@ impl Run {
             .unwrap();
         let session = match input.byte() % 4 {
             0 => {
+                let session_id = input.pick(&["restored", "restored", ""]);
                 let state = ResumeState {
-                    session_id: "restored".try_into().unwrap(),
+                    session_id: session_id.try_into().unwrap(),
                     resume_gateway_url: "wss://resume.example".try_into().unwrap(),
                     seq: input.pick(&[0, 7, u64::MAX - 1, u64::MAX]),
                 };
-                Session::restore(config, &state).unwrap()
+                match Session::restore(config.clone(), &state) {
+                    Ok(session) => session,
+                    Err(error) => {
+                        assert_eq!(error, ConfigError::EmptySessionId);
+                        Session::new(config)
+                    }
+                }
             }
             _ => Session::new(config),
         };
