@@ -494,7 +494,13 @@ impl<'a> Reader<'a> {
                     self.read_str()?;
                 }
                 Kind::Number => {
-                    self.scan_number()?;
+                    let span = self.scan_number()?;
+                    // Parsers that read numbers as doubles (serde_json, and so Discord's)
+                    // refuse what overflows one; the grammar alone allows it.
+                    let text = core::str::from_utf8(&self.bytes[span.clone()]).unwrap_or("x");
+                    if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+                        return Err(DecodeError::InvalidNumber { offset: span.start });
+                    }
                 }
                 Kind::Bool => {
                     self.read_bool()?;
