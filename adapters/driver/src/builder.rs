@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use discord_gateway::command::OwnedPresence;
 use discord_gateway::protocol::{EventSet, Intents, ShardId};
 use discord_gateway::session::{
@@ -17,6 +18,10 @@ use crate::{Runtime, Shard};
 /// The largest message accepted by default, after decompression: enough for the GUILD_CREATE
 /// of a very large guild, small enough that a decompression bomb is an error, not an OOM.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+/// The websocket read buffer each connection allocates by default. tungstenite's own default
+/// (128 KiB) favours one hot connection; a gateway bot holds one connection per shard, mostly
+/// idle, and large messages grow the buffer as they arrive anyway.
+pub const DEFAULT_READ_BUFFER_SIZE: usize = 16 * 1024;
 /// How long dialing (TCP, TLS and the websocket handshake) may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -29,6 +34,7 @@ pub struct ShardBuilder<R: Runtime> {
     identify: Option<Arc<dyn IdentifyQueue>>,
     connect_timeout: Duration,
     max_message_size: usize,
+    read_buffer_size: usize,
     resume: Option<ResumeState>,
 }
 
@@ -52,6 +58,7 @@ impl<R: Runtime> ShardBuilder<R> {
             identify: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
             resume: None,
         }
     }
@@ -156,6 +163,14 @@ impl<R: Runtime> ShardBuilder<R> {
         self
     }
 
+    /// The websocket read buffer each connection allocates (default
+    /// [`DEFAULT_READ_BUFFER_SIZE`]): larger reads fewer times under heavy traffic, smaller
+    /// saves memory across many idle shards.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes;
+        self
+    }
+
     /// Resume this session (exported by [`Shard::resume_state`], maybe by another process)
     /// instead of identifying a new one.
     pub fn resume(mut self, state: ResumeState) -> Self {
@@ -182,12 +197,18 @@ impl<R: Runtime> ShardBuilder<R> {
             Some(queue) => queue,
             None => LocalIdentifyQueue::new(self.runtime.clone(), 1),
         };
+        // Commands are small and flushed one by one: no write buffering.
+        let websocket = WebSocketConfig::default()
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_message_size))
+            .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(0);
         Ok(Shard::from_parts(
             self.runtime,
             session,
             identify,
             self.connect_timeout,
-            self.max_message_size,
+            websocket,
         ))
     }
 }

@@ -273,30 +273,39 @@ fn inflate_zstd(
 ) -> Result<(), InflateError> {
     use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
     let mut source = InBuffer::around(input);
-    let mut chunk = [0u8; 16 * 1024];
     let mut overflowed = false;
-    // Keep going until the input is used up and a pass produces nothing more: the frame stays
-    // open for the whole connection, so the return value is not an end-of-payload marker. Past
-    // the limit the output is thrown away but the input still consumed, keeping the decoder in
-    // step with the stream.
+    // Keep going until the input is used up and a pass leaves room in the output: the frame
+    // stays open for the whole connection, so the return value is no end-of-payload marker.
+    // Output goes straight into `out`'s spare capacity (no zeroing, no copy). Past the limit it
+    // is thrown away but the input still consumed, keeping the decoder in step with the stream.
     loop {
-        let mut sink = OutBuffer::around(&mut chunk[..]);
+        if out.capacity() - out.len() < 1024 {
+            if out.len() >= limit {
+                overflowed = true;
+                out.clear();
+            } else {
+                let room = limit + 1 - out.len();
+                out.reserve(out.capacity().max(input.len() * 4).max(16 * 1024).min(room));
+            }
+        }
+        let start = out.len();
+        let mut sink = OutBuffer::around_pos(out, start);
         decoder
             .run(&mut source, &mut sink)
             .map_err(|error| InflateError::Corrupt(error.to_string()))?;
-        let produced = sink.pos();
-        if !overflowed && out.len() + produced > limit {
+        let written = sink.pos();
+
+        if out.len() > limit {
             overflowed = true;
             out.clear();
         }
-        if !overflowed {
-            out.extend_from_slice(&chunk[..produced]);
-        }
-        if source.pos() == input.len() && produced < chunk.len() {
+        let room_left = written < out.capacity();
+        if source.pos() == input.len() && room_left {
             break;
         }
     }
     if overflowed {
+        out.clear();
         return Err(InflateError::TooLarge { limit });
     }
     Ok(())

@@ -19,7 +19,9 @@ mod runtime;
 mod sender;
 mod shard;
 
-pub use builder::{ShardBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE};
+pub use builder::{
+    ShardBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_READ_BUFFER_SIZE,
+};
 pub use event::{Dispatch, MessageError, ShardError, ShardEvent};
 pub use identify::{IdentifyQueue, LocalIdentifyQueue, Permit, IDENTIFY_WINDOW};
 pub use inflate::InflateError;

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Instant;
 
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::{Sink, Stream};
 
@@ -17,12 +18,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         + Send
         + 'static;
 
-    /// Opens a websocket to `url` (`ws://` or `wss://`, TLS as the adapter configures it).
-    /// `max_message_size` bounds a single received message before decompression.
+    /// Opens a websocket to `url` (`ws://` or `wss://`, TLS as the adapter configures it) with
+    /// `config`, which the driver builds: message-size bounds and buffer sizes are protocol
+    /// decisions, made once for every runtime.
     fn connect(
         &self,
         url: String,
-        max_message_size: usize,
+        config: WebSocketConfig,
     ) -> impl Future<Output = Result<Self::Socket, WsError>> + Send + 'static;
 
     /// Completes at `deadline`.

@@ -8,7 +8,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use bytes::Bytes;
 use discord_gateway::codec::Envelope;
@@ -66,6 +66,7 @@ pub struct Shard<R: Runtime> {
     connecting: Option<(Connecting<R::Socket>, std::time::Instant, bool)>,
     connect_timeout: Duration,
     max_message_size: usize,
+    websocket: WebSocketConfig,
     inflater: Inflater,
     inflated: Vec<u8>,
     send_buf: Box<SendBuffer>,
@@ -103,7 +104,7 @@ impl<R: Runtime> Shard<R> {
         session: Session,
         identify: Arc<dyn IdentifyQueue>,
         connect_timeout: Duration,
-        max_message_size: usize,
+        websocket: WebSocketConfig,
     ) -> Self {
         let shard = session.config().shard();
         let (sender, commands) = mpsc::unbounded();
@@ -118,7 +119,8 @@ impl<R: Runtime> Shard<R> {
             closing: None,
             connecting: None,
             connect_timeout,
-            max_message_size,
+            max_message_size: websocket.max_message_size.unwrap_or(usize::MAX),
+            websocket,
             identify,
             permit: None,
             commands,
@@ -242,7 +244,7 @@ impl<R: Runtime> Shard<R> {
                     let resume = connect.resume;
                     tracing::debug!(url = %url, resume, "dialing");
                     self.socket = None;
-                    let dial = self.runtime.connect(url, self.max_message_size);
+                    let dial = self.runtime.connect(url, self.websocket);
                     let deadline = std::time::Instant::now() + self.connect_timeout;
                     self.connecting = Some((Box::pin(dial), deadline, resume));
                     progressed = true;
@@ -572,7 +574,12 @@ impl<R: Runtime> Shard<R> {
                     .inflater
                     .push(&data, &mut self.inflated, self.max_message_size)
                 {
-                    Ok(true) => Bytes::copy_from_slice(&self.inflated),
+                    Ok(true) => {
+                        // Handed over, not copied: the next payload gets a fresh buffer sized
+                        // like this one, so a payload costs one allocation and no memcpy.
+                        let next = Vec::with_capacity(self.inflated.len().clamp(4096, 1 << 20));
+                        Bytes::from(std::mem::replace(&mut self.inflated, next))
+                    }
                     Ok(false) => return,
                     Err(error @ InflateError::TooLarge { .. }) => {
                         // Skipped whole with the stream kept in step: the connection carries

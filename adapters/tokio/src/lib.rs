@@ -53,12 +53,9 @@ impl Runtime for Tokio {
     fn connect(
         &self,
         url: String,
-        max_message_size: usize,
+        config: WebSocketConfig,
     ) -> impl Future<Output = Result<Self::Socket, WsError>> + Send + 'static {
         async move {
-            let config = WebSocketConfig::default()
-                .max_message_size(Some(max_message_size))
-                .max_frame_size(Some(max_message_size));
             let (socket, _response) =
                 async_tungstenite::tokio::connect_async_with_config(url, Some(config)).await?;
             Ok(socket)
