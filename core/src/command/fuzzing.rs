@@ -241,11 +241,19 @@ mod round_trip {
 
     use serde_json::{json, Value};
 
-    use super::{Case, MemberSelector, UpdatePresence, MAX_PAYLOAD_LEN};
+    use super::{Case, MemberSelector, RawCommand, UpdatePresence, MAX_PAYLOAD_LEN};
     use crate::protocol::Snowflake;
 
     /// Checks that `payload` reads as `case`.
     pub(super) fn same(case: &Case<'_>, payload: &[u8]) {
+        if let Case::Raw(cmd) = case {
+            // `d` goes out byte for byte, escapes and whitespace included.
+            assert_eq!(
+                payload,
+                raw_envelope(cmd).as_slice(),
+                "a raw command was rewritten"
+            );
+        }
         if open_finding(case) {
             return;
         }
@@ -258,14 +266,24 @@ mod round_trip {
         );
     }
 
-    /// Checks that a refusal for size was deserved: the same command, written by `serde_json`,
-    /// is over the limit too.
+    /// Checks that a refusal for size was deserved: the same command, written by `serde_json`
+    /// (or, for a raw command, with its `d` verbatim), is over the limit too.
     pub(super) fn too_large(case: &Case<'_>) {
-        if open_finding(case) {
+        if let Case::Raw(cmd) = case {
+            let len = raw_envelope(cmd).len();
+            assert!(len > MAX_PAYLOAD_LEN, "refused as too large at {len} bytes");
             return;
         }
         let len = serde_json::to_vec(&expected(case)).map_or(0, |bytes| bytes.len());
         assert!(len > MAX_PAYLOAD_LEN, "refused as too large at {len} bytes");
+    }
+
+    /// The payload a raw command stands for: its `d` inside the envelope, untouched.
+    fn raw_envelope(cmd: &RawCommand<'_>) -> Vec<u8> {
+        let mut out = std::format!("{{\"op\":{},\"d\":", cmd.op.to_u8()).into_bytes();
+        out.extend_from_slice(cmd.data);
+        out.push(b'}');
+        out
     }
 
     /// A raw `d` with a number beyond the range of a double: the strict validator accepts it,
