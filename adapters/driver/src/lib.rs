@@ -30,3 +30,18 @@ pub use sender::{QueueError, ShardSender};
 pub use shard::Shard;
 
 pub use discord_gateway;
+
+/// What an application needs from an adapter crate, re-exported by each one so that
+/// `discord_gateway_tokio::*` and `discord_gateway_smol::*` name the same things.
+pub mod prelude {
+    pub use crate::{
+        Dispatch, IdentifyQueue, MessageError, QueueError, Runtime, ShardError, ShardEvent,
+        ShardSender,
+    };
+    pub use discord_gateway::command;
+    pub use discord_gateway::protocol::{
+        CloseCode, EventSet, EventType, Intents, ShardId, Snowflake,
+    };
+    pub use discord_gateway::session::{Compression, DisconnectCause, Next, ResumeState};
+    pub use discord_gateway::Token;
+}

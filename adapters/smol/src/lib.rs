@@ -34,14 +34,8 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
 
-pub use discord_gateway::command;
-pub use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
-pub use discord_gateway::session::{Compression, DisconnectCause, Next, ResumeState};
-pub use discord_gateway::Token;
-pub use discord_gateway_driver::{
-    discord_gateway, Dispatch, IdentifyQueue, MessageError, QueueError, Runtime, ShardError,
-    ShardEvent, ShardSender,
-};
+pub use discord_gateway_driver::discord_gateway;
+pub use discord_gateway_driver::prelude::*;
 
 /// The smol [`Runtime`]: `async-net` TCP + rustls websockets and `async-io`'s timer.
 #[derive(Clone, Copy, Debug, Default)]

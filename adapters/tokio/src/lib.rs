@@ -31,14 +31,8 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
 
-pub use discord_gateway::command;
-pub use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
-pub use discord_gateway::session::{Compression, DisconnectCause, Next, ResumeState};
-pub use discord_gateway::Token;
-pub use discord_gateway_driver::{
-    discord_gateway, Dispatch, IdentifyQueue, MessageError, QueueError, Runtime, ShardError,
-    ShardEvent, ShardSender,
-};
+pub use discord_gateway_driver::discord_gateway;
+pub use discord_gateway_driver::prelude::*;
 
 /// The tokio [`Runtime`]: TCP + rustls websockets and tokio's timer. Needs a tokio runtime with
 /// the time driver enabled.
