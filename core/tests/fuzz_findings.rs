@@ -1,6 +1,7 @@
 //! What the fuzz targets in `fuzz/` found where the fix belongs to code outside the fuzzing
-//! work. Each test names the target that found it (see `fuzz/README.md`). Findings fixed along with the fuzzing work sit with the tests of the code
-//! they fixed (`core/tests/session.rs`, the driver's `inflate` tests).
+//! work. Each test names the target that found it (see `fuzz/README.md`). Findings fixed along
+//! with the fuzzing work sit with the tests of the code they fixed (`core/tests/session.rs`, the
+//! driver's `inflate` tests).
 
 use discord_gateway::command::{encode_into, EncodeError, RawCommand, MAX_PAYLOAD_LEN};
 use discord_gateway::OpCode;
