@@ -254,8 +254,11 @@ mod round_trip {
                 "a raw command was rewritten"
             );
         }
-        let parsed: Value = serde_json::from_slice(payload)
-            .unwrap_or_else(|error| panic!("serde_json cannot read the output: {error}"));
+        let parsed: Value = match serde_json::from_slice(payload) {
+            Ok(parsed) => parsed,
+            Err(error) if is_raw_value_token(&error) => return,
+            Err(error) => panic!("serde_json cannot read the output: {error}"),
+        };
         assert_eq!(
             parsed,
             expected(case),
@@ -273,6 +276,14 @@ mod round_trip {
         }
         let len = serde_json::to_vec(&expected(case)).map_or(0, |bytes| bytes.len());
         assert!(len > MAX_PAYLOAD_LEN, "refused as too large at {len} bytes");
+    }
+
+    /// Whether `serde_json` stumbled on a key it reserves for itself: with its `raw_value`
+    /// feature (on in this workspace) an object keyed `$serde_json::private::RawValue` (escaped
+    /// or not) is read as a raw-value token, so it cannot become a `Value`. The JSON is valid all
+    /// the same and rightly accepted by the validator; only the comparison is skipped.
+    fn is_raw_value_token(error: &serde_json::Error) -> bool {
+        error.to_string().contains("expected raw value")
     }
 
     /// The payload a raw command stands for: its `d` inside the envelope, untouched.
