@@ -256,7 +256,7 @@ mod round_trip {
         }
         let parsed: Value = match serde_json::from_slice(payload) {
             Ok(parsed) => parsed,
-            Err(error) if is_raw_value_token(&error) => return,
+            Err(_) if reserved_key(payload) => return,
             Err(error) => panic!("serde_json cannot read the output: {error}"),
         };
         assert_eq!(
@@ -278,12 +278,14 @@ mod round_trip {
         assert!(len > MAX_PAYLOAD_LEN, "refused as too large at {len} bytes");
     }
 
-    /// Whether `serde_json` stumbled on a key it reserves for itself: with its `raw_value`
-    /// feature (on in this workspace) an object keyed `$serde_json::private::RawValue` (escaped
-    /// or not) is read as a raw-value token, so it cannot become a `Value`. The JSON is valid all
-    /// the same and rightly accepted by the validator; only the comparison is skipped.
-    fn is_raw_value_token(error: &serde_json::Error) -> bool {
-        error.to_string().contains("expected raw value")
+    /// Whether `serde_json` could not build a `Value` only because of a key it reserves for
+    /// itself: with its `raw_value` feature (on in this workspace) an object keyed
+    /// `$serde_json::private::RawValue` (escaped or not) is read as a raw-value token. Such JSON
+    /// is valid and rightly accepted by the validator, and `serde_json` reads it fine when it
+    /// builds nothing (`IgnoredAny`), which is how the case is told apart: only the comparison
+    /// is skipped.
+    fn reserved_key(json: &[u8]) -> bool {
+        serde_json::from_slice::<serde::de::IgnoredAny>(json).is_ok()
     }
 
     /// The payload a raw command stands for: its `d` inside the envelope, untouched.
