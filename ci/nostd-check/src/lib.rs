@@ -2,8 +2,8 @@
 //!
 //! This crate is `#![no_std]`, brings no allocator and defines its own `#[panic_handler]`. If
 //! anything in its dependency graph (the core, serde, serde-json-core, heapless, bitflags,
-//! embedded-io, memchr) linked std, std's `panic_impl` lang item would clash with the handler below
-//! and the build would fail with E0152. If anything needed an allocator, there is none to link.
+//! embedded-io, memchr, and safe_arch on x86) linked std, std's `panic_impl` lang item would
+//! clash with the handler below and the build would fail with E0152. If anything needed an allocator, there is none to link.
 //!
 //! It is also a check of behaviour: [`run`] drives one whole Hello → Identify → READY →
 //! heartbeat exchange with every buffer on the stack, and returns [`OK`] or the number of the step
