@@ -9,6 +9,7 @@
 use discord_gateway::session::Compression;
 
 use crate::inflate::{InflateError, Inflater};
+use crate::payloads::PayloadBuffer;
 
 /// Output limits small enough to be hit, and the 4096-byte boundary where the zlib buffer's
 /// growth step changes.
@@ -38,7 +39,7 @@ fn connection(compression: Compression, data: &[u8]) {
     };
     let limit = LIMITS[usize::from(pick) % LIMITS.len()];
     let mut inflater = Inflater::new(compression).expect("the feature is compiled in");
-    let mut out = Vec::new();
+    let mut out = PayloadBuffer::new();
     while !rest.is_empty() {
         let len = match rest {
             [low, high, tail @ ..] => {
@@ -50,10 +51,22 @@ fn connection(compression: Compression, data: &[u8]) {
         let (message, tail) = rest.split_at(len.min(rest.len()));
         rest = tail;
         match inflater.push(message, &mut out, limit) {
-            Ok(_) | Err(InflateError::Corrupt(_)) => {}
+            Ok(true) => {
+                let payload = out.finish();
+                assert!(
+                    payload.len() <= limit,
+                    "{} bytes out, limit {limit}",
+                    payload.len()
+                );
+            }
+            Ok(false) | Err(InflateError::Corrupt(_)) => {}
             Err(InflateError::TooLarge { limit: reported }) => assert_eq!(reported, limit),
             Err(other) => panic!("{other}"),
         }
-        assert!(out.len() <= limit, "{} bytes out, limit {limit}", out.len());
+        assert!(
+            out.written() <= limit,
+            "{} bytes out, limit {limit}",
+            out.written()
+        );
     }
 }

@@ -4,6 +4,8 @@ use std::fmt;
 
 use discord_gateway::session::Compression;
 
+use crate::payloads::PayloadBuffer;
+
 /// Why a compressed message could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -94,8 +96,9 @@ impl Inflater {
         }
     }
 
-    /// Feeds one binary message. Returns `Ok(true)` when `out` holds a whole payload, `Ok(false)`
-    /// when more messages are needed (zlib-stream payloads may span several).
+    /// Feeds one binary message. Returns `Ok(true)` when `out` holds a whole payload (take it
+    /// with [`PayloadBuffer::finish`]), `Ok(false)` when more messages are needed (zlib-stream
+    /// payloads may span several).
     ///
     /// A payload that inflates past `limit` is skipped whole: `TooLarge` is returned once, when
     /// it ends, and the context stays in step with the stream, so the connection carries on
@@ -104,16 +107,17 @@ impl Inflater {
     pub(crate) fn push(
         &mut self,
         input: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut PayloadBuffer,
         limit: usize,
     ) -> Result<bool, InflateError> {
-        out.clear();
+        out.discard();
         match self {
             Self::None => {
                 if input.len() > limit {
                     return Err(InflateError::TooLarge { limit });
                 }
-                out.extend_from_slice(input);
+                out.room(input.len())[..input.len()].copy_from_slice(input);
+                out.advance(input.len());
                 Ok(true)
             }
             #[cfg(feature = "zlib")]
@@ -129,7 +133,7 @@ impl ZlibStream {
     fn push(
         &mut self,
         input: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut PayloadBuffer,
         limit: usize,
     ) -> Result<bool, InflateError> {
         let ends_payload = self.ends_payload(input);
@@ -200,13 +204,13 @@ impl ZlibStream {
 fn discard_zlib(
     context: &mut flate2::Decompress,
     input: &[u8],
-    out: &mut Vec<u8>,
+    out: &mut PayloadBuffer,
 ) -> Result<(), InflateError> {
     let result = match inflate_zlib(context, input, out, 0) {
         Ok(()) | Err(InflateError::TooLarge { .. }) => Ok(()),
         Err(error) => Err(error),
     };
-    out.clear();
+    out.discard();
     result
 }
 
@@ -216,40 +220,26 @@ fn discard_zlib(
 fn inflate_zlib(
     context: &mut flate2::Decompress,
     mut input: &[u8],
-    out: &mut Vec<u8>,
+    out: &mut PayloadBuffer,
     limit: usize,
 ) -> Result<(), InflateError> {
     use flate2::{FlushDecompress, Status};
-    let mut scratch = [0u8; 8 * 1024];
     let mut overflowed = false;
     loop {
-        if !overflowed && out.len() == out.capacity() {
-            if out.len() >= limit {
-                overflowed = true;
-            } else {
-                let room = limit - out.len();
-                out.reserve_exact(out.capacity().max(input.len() * 4).max(4096).min(room));
-            }
-        }
-        let (in_before, out_before) = (context.total_in(), context.total_out());
-        let status = if overflowed {
-            context.decompress(input, &mut scratch, FlushDecompress::Sync)
-        } else {
-            context.decompress_vec(input, out, FlushDecompress::Sync)
-        }
-        .map_err(|error| InflateError::Corrupt(error.to_string()))?;
-        let consumed = usize::try_from(context.total_in() - in_before).unwrap_or(input.len());
-        let produced = usize::try_from(context.total_out() - out_before).unwrap_or(usize::MAX);
-        input = &input[consumed.min(input.len())..];
-        if !overflowed && out.len() > limit {
-            overflowed = true;
-        }
-        let had_room = if overflowed {
-            produced < scratch.len()
-        } else {
-            out.len() < out.capacity()
+        let (window, consumed, produced, status) = {
+            let window = output_window(out, overflowed, limit, 4 * 1024);
+            let (in_before, out_before) = (context.total_in(), context.total_out());
+            let status = context
+                .decompress(input, window, FlushDecompress::Sync)
+                .map_err(|error| InflateError::Corrupt(error.to_string()))?;
+            let consumed = usize::try_from(context.total_in() - in_before).unwrap_or(input.len());
+            input = &input[consumed.min(input.len())..];
+            let produced = usize::try_from(context.total_out() - out_before).unwrap_or(usize::MAX);
+            (window.len(), consumed, produced, status)
         };
+        overflowed = keep_output(out, overflowed, limit, produced);
         // All input taken and room left over: the sync flush has been fully written out.
+        let had_room = produced < window;
         if status == Status::StreamEnd || (input.is_empty() && had_room) {
             break;
         }
@@ -258,7 +248,7 @@ fn inflate_zlib(
         }
     }
     if overflowed {
-        out.clear();
+        out.discard();
         return Err(InflateError::TooLarge { limit });
     }
     Ok(())
@@ -268,7 +258,7 @@ fn inflate_zlib(
 fn inflate_zstd(
     decoder: &mut zstd::stream::raw::Decoder<'static>,
     input: &[u8],
-    out: &mut Vec<u8>,
+    out: &mut PayloadBuffer,
     limit: usize,
 ) -> Result<(), InflateError> {
     use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
@@ -276,44 +266,63 @@ fn inflate_zstd(
     let mut overflowed = false;
     // Keep going until the input is used up and a pass leaves room in the output: the frame
     // stays open for the whole connection, so the return value is no end-of-payload marker.
-    // Output goes straight into `out`'s spare capacity (no zeroing, no copy). Past the limit it
-    // is thrown away but the input still consumed, keeping the decoder in step with the stream.
     loop {
-        if out.capacity() - out.len() < 1024 {
-            if out.len() >= limit {
-                overflowed = true;
-                out.clear();
-            } else {
-                let room = limit + 1 - out.len();
-                out.reserve(out.capacity().max(input.len() * 4).max(16 * 1024).min(room));
-            }
-        }
-        let start = out.len();
-        let mut sink = OutBuffer::around_pos(out, start);
-        decoder
-            .run(&mut source, &mut sink)
-            .map_err(|error| InflateError::Corrupt(error.to_string()))?;
-        let written = sink.pos();
-
-        if out.len() > limit {
-            overflowed = true;
-            out.clear();
-        }
-        let room_left = written < out.capacity();
-        if source.pos() == input.len() && room_left {
+        let (window, produced) = {
+            let window = output_window(out, overflowed, limit, 16 * 1024);
+            let len = window.len();
+            let mut sink = OutBuffer::around(window);
+            decoder
+                .run(&mut source, &mut sink)
+                .map_err(|error| InflateError::Corrupt(error.to_string()))?;
+            (len, sink.pos())
+        };
+        overflowed = keep_output(out, overflowed, limit, produced);
+        if source.pos() == input.len() && produced < window {
             break;
         }
     }
     if overflowed {
-        out.clear();
+        out.discard();
         return Err(InflateError::TooLarge { limit });
     }
     Ok(())
 }
 
+/// Where a decompressor writes next: the room after the payload, cut to one byte past `limit`
+/// so that going over is seen; once over, any room (its output is thrown away).
+fn output_window(
+    out: &mut PayloadBuffer,
+    overflowed: bool,
+    limit: usize,
+    step: usize,
+) -> &mut [u8] {
+    if overflowed {
+        return out.room(step);
+    }
+    // Not over: `written <= limit`, so the window is at least one byte.
+    let allowed = limit + 1 - out.written();
+    let room = out.room(step.min(allowed));
+    let len = room.len().min(allowed);
+    &mut room[..len]
+}
+
+/// Counts `produced` bytes as payload unless the limit has been passed; returns whether it has.
+fn keep_output(out: &mut PayloadBuffer, overflowed: bool, limit: usize, produced: usize) -> bool {
+    if overflowed {
+        return true;
+    }
+    out.advance(produced);
+    if out.written() > limit {
+        out.discard();
+        return true;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::{InflateError, Inflater};
+    use crate::payloads::PayloadBuffer;
     use discord_gateway::session::Compression;
 
     #[cfg(feature = "zlib")]
@@ -359,12 +368,12 @@ mod tests {
         let messages = zlib_messages(&[b"first", big, b"after"]);
         for split in [usize::MAX, 7, 3] {
             let mut inflater = Inflater::new(Compression::ZlibStream).unwrap();
-            let mut out = Vec::new();
+            let mut out = PayloadBuffer::new();
             let mut results = Vec::new();
             for message in &messages {
                 for piece in message.chunks(split.min(message.len())) {
                     match inflater.push(piece, &mut out, 1_000) {
-                        Ok(true) => results.push(Ok(out.clone())),
+                        Ok(true) => results.push(Ok(out.finish().to_vec())),
                         Ok(false) => {}
                         Err(error) => results.push(Err(error)),
                     }
@@ -389,16 +398,16 @@ mod tests {
         // split-marker check (4 - 0 bytes wanted from a 3-byte tail) and panicked.
         let messages = zlib_messages(&[b"first", b"second"]);
         let mut inflater = Inflater::new(Compression::ZlibStream).unwrap();
-        let mut out = Vec::new();
+        let mut out = PayloadBuffer::new();
         assert_eq!(inflater.push(&[], &mut out, 1_000), Ok(false));
         assert_eq!(inflater.push(&messages[0], &mut out, 1_000), Ok(true));
-        assert_eq!(out, b"first");
+        assert_eq!(out.payload(), b"first");
         assert_eq!(inflater.push(&[], &mut out, 1_000), Ok(false));
         let (head, marker_end) = messages[1].split_at(messages[1].len() - 1);
         assert_eq!(inflater.push(head, &mut out, 1_000), Ok(false));
         assert_eq!(inflater.push(&[], &mut out, 1_000), Ok(false));
         assert_eq!(inflater.push(marker_end, &mut out, 1_000), Ok(true));
-        assert_eq!(out, b"second");
+        assert_eq!(out.payload(), b"second");
     }
 
     #[cfg(feature = "zlib")]
@@ -408,11 +417,11 @@ mod tests {
             let payload = vec![b'y'; size];
             let messages = zlib_messages(&[&payload]);
             let mut inflater = Inflater::new(Compression::ZlibStream).unwrap();
-            let mut out = Vec::new();
+            let mut out = PayloadBuffer::new();
             let result = inflater.push(&messages[0], &mut out, 4_096 + 10);
             if size <= 4_106 {
                 assert_eq!(result, Ok(true), "{size}");
-                assert_eq!(out, payload);
+                assert_eq!(out.payload(), payload);
             } else {
                 assert_eq!(result, Err(InflateError::TooLarge { limit: 4_106 }));
             }
@@ -446,14 +455,14 @@ mod tests {
             messages.push(message);
         }
         let mut inflater = Inflater::new(Compression::ZstdStream).unwrap();
-        let mut out = Vec::new();
+        let mut out = PayloadBuffer::new();
         assert_eq!(inflater.push(&messages[0], &mut out, 1_000), Ok(true));
-        assert_eq!(out, b"first");
+        assert_eq!(out.payload(), b"first");
         assert_eq!(
             inflater.push(&messages[1], &mut out, 1_000),
             Err(InflateError::TooLarge { limit: 1_000 })
         );
         assert_eq!(inflater.push(&messages[2], &mut out, 1_000), Ok(true));
-        assert_eq!(out, b"after");
+        assert_eq!(out.payload(), b"after");
     }
 }

@@ -15,6 +15,7 @@ mod event;
 pub mod fuzzing;
 mod identify;
 mod inflate;
+mod payloads;
 mod runtime;
 mod sender;
 mod shard;

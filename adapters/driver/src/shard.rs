@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::event::{Dispatch, MessageError, ShardError, ShardEvent};
 use crate::identify::{IdentifyQueue, Permit};
 use crate::inflate::{InflateError, Inflater};
+use crate::payloads::PayloadBuffer;
 use crate::sender::{Outgoing, ShardSender};
 use crate::Runtime;
 
@@ -68,7 +69,7 @@ pub struct Shard<R: Runtime> {
     max_message_size: usize,
     websocket: WebSocketConfig,
     inflater: Inflater,
-    inflated: Vec<u8>,
+    inflated: PayloadBuffer,
     send_buf: Box<SendBuffer>,
     identify: Arc<dyn IdentifyQueue>,
     permit: Option<Permit>,
@@ -113,7 +114,7 @@ impl<R: Runtime> Shard<R> {
             span: tracing::info_span!("shard", id = shard.id(), count = shard.count()),
             clock: Clock::new(),
             inflater: Inflater::None,
-            inflated: Vec::new(),
+            inflated: PayloadBuffer::new(),
             send_buf: Box::new([0; MAX_PAYLOAD_LEN]),
             socket: None,
             closing: None,
@@ -574,12 +575,8 @@ impl<R: Runtime> Shard<R> {
                     .inflater
                     .push(&data, &mut self.inflated, self.max_message_size)
                 {
-                    Ok(true) => {
-                        // Handed over, not copied: the next payload gets a fresh buffer sized
-                        // like this one, so a payload costs one allocation and no memcpy.
-                        let next = Vec::with_capacity(self.inflated.len().clamp(4096, 1 << 20));
-                        Bytes::from(std::mem::replace(&mut self.inflated, next))
-                    }
+                    // Cut from the inflate buffer, not copied (see `payloads`).
+                    Ok(true) => self.inflated.finish(),
                     Ok(false) => return,
                     Err(error @ InflateError::TooLarge { .. }) => {
                         // Skipped whole with the stream kept in step: the connection carries
