@@ -6,10 +6,11 @@
 //! Each iteration inflates the whole stream with a fresh context, one payload at a time, into a
 //! reused output buffer, and every output is checked against the original in setup.
 //!
-//! Contenders: for zlib, `flate2` on its default `miniz_oxide` backend (what the driver and
-//! twilight-gateway's `zlib` feature use) and `zlib-rs` (the Rust zlib port, also a `flate2`
-//! backend); for zstd, libzstd through the `zstd` crate, once with the driver's loop (a 16 KiB
-//! stack chunk copied into the output) and once decoding straight into the output buffer.
+//! Contenders: for zlib, `miniz_oxide` (flate2's default backend, which the driver used until
+//! these figures), `flate2` on its `zlib-rs` backend (what the driver and twilight-gateway 0.18's
+//! `zlib` feature use) and `zlib-rs` through its own API; for zstd, libzstd through the `zstd`
+//! crate, once with a 16 KiB stack chunk copied into the output (the driver's first loop) and once
+//! decoding straight into the output buffer (the driver's loop now).
 //!
 //! `cargo bench -p discord-gateway-benches --bench inflate`
 #![allow(clippy::print_stdout)]
@@ -68,7 +69,31 @@ fn zstd_stream(payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// flate2 (miniz_oxide), the driver's loop (`adapters/driver/src/inflate.rs`).
+/// miniz_oxide's streaming inflate, as flate2's default backend drives it: a zero-filled output
+/// it only grows, like `inflate_zlib_rs`.
+fn inflate_miniz(
+    state: &mut miniz_oxide::inflate::stream::InflateState,
+    mut input: &[u8],
+    buf: &mut Vec<u8>,
+) -> usize {
+    use miniz_oxide::{inflate::stream::inflate, MZFlush};
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            let grow = buf.len().max(input.len() * 4).max(4096);
+            buf.resize(buf.len() + grow, 0);
+        }
+        let result = inflate(state, input, &mut buf[len..], MZFlush::Sync);
+        result.status.expect("inflate");
+        len += result.bytes_written;
+        input = &input[result.bytes_consumed..];
+        if input.is_empty() && len < buf.len() {
+            return len;
+        }
+    }
+}
+
+/// flate2 on its zlib-rs backend, with a `Vec` output as the driver had it.
 fn inflate_flate2(ctx: &mut Decompress, mut input: &[u8], out: &mut Vec<u8>) -> usize {
     out.clear();
     loop {
@@ -179,6 +204,14 @@ fn inflate(c: &mut Criterion) {
         100.0 * size(&zstd) as f64 / raw as f64
     );
 
+    let mut state =
+        miniz_oxide::inflate::stream::InflateState::new_boxed(miniz_oxide::DataFormat::Zlib);
+    check(
+        "miniz_oxide",
+        &payloads,
+        |f, o| inflate_miniz(&mut state, f, o),
+        &zlib,
+    );
     let mut ctx = Decompress::new(true);
     check(
         "flate2",
@@ -212,7 +245,18 @@ fn inflate(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(raw));
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(4));
-    group.bench_function("zlib-stream/flate2-miniz_oxide", |b| {
+    group.bench_function("zlib-stream/miniz_oxide", |b| {
+        let mut out = Vec::new();
+        b.iter(|| {
+            let mut state = miniz_oxide::inflate::stream::InflateState::new_boxed(
+                miniz_oxide::DataFormat::Zlib,
+            );
+            for frame in &zlib {
+                black_box(inflate_miniz(&mut state, black_box(frame), &mut out));
+            }
+        });
+    });
+    group.bench_function("zlib-stream/flate2-zlib-rs", |b| {
         let mut out = Vec::new();
         b.iter(|| {
             let mut ctx = Decompress::new(true);
