@@ -17,6 +17,7 @@ use discord_gateway::protocol::{CloseCode, ShardId};
 use discord_gateway::session::{
     Event, Message, ResumeState, SendBuffer, SendError, Session, State, Stop, Transmit,
 };
+use discord_gateway::Instant as CoreInstant;
 use futures_channel::mpsc;
 use futures_util::{SinkExt, Stream, StreamExt};
 use tracing::Instrument;
@@ -236,7 +237,7 @@ impl<R: Runtime> Shard<R> {
         loop {
             let now = self.clock.now();
             self.accept_commands();
-            let mut progressed = self.flush_transmits().await;
+            let mut progressed = self.flush_transmits(now).await;
             progressed |= self.drain_events();
             progressed |= self.send_queued_commands().await;
             if self.connecting.is_none() {
@@ -257,10 +258,11 @@ impl<R: Runtime> Shard<R> {
         }
     }
 
-    async fn flush_transmits(&mut self) -> bool {
+    /// Sends what the session has to send. `now` is read again only after a send, which may
+    /// have waited: the clock is a syscall-free but not free read, and every event passes here.
+    async fn flush_transmits(&mut self, mut now: CoreInstant) -> bool {
         let mut progressed = false;
         loop {
-            let now = self.clock.now();
             let message = match self.session.poll_transmit(now, &mut self.send_buf) {
                 None => return progressed,
                 Some(Transmit::Text(bytes)) => {
@@ -273,8 +275,10 @@ impl<R: Runtime> Shard<R> {
                 }
             };
             progressed = true;
-            if !self.write(message).await {
-                self.session.handle_transport_lost(self.clock.now());
+            let written = self.write(message).await;
+            now = self.clock.now();
+            if !written {
+                self.session.handle_transport_lost(now);
             }
         }
     }
@@ -497,7 +501,7 @@ impl<R: Runtime> Shard<R> {
             self.closing = None;
         }
         match wake {
-            Wake::Socket(Some(Ok(message))) => self.receive(message),
+            Wake::Socket(Some(Ok(message))) => self.receive(now, message),
             Wake::Socket(Some(Err(error))) => {
                 tracing::debug!(%error, "connection error");
                 self.socket = None;
@@ -567,7 +571,7 @@ impl<R: Runtime> Shard<R> {
         count >= OVERSIZED_ATTEMPTS
     }
 
-    fn receive(&mut self, message: WsMessage) {
+    fn receive(&mut self, now: CoreInstant, message: WsMessage) {
         let payload = match message {
             WsMessage::Text(text) => Bytes::from(text),
             WsMessage::Binary(data) => {
@@ -593,23 +597,22 @@ impl<R: Runtime> Shard<R> {
                         self.out
                             .push_back(Ok(ShardEvent::Malformed(MessageError::Inflate(error))));
                         self.socket = None;
-                        self.session.handle_transport_lost(self.clock.now());
+                        self.session.handle_transport_lost(now);
                         return;
                     }
                 }
             }
             WsMessage::Close(frame) => {
                 let code = frame.map(|frame| CloseCode::from_u16(u16::from(frame.code)));
-                self.handle_message(Message::Close(code), None);
+                self.handle_message(now, Message::Close(code), None);
                 return;
             }
             WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => return,
         };
-        self.handle_message(Message::Text(&payload), Some(&payload));
+        self.handle_message(now, Message::Text(&payload), Some(&payload));
     }
 
-    fn handle_message(&mut self, message: Message<'_>, payload: Option<&Bytes>) {
-        let now = self.clock.now();
+    fn handle_message(&mut self, now: CoreInstant, message: Message<'_>, payload: Option<&Bytes>) {
         match self.session.handle_message(now, message) {
             Ok(Some(dispatch)) => {
                 let owned = payload.map(|payload| {
