@@ -227,7 +227,7 @@ fn inflate_zlib(
     let mut overflowed = false;
     loop {
         let (window, consumed, produced, status) = {
-            let window = output_window(out, overflowed, limit, 4 * 1024);
+            let window = output_window(out, overflowed, limit, 1024);
             let (in_before, out_before) = (context.total_in(), context.total_out());
             let status = context
                 .decompress(input, window, FlushDecompress::Sync)
@@ -268,7 +268,7 @@ fn inflate_zstd(
     // stays open for the whole connection, so the return value is no end-of-payload marker.
     loop {
         let (window, produced) = {
-            let window = output_window(out, overflowed, limit, 16 * 1024);
+            let window = output_window(out, overflowed, limit, 1024);
             let len = window.len();
             let mut sink = OutBuffer::around(window);
             decoder

@@ -13,8 +13,9 @@
 
 use bytes::{Bytes, BytesMut};
 
-/// The smallest buffer started; an idle shard's READY and heartbeat ACKs fit many times over.
-const MIN_CAPACITY: usize = 4 * 1024;
+/// The smallest buffer started: an idle shard's heartbeat ACKs fit fifty times over, and it is
+/// what an idle shard keeps (a busy one sizes its buffer from its payloads).
+const MIN_CAPACITY: usize = 2 * 1024;
 /// The largest buffer started for ordinary traffic, bounding what one held event keeps alive.
 /// (A single payload larger than this still gets a buffer of its own size.)
 const MAX_CAPACITY: usize = 1 << 20;
@@ -52,8 +53,15 @@ impl PayloadBuffer {
     /// Writable room after the payload, at least `at_least` bytes (its contents are whatever
     /// was there: write, then [`advance`](Self::advance) past what was written).
     pub(crate) fn room(&mut self, at_least: usize) -> &mut [u8] {
-        if self.buffer.len() - self.written < at_least {
-            self.grow(at_least);
+        // A new payload starts where one like the last fits, so that it rarely outgrows the
+        // room halfway (which moves what is written).
+        let wanted = if self.written == 0 {
+            at_least.max(self.last + self.last / 2)
+        } else {
+            at_least
+        };
+        if self.buffer.len() - self.written < wanted {
+            self.grow(wanted);
         }
         &mut self.buffer[self.written..]
     }
@@ -149,21 +157,24 @@ mod tests {
         let first = buffer.finish();
         let start = first.as_ptr();
         drop(first);
-        // Use the room up, so the buffer must start over.
-        loop {
-            let room = buffer.room(1).len();
-            write(&mut buffer, &vec![2; room.min(1000)]);
-            let payload = buffer.finish();
-            if room <= 1000 {
-                drop(payload);
-                break;
-            }
+        // Payloads dropped as soon as they are cut: once the room is used up, the buffer starts
+        // over in the same allocation.
+        let reused = (0..100).any(|_| {
+            write(&mut buffer, &[2; 300]);
+            buffer.finish().as_ptr() == start
+        });
+        assert!(reused, "the allocation was never reclaimed");
+    }
+
+    #[test]
+    fn a_held_payload_keeps_its_bytes_when_the_buffer_starts_over() {
+        let mut buffer = PayloadBuffer::new();
+        write(&mut buffer, b"held");
+        let held = buffer.finish();
+        for _ in 0..100 {
+            write(&mut buffer, &[7; 300]);
+            drop(buffer.finish());
         }
-        write(&mut buffer, &[3; 10]);
-        assert_eq!(
-            buffer.finish().as_ptr(),
-            start,
-            "the same allocation, reclaimed"
-        );
+        assert_eq!(&held[..], b"held");
     }
 }
