@@ -229,31 +229,31 @@ impl Strings {
     /// closing quote), updating the carry for the next block.
     #[inline(always)]
     fn mask(&mut self, quotes: u64, backslashes: u64) -> u64 {
-        if backslashes == 0 && !self.escaped {
-            return self.inside(quotes);
-        }
-        // Read every backslash as an escape, which is right as long as all of them turn out to
-        // be inside strings (always, in valid JSON). A backslash outside a string means nothing
-        // to the byte-by-byte reading, so such a block is walked instead.
-        let before = *self;
-        let (real, escaped) = unescaped(quotes, backslashes, self.escaped);
-        let inside = self.inside(real);
-        if backslashes & !inside == 0 {
-            self.escaped = escaped;
-            return inside;
-        }
-        *self = before;
-        let real = self.walk(quotes, backslashes);
-        self.inside(real)
+        let inside = if backslashes == 0 && !self.escaped {
+            self.inside_given(quotes)
+        } else {
+            // Read every backslash as an escape, which is right as long as all of them turn out
+            // to be inside strings (always, in valid JSON). A backslash outside a string means
+            // nothing to the byte-by-byte reading, so such a block is walked instead.
+            let (real, escaped) = unescaped(quotes, backslashes, self.escaped);
+            let inside = self.inside_given(real);
+            if backslashes & !inside == 0 {
+                self.escaped = escaped;
+                inside
+            } else {
+                let real = self.walk(quotes, backslashes);
+                self.inside_given(real)
+            }
+        };
+        self.inside = inside >> 63 == 1;
+        inside
     }
 
     /// The bits inside strings given the block's real (unescaped) quotes.
     #[inline(always)]
-    fn inside(&mut self, real: u64) -> u64 {
+    const fn inside_given(&self, real: u64) -> u64 {
         let carry = if self.inside { u64::MAX } else { 0 };
-        let inside = prefix_xor(real) ^ carry;
-        self.inside = inside >> 63 == 1;
-        inside
+        prefix_xor(real) ^ carry
     }
 
     /// The quotes that open or close a string, found by walking quotes and backslashes in
@@ -428,6 +428,16 @@ mod tests {
         Err(DecodeError::UnexpectedEnd)
     }
 
+    /// A deterministic xorshift64 generator for the generated cases.
+    pub(super) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     fn agree(text: &[u8]) {
         for start in 0..text.len() {
             if matches!(text[start], b'{' | b'[') {
@@ -490,14 +500,8 @@ mod tests {
 
     #[test]
     fn agrees_on_generated_documents() {
-        // A small deterministic generator of JSON-ish byte soup with long and short strings.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        // JSON-ish byte soup with long and short strings.
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let alphabet = b"{}[]\"\\:,abyY 0";
         for _ in 0..3000 {
             let len = usize::try_from(next() % 300).unwrap_or(0);
@@ -514,13 +518,7 @@ mod tests {
     fn agrees_on_valid_documents_full_of_escapes() {
         // Valid JSON, so every backslash is inside a string and blocks take the arithmetic path:
         // runs of 1-5 backslashes before quotes and letters, landing on every block offset.
-        let mut state = 0x0123_4567_89ab_cdefu64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x0123_4567_89ab_cdef);
         for _ in 0..2000 {
             let mut text = Vec::from(&b"{\"k\":["[..]);
             for item in 0..(next() % 12) {
@@ -565,11 +563,9 @@ mod tests {
 
     #[test]
     fn unescaped_matches_reading_byte_by_byte() {
-        let mut state = 0xdead_beef_cafe_f00du64;
+        let mut next = xorshift(0xdead_beef_cafe_f00d);
         for round in 0..50_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = next();
             let backslashes = if round % 3 == 0 {
                 state
             } else {
@@ -611,7 +607,7 @@ mod tests {
     target_feature = "sse2"
 ))]
 mod classifiers_agree {
-    use super::{sse2::Sse2, swar::Swar, Classifier, BLOCK};
+    use super::{sse2::Sse2, swar::Swar, tests::xorshift, Classifier, BLOCK};
 
     fn exact_brackets(block: &[u8; BLOCK]) -> u64 {
         block
@@ -623,13 +619,11 @@ mod classifiers_agree {
 
     #[test]
     fn on_every_byte_value_in_every_position() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for round in 0..20_000 {
             let mut block = [0u8; BLOCK];
             for (i, byte) in block.iter_mut().enumerate() {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                let state = next();
                 // Half the rounds use only structural bytes and their near neighbours.
                 *byte = if round % 2 == 0 {
                     (state >> 24) as u8
