@@ -303,13 +303,20 @@ impl<R: Runtime> Shard<R> {
         }
     }
 
+    /// Moves the current connection, if any, to `closing`, where its closing handshake can
+    /// finish within `CLOSE_TIMEOUT`.
+    fn set_aside_socket(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            let deadline = std::time::Instant::now() + CLOSE_TIMEOUT;
+            self.closing = Some(Box::new(Closing { socket, deadline }));
+        }
+    }
+
     /// Sends a close frame on the connection the session just left (set aside by the
     /// `Disconnected` event, or still current) and keeps it until the handshake completes.
     async fn send_close(&mut self, code: CloseCode) {
         let deadline = std::time::Instant::now() + CLOSE_TIMEOUT;
-        if let Some(socket) = self.socket.take() {
-            self.closing = Some(Box::new(Closing { socket, deadline }));
-        }
+        self.set_aside_socket();
         let Some(Closing { socket, .. }) = self.closing.as_deref_mut() else {
             return;
         };
@@ -377,10 +384,7 @@ impl<R: Runtime> Shard<R> {
                 Event::Disconnected { cause, next } => {
                     tracing::info!(%cause, ?next, "disconnected");
                     // The session has left this connection; a close frame may still be due on it.
-                    if let Some(socket) = self.socket.take() {
-                        let deadline = std::time::Instant::now() + CLOSE_TIMEOUT;
-                        self.closing = Some(Box::new(Closing { socket, deadline }));
-                    }
+                    self.set_aside_socket();
                     self.permit = None;
                     Ok(ShardEvent::Disconnected { cause, next })
                 }
