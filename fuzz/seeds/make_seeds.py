@@ -2,8 +2,8 @@
 """Writes the checked-in seed corpora under fuzz/seeds/<target>/.
 
 Run from anywhere: python3 fuzz/seeds/make_seeds.py. Needs the `zstd` command for the
-zstd-stream seeds. Sources: the protocol reference's payload examples
-(../shared/spec/payload-examples), the sim's fixtures, the payloads of core/tests/session.rs,
+zstd-stream seeds. Sources: the repository's payload examples
+(fixtures/payload-examples), the sim's fixtures, the payloads of core/tests/session.rs,
 and session transcripts written as byte programs in the grammar of core/src/fuzzing/transcript.
 """
 
@@ -15,7 +15,7 @@ import zlib
 
 FUZZ = pathlib.Path(__file__).resolve().parent.parent
 ROOT = FUZZ.parent
-SPEC = ROOT.parent / "shared" / "spec"
+FIXTURES = ROOT / "fixtures"
 SEEDS = FUZZ / "seeds"
 
 # Payloads the session scenario tests hand in (core/tests/session.rs).
@@ -52,7 +52,7 @@ def clean(target):
 def json_payloads():
     """Every recorded payload, as bytes, with a short name."""
     found = []
-    for directory in [SPEC / "payload-examples", ROOT / "sim" / "fixtures"]:
+    for directory in [FIXTURES / "payload-examples", ROOT / "sim" / "fixtures"]:
         for path in sorted(directory.glob("*.json")):
             found.append((f"{directory.name}-{path.stem}", path.read_bytes()))
     for index, payload in enumerate(TEST_PAYLOADS):
@@ -72,7 +72,7 @@ def command_seeds():
     import json
 
     out = clean("command_round_trip")
-    for path in sorted((SPEC / "payload-examples").glob("send_*.json")):
+    for path in sorted((FIXTURES / "payload-examples").glob("send_*.json")):
         payload = json.loads(path.read_bytes())
         d = json.dumps(payload["d"], separators=(",", ":")).encode()
         (out / f"raw-{path.stem}").write_bytes(bytes([0, payload["op"]]) + d)

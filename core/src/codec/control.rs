@@ -169,8 +169,8 @@ mod tests {
     use crate::codec::{DecodeError, Envelope};
     use core::time::Duration;
 
-    const HELLO: &str = include_str!("../../../../shared/spec/payload-examples/hello.json");
-    const READY: &str = include_str!("../../../../shared/spec/payload-examples/ready.json");
+    const HELLO: &str = include_str!("../../../fixtures/payload-examples/hello.json");
+    const READY: &str = include_str!("../../../fixtures/payload-examples/ready.json");
     const SESSION_ID: &str = "b8db01e8de815a5c73391a08d7615c77";
     const URL: &str = "wss://gateway-us-east1-d.discord.gg";
 
@@ -406,13 +406,13 @@ mod tests {
         for (payload, resumable) in [
             (
                 include_str!(
-                    "../../../../shared/spec/payload-examples/invalid_session_resumable.json"
+                    "../../../fixtures/payload-examples/invalid_session_resumable.json"
                 ),
                 true,
             ),
             (
                 include_str!(
-                    "../../../../shared/spec/payload-examples/invalid_session_not_resumable.json"
+                    "../../../fixtures/payload-examples/invalid_session_not_resumable.json"
                 ),
                 false,
             ),
