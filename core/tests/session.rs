@@ -8,9 +8,9 @@ use core::time::Duration;
 use discord_gateway::command::{MemberSelector, RequestGuildMembers, UpdateVoiceState};
 use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
 use discord_gateway::session::{
-    send_margin, Backoff, Compression, Config, ConfigError, DisconnectCause, Event, HandleError,
-    Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State, Stop,
-    Transmit, SEND_LIMIT, SEND_WINDOW,
+    send_margin, Backoff, CloseKind, Compression, Config, ConfigError, DisconnectCause, Event,
+    HandleError, Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State,
+    Stop, Transmit, SEND_LIMIT, SEND_WINDOW,
 };
 use discord_gateway::{Instant, Token};
 use serde_json::{json, Value};
@@ -781,7 +781,7 @@ fn a_restored_session_resumes_in_a_new_process() {
     first.start();
     first.dispatch(2, "MESSAGE_CREATE");
     first.dispatch(3, "MESSAGE_CREATE");
-    first.session.close(true);
+    first.session.close(CloseKind::Resumable);
     first.drain();
     assert_eq!(
         first.closes(),
@@ -815,7 +815,7 @@ fn closing_for_good_sends_1000_and_forgets_the_session() {
     let mut client = client();
     client.start();
     client.take_events();
-    client.session.close(false);
+    client.session.close(CloseKind::EndSession);
     client.drain();
     assert_eq!(client.closes(), [CloseCode::Normal]);
     assert_eq!(

@@ -405,9 +405,7 @@ mod tests {
 
         for (payload, resumable) in [
             (
-                include_str!(
-                    "../../../fixtures/payload-examples/invalid_session_resumable.json"
-                ),
+                include_str!("../../../fixtures/payload-examples/invalid_session_resumable.json"),
                 true,
             ),
             (

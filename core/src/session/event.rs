@@ -84,6 +84,15 @@ pub enum Next {
     Stop,
 }
 
+/// How to close a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseKind {
+    /// Keep the session alive on Discord's side for a few minutes, so it can be resumed.
+    Resumable,
+    /// End the session: the bot goes offline.
+    EndSession,
+}
+
 /// Why a session stopped for good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {

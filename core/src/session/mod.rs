@@ -32,7 +32,7 @@ pub use config::{
 };
 pub use durable::ResumeState;
 pub use error::{HandleError, ProtocolError, SendError};
-pub use event::{DisconnectCause, Dispatch, Event, Next, Stop};
+pub use event::{CloseKind, DisconnectCause, Dispatch, Event, Next, Stop};
 pub use rate_limit::{send_margin, SEND_LIMIT, SEND_WINDOW};
 
 use crate::codec::{parse_invalid_session, DecodeError, Envelope, EventName, Hello, Ready};
@@ -159,6 +159,14 @@ pub enum State {
 struct Identity {
     session_id: heapless::String<{ crate::codec::MAX_SESSION_ID_LEN }>,
     resume_url: heapless::String<{ crate::codec::MAX_URL_LEN }>,
+}
+
+/// What the session has to send next, in [`Session::poll_transmit`]'s order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Due {
+    Close,
+    Heartbeat,
+    Handshake,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -405,7 +413,8 @@ impl Session {
     /// session alive on Discord's side for a few minutes, so [`Session::resume_state`] can be
     /// resumed by a later process; without it the session ends (close 1000) and the bot goes
     /// offline.
-    pub fn close(&mut self, resumable: bool) {
+    pub fn close(&mut self, kind: CloseKind) {
+        let resumable = kind == CloseKind::Resumable;
         if matches!(self.phase, Phase::Stopped(_)) {
             return;
         }
@@ -438,8 +447,27 @@ impl Session {
         command: &impl Encode,
         buf: &'b mut SendBuffer,
     ) -> Result<&'b [u8], SendError> {
-        let op = command.opcode();
-        if matches!(op, OpCode::Identify | OpCode::Resume | OpCode::Heartbeat) {
+        self.check_command(now, command.opcode())?;
+        let len = encode_into(command, buf)?;
+        self.count_command(now);
+        Ok(&buf[..len])
+    }
+
+    /// Admits a command the caller has already encoded (with [`crate::command::encode_into`])
+    /// and will send as it is, counting it against the connection's rate limit: for drivers
+    /// that encode a command once, when it is queued, and hand those bytes to the socket.
+    ///
+    /// # Errors
+    /// As [`Session::send_command`], but for encoding; nothing is counted then.
+    pub fn admit_command(&mut self, now: Instant, op: OpCode) -> Result<(), SendError> {
+        self.check_command(now, op)?;
+        self.count_command(now);
+        Ok(())
+    }
+
+    /// Whether a command with opcode `op` may go out now.
+    fn check_command(&mut self, now: Instant, op: OpCode) -> Result<(), SendError> {
+        if op.is_session_owned() {
             return Err(SendError::Reserved(op));
         }
         let Phase::Open(connection) = &mut self.phase else {
@@ -458,9 +486,14 @@ impl Session {
             );
             return Err(SendError::RateLimited { ready_at });
         }
-        let len = encode_into(command, buf)?;
-        connection.limiter.record(now);
-        Ok(&buf[..len])
+        Ok(())
+    }
+
+    /// Counts a command that passed [`Session::check_command`] against the rate limit.
+    fn count_command(&mut self, now: Instant) {
+        if let Phase::Open(connection) = &mut self.phase {
+            connection.limiter.record(now);
+        }
     }
 
     // ---- outputs ------------------------------------------------------------------------
@@ -473,22 +506,18 @@ impl Session {
         now: Instant,
         buf: &'b mut SendBuffer,
     ) -> Option<Transmit<'b>> {
+        let due = self.due_transmit(now)?;
         if let Some(code) = self.pending_close.take() {
             return Some(Transmit::Close(code));
         }
         let Phase::Open(connection) = &mut self.phase else {
             return None;
         };
-        if connection.limiter.ready_at(now, 0) > now {
-            return None;
-        }
-        if let Some(heart) = &mut connection.heart {
-            if heart.poll(now) == Beat::Send {
-                let len = encode_into(&Heartbeat { seq: self.seq }, buf).ok()?;
-                heart.sent(now);
-                connection.limiter.record(now);
-                return Some(Transmit::Text(&buf[..len]));
-            }
+        if let (Due::Heartbeat, Some(heart)) = (due, &mut connection.heart) {
+            let len = encode_into(&Heartbeat { seq: self.seq }, buf).ok()?;
+            heart.sent(now);
+            connection.limiter.record(now);
+            return Some(Transmit::Text(&buf[..len]));
         }
         let handshake = connection.handshake?;
         let len = match handshake {
@@ -510,6 +539,38 @@ impl Session {
             self.seq = None;
         }
         Some(Transmit::Text(&buf[..len]))
+    }
+
+    /// Whether [`Session::poll_transmit`] has something now, without taking it: a driver whose
+    /// socket is not ready to write checks this before it waits on the socket, so nothing
+    /// is taken from the session that the socket cannot take.
+    #[must_use]
+    pub fn has_transmit(&self, now: Instant) -> bool {
+        self.due_transmit(now).is_some()
+    }
+
+    /// What [`Session::poll_transmit`] would send now: the one decision both share.
+    fn due_transmit(&self, now: Instant) -> Option<Due> {
+        if self.pending_close.is_some() {
+            return Some(Due::Close);
+        }
+        let Phase::Open(connection) = &self.phase else {
+            return None;
+        };
+        if connection.limiter.ready_at(now, 0) > now {
+            return None;
+        }
+        if connection
+            .heart
+            .as_ref()
+            .is_some_and(|heart| heart.poll(now) == Beat::Send)
+        {
+            return Some(Due::Heartbeat);
+        }
+        match connection.handshake? {
+            Handshake::Resume if self.identity.is_none() => None,
+            _ => Some(Due::Handshake),
+        }
     }
 
     /// The next lifecycle event.

@@ -206,7 +206,11 @@ impl Run {
             _ => {
                 let resumable = input.bool();
                 self.check.closing(resumable);
-                self.session.close(resumable);
+                self.session.close(if resumable {
+                    crate::session::CloseKind::Resumable
+                } else {
+                    crate::session::CloseKind::EndSession
+                });
             }
         }
         self.drain();
