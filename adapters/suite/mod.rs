@@ -22,7 +22,8 @@ use discord_gateway_driver::discord_gateway::session::{
 };
 use discord_gateway_driver::discord_gateway::{OpCode, Token};
 use discord_gateway_driver::{
-    IdentifyQueue, MessageError, Permit, Runtime, Shard, ShardBuilder, ShardError, ShardEvent,
+    CloseKind, IdentifyQueue, MessageError, Permit, Runtime, Shard, ShardBuilder, ShardError,
+    ShardEvent,
 };
 use discord_gateway_sim::{ChaosConfig, Fault, Sim, SimHandle, Target};
 use futures_util::future::{select, Either};
@@ -115,7 +116,7 @@ pub fn builder<R: Runtime + Default>(sim: &SimHandle) -> ShardBuilder<R> {
         })
         .hello_timeout(Duration::from_secs(2))
         .connect_timeout(Duration::from_secs(2))
-        .identify_queue(Arc::new(ImmediateIdentify))
+        .identify_queue(ImmediateIdentify)
 }
 
 /// `f`, or `None` when `after` passes first (on the runtime's own timer).
@@ -753,7 +754,7 @@ pub async fn bad_token_is_fatal<R: Runtime + Default>() {
         Shard::<R>::builder(Token::new("wrong-token").unwrap())
             .gateway_url(&sim.url())
             .intents(Intents::GUILDS)
-            .identify_queue(Arc::new(ImmediateIdentify))
+            .identify_queue(ImmediateIdentify)
             .build()
             .unwrap(),
     );
@@ -976,7 +977,7 @@ pub async fn oversized_message_is_bounded<R: Runtime + Default>() {
             1,
             "{compression:?}: no reconnect was needed"
         );
-        h.shard.close(false).await;
+        h.shard.close(CloseKind::EndSession).await;
     }
 
     // Uncompressed, the websocket layer refuses the message and the connection dies; every
@@ -1060,7 +1061,7 @@ pub async fn session_export_resume_in_new_shard<R: Runtime + Default>() {
     let session = h.ready().await;
     send_numbers(&sim, 0..5);
     h.numbers(5).await;
-    h.shard.close(true).await;
+    h.shard.close(CloseKind::Resumable).await;
     let state = h.shard.resume_state().expect("a resumable session");
     assert_eq!(state.session_id.as_str(), session);
     let saved = serde_json::to_string(&state).unwrap();
@@ -1095,7 +1096,7 @@ pub async fn session_export_resume_in_new_shard<R: Runtime + Default>() {
     assert!(h2.seen.readies.is_empty());
 }
 
-/// `close(false)` ends the session on Discord's side: the close frame (1000) reaches the
+/// `close(CloseKind::EndSession)` ends the session on Discord's side: the close frame (1000) reaches the
 /// gateway even while events are in flight, and nothing can resume the session afterwards.
 pub async fn closing_for_good_ends_the_session<R: Runtime + Default>() {
     let sim = sim();
@@ -1103,7 +1104,7 @@ pub async fn closing_for_good_ends_the_session<R: Runtime + Default>() {
     h.ready().await;
     send_numbers(&sim, 0..200);
     h.numbers(1).await;
-    h.shard.close(false).await;
+    h.shard.close(CloseKind::EndSession).await;
     assert!(h.shard.resume_state().is_none());
     sim.wait_for(|c| c.open_connections == 0, WAIT)
         .await

@@ -147,10 +147,11 @@ pub enum MessageError {
 
 impl fmt::Display for MessageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Payload(error) => error.fmt(f),
-            Self::Inflate(error) => error.fmt(f),
-        }
+        // The cause is the source, not repeated here: error chains print it once.
+        f.write_str(match self {
+            Self::Payload(_) => "skipped a malformed message",
+            Self::Inflate(_) => "skipped a message that could not be decompressed",
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use discord_gateway::protocol::CloseCode;
-use discord_gateway_driver::{Runtime, Shard, ShardError, ShardEvent};
+use discord_gateway_driver::{CloseKind, Runtime, Shard, ShardError, ShardEvent};
 use futures_util::future::{select, Either};
 
 use crate::session_file;
@@ -90,7 +90,12 @@ pub(crate) async fn run<R: Runtime + Default>(
         }
     };
     out.flush()?;
-    shard.close(session_file.is_some()).await;
+    // With a session file the session is kept alive for the next run to resume.
+    let kind = match session_file {
+        Some(_) => CloseKind::Resumable,
+        None => CloseKind::EndSession,
+    };
+    shard.close(kind).await;
     if let Some(path) = &session_file {
         session_file::save(path, shard.resume_state().as_ref())?;
     }
