@@ -5,6 +5,7 @@
 
 use core::time::Duration;
 
+use discord_gateway::codec::DecodeError;
 use discord_gateway::command::{MemberSelector, RequestGuildMembers, UpdateVoiceState};
 use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
 use discord_gateway::session::{
@@ -840,7 +841,6 @@ fn malformed_messages_are_refused_without_losing_state() {
         r#"{"t":"X","s":-3,"op":0,"d":{}}"#,
         r#"{"s":3,"op":0,"d":{"a":[}"#,
         r#"{"op":0,"op":0}"#,
-        r#"{"t":"READY","s":3,"op":0,"d":{"session_id":5}}"#,
         r#"{"op":9,"d":"yes"}"#,
     ] {
         let result = client
@@ -1094,35 +1094,174 @@ fn a_dispatch_before_hello_is_refused_and_the_hello_deadline_still_runs() {
     )));
 }
 
-#[test]
-fn a_ready_with_an_empty_session_id_is_refused_so_reconnects_never_stall() {
-    // Found by the session_transcript fuzz target: READY with `"session_id":""` was kept, and
-    // Resume refuses an empty id, so every later connection waited after Hello for a Resume
-    // that never went out, and the session never identified again.
+/// Connect, Hello and permit: an Identify on the wire, READY due.
+fn identified() -> Client {
     let mut client = client();
     client.drain();
     client.hello();
     assert!(client.session.handle_identify_permit(client.now));
     client.drain();
-    let ready =
-        br#"{"t":"READY","s":1,"op":0,"d":{"session_id":"","resume_gateway_url":"wss://r"}}"#;
-    let result = client
-        .session
-        .handle_message(client.now, Message::Text(ready));
-    assert_eq!(
-        result,
-        Err(HandleError::Protocol(ProtocolError::EmptySessionId))
-    );
-    assert_eq!(client.session.state(), State::Identifying);
-    assert_eq!(client.session.session_id(), None);
-    assert_eq!(client.session.seq(), None);
-
-    client.ready("session-1");
     client.take_events();
+    client
+}
+
+#[test]
+fn a_ready_without_a_usable_resume_url_goes_live_and_resumes_on_the_first_url() {
+    // READYs before 2022 carry no `resume_gateway_url`; some gateways send one longer than the
+    // room kept for it. The Identify was spent either way: the session is live, and resumes go to
+    // the URL first dialled.
+    let long_url = format!("wss://{}", "a".repeat(200));
+    for resume_url in [
+        None,
+        Some(json!(long_url)),
+        Some(json!(null)),
+        Some(json!(5)),
+    ] {
+        let mut client = identified();
+        let mut d = json!({"v": 10, "session_id": "old-session", "guilds": []});
+        if let Some(url) = resume_url.clone() {
+            d["resume_gateway_url"] = url;
+        }
+        client.recv_value(json!({"t": "READY", "s": 1, "op": 0, "d": d}));
+        assert_eq!(client.take_events(), [Event::Ready], "{resume_url:?}");
+        assert_eq!(client.session.state(), State::Active);
+        assert_eq!(client.session.session_id(), Some("old-session"));
+
+        client.session.handle_transport_lost(client.now);
+        client.drain();
+        client.hello();
+        assert_eq!(
+            client.dials.last().unwrap(),
+            &(
+                "wss://gateway.discord.gg/?v=10&encoding=json".to_owned(),
+                true
+            )
+        );
+        assert_eq!(client.payloads(6)[0].1["session_id"], "old-session");
+    }
+}
+
+#[test]
+fn a_ready_with_an_unusable_session_id_goes_live_and_the_next_connection_identifies() {
+    // Resume cannot carry an empty, missing or truncated id, so the session cannot be resumed.
+    // The connection itself is authenticated and live, though: dropping it would spend another
+    // Identify against the daily budget, only to be answered with the same READY. So the session
+    // goes live, says it cannot be resumed, and identifies when this connection ends.
+    let too_long = "a".repeat(discord_gateway::codec::MAX_SESSION_ID_LEN + 1);
+    let cases = [
+        (json!(""), ProtocolError::EmptySessionId),
+        (
+            json!(too_long),
+            ProtocolError::UnusableSessionId(DecodeError::TooLong {
+                field: "session_id",
+                limit: discord_gateway::codec::MAX_SESSION_ID_LEN,
+            }),
+        ),
+        (
+            json!(null),
+            ProtocolError::UnusableSessionId(DecodeError::WrongType {
+                field: "session_id",
+                expected: "a string",
+            }),
+        ),
+        (
+            Value::Null,
+            ProtocolError::UnusableSessionId(DecodeError::MissingField {
+                field: "session_id",
+            }),
+        ),
+    ];
+    for (index, (session_id, reason)) in cases.into_iter().enumerate() {
+        let mut client = identified();
+        let mut d = json!({"v": 10, "resume_gateway_url": RESUME_URL});
+        if index != 3 {
+            d["session_id"] = session_id;
+        }
+        client.recv_value(json!({"t": "READY", "s": 1, "op": 0, "d": d}));
+        assert_eq!(
+            client.take_events(),
+            [Event::Ready, Event::NotResumable(reason)]
+        );
+        assert_eq!(client.session.state(), State::Active);
+        assert_eq!(client.session.session_id(), None);
+        assert_eq!(client.session.resume_state(), None);
+        assert_eq!(client.session.seq(), Some(1));
+        let mut buf = [0; 4096];
+        let leave = UpdateVoiceState::leave(Snowflake(1));
+        assert!(client
+            .session
+            .send_command(client.now, &leave, &mut buf)
+            .is_ok());
+
+        client.session.handle_transport_lost(client.now);
+        client.drain();
+        assert_eq!(
+            client.take_events(),
+            [Event::Disconnected {
+                cause: DisconnectCause::TransportLost,
+                next: Next::Identify {
+                    after: Duration::ZERO
+                }
+            }]
+        );
+        assert!(!client.dials.last().unwrap().1, "nothing to resume");
+        client.hello();
+        assert_eq!(client.take_events(), [Event::IdentifyPermitNeeded]);
+    }
+}
+
+#[test]
+fn a_ready_goes_live_even_when_its_sequence_number_is_stale() {
+    // A gateway that numbers READY after a dispatch it already sent: the sequence check drops
+    // the payload as a repeat, but the session still becomes live.
+    let mut client = identified();
+    client.dispatch(1, "GUILD_CREATE");
+    client.take_events();
+    client.ready("session-1");
+    assert_eq!(
+        client.take_events(),
+        [
+            Event::StaleDispatch {
+                last: 1,
+                received: 1
+            },
+            Event::Ready
+        ]
+    );
+    assert_eq!(client.session.state(), State::Active);
+    assert_eq!(client.session.session_id(), Some("session-1"));
+}
+
+#[test]
+fn a_resumed_that_repeats_the_last_sequence_number_still_ends_the_resume() {
+    // Some gateways number RESUMED with the last `s` already received (nothing new happened).
+    // Dropping it as stale before leaving Resuming refused commands forever.
+    let mut client = client();
+    client.start();
+    client.dispatch(2, "MESSAGE_CREATE");
     client.session.handle_transport_lost(client.now);
     client.drain();
     client.hello();
-    assert_eq!(client.payloads(6)[0].1["session_id"], "session-1");
+    client.take_events();
+    client.recv(r#"{"t":"RESUMED","s":2,"op":0,"d":{"_trace":["x"]}}"#);
+    assert_eq!(
+        client.take_events(),
+        [
+            Event::StaleDispatch {
+                last: 2,
+                received: 2
+            },
+            Event::Resumed { replayed: 0 }
+        ]
+    );
+    assert_eq!(client.session.state(), State::Active);
+    assert_eq!(client.session.seq(), Some(2));
+    let mut buf = [0; 4096];
+    let leave = UpdateVoiceState::leave(Snowflake(1));
+    assert!(client
+        .session
+        .send_command(client.now, &leave, &mut buf)
+        .is_ok());
 }
 
 #[test]

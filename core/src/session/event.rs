@@ -115,8 +115,13 @@ pub enum Event {
     /// `max_concurrency` bucket per 5 s) and hand it in with
     /// [`crate::session::Session::handle_identify_permit`] as soon as you have it.
     IdentifyPermitNeeded,
-    /// A new session is ready (READY was received).
+    /// A new session is ready (READY was received). The connection is live even when READY's
+    /// session id was unusable; [`Event::NotResumable`] follows then.
     Ready,
+    /// READY named no session id that Resume could carry, so this session cannot be resumed:
+    /// [`crate::session::Session::resume_state`] is `None` and the next connection identifies.
+    /// The current connection stays live.
+    NotResumable(crate::session::ProtocolError),
     /// The session was resumed; `replayed` dispatches were replayed before RESUMED.
     Resumed {
         /// How many dispatches came between Resume and RESUMED.

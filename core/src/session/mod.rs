@@ -35,7 +35,7 @@ pub use error::{HandleError, ProtocolError, SendError};
 pub use event::{DisconnectCause, Dispatch, Event, Next, Stop};
 pub use rate_limit::{send_margin, SEND_LIMIT, SEND_WINDOW};
 
-use crate::codec::{parse_invalid_session, DecodeError, Envelope, EventName, Hello, Ready};
+use crate::codec::{parse_invalid_session, Envelope, EventName, Hello, Ready};
 use crate::command::{
     encode_into, ConnectionProperties, Encode, Heartbeat, Identify, Resume, UpdatePresence,
     MAX_PAYLOAD_LEN,
@@ -644,25 +644,18 @@ impl Session {
         envelope: Envelope<'m>,
     ) -> Result<Option<Dispatch<'m>>, HandleError> {
         let kind = envelope.event_type();
-        // Everything that can fail is read before anything changes.
-        let ready = if kind == Some(EventType::Ready) {
-            let data = envelope
-                .data()
-                .ok_or(DecodeError::MissingField { field: "d" })?;
-            let ready = Ready::parse(data)?;
-            if ready.session_id.is_empty() {
-                return Err(ProtocolError::EmptySessionId.into());
-            }
-            Some(ready)
-        } else {
-            None
-        };
+        // READY means Discord accepted the Identify, so it always brings the connection live;
+        // only what it names decides whether the session can later be resumed.
+        let ready = (kind == Some(EventType::Ready)).then(|| self.identity_from(&envelope));
 
+        // The sequence check decides what is delivered and remembered, never whether READY or
+        // RESUMED change the session's state.
+        let mut fresh = true;
         if let Some(received) = envelope.seq() {
             match self.seq {
                 Some(last) if received <= last => {
                     self.push(Event::StaleDispatch { last, received });
-                    return Ok(None);
+                    fresh = false;
                 }
                 Some(last) if received != last + 1 => {
                     self.push(Event::SequenceGap {
@@ -672,22 +665,25 @@ impl Session {
                 }
                 _ => {}
             }
-            self.seq = Some(received);
+            if fresh {
+                self.seq = Some(received);
+            }
         }
 
         let Phase::Open(connection) = &mut self.phase else {
             return Ok(None);
         };
-        if let Some(ready) = ready {
-            let resume_url = config::parse_url(&ready.resume_gateway_url)
-                .unwrap_or_else(|_| self.config.gateway_url.clone());
-            self.identity = Some(Identity {
-                session_id: ready.session_id,
-                resume_url,
-            });
+        if let Some(identity) = ready {
             connection.stage = Stage::Active;
             self.failures = 0;
             self.push(Event::Ready);
+            match identity {
+                Ok(identity) => self.identity = Some(identity),
+                Err(reason) => {
+                    self.identity = None;
+                    self.push(Event::NotResumable(reason));
+                }
+            }
         } else if kind == Some(EventType::Resumed) {
             if let Stage::Resuming { replayed } = connection.stage {
                 connection.stage = Stage::Active;
@@ -695,13 +691,35 @@ impl Session {
                 self.push(Event::Resumed { replayed });
             }
         } else if let Stage::Resuming { replayed } = &mut connection.stage {
-            *replayed += 1;
+            if fresh {
+                *replayed += 1;
+            }
         }
 
         let wanted = envelope
             .name()
             .is_some_and(|name| config_wants(&self.config, name));
-        Ok(wanted.then(|| Dispatch::new(envelope)))
+        Ok((fresh && wanted).then(|| Dispatch::new(envelope)))
+    }
+
+    /// What READY names this session by, or why it cannot be resumed. A missing or unusable
+    /// resume URL falls back to the URL first dialled, which can resume any session.
+    fn identity_from(&self, envelope: &Envelope<'_>) -> Result<Identity, ProtocolError> {
+        let ready = Ready::parse(envelope.data().unwrap_or(b"null"))
+            .map_err(ProtocolError::UnusableSessionId)?;
+        let session_id = ready.session_id.map_err(ProtocolError::UnusableSessionId)?;
+        if session_id.is_empty() {
+            return Err(ProtocolError::EmptySessionId);
+        }
+        let resume_url = ready
+            .resume_gateway_url
+            .ok()
+            .and_then(|url| config::parse_url(&url).ok())
+            .unwrap_or_else(|| self.config.gateway_url.clone());
+        Ok(Identity {
+            session_id,
+            resume_url,
+        })
     }
 
     /// Leaves the current connection (or dial attempt) and decides what comes next.

@@ -59,6 +59,18 @@ use crate::time::Instant;
 /// The most events one input may queue (the session's own bound; its queue holds 8).
 const EVENTS_PER_INPUT: usize = 3;
 
+/// READY's session id as `serde_json` reads it: `Some(None)` when Resume could not carry it
+/// (missing, not a string, empty, or longer than the room the core keeps), `None` when the
+/// payload is beyond `serde_json` (the differential target compares the two readers).
+fn usable_session_id(bytes: &[u8]) -> Option<Option<String>> {
+    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let id = value["d"]["session_id"].as_str();
+    Some(
+        id.filter(|id| !id.is_empty() && id.len() <= crate::codec::MAX_SESSION_ID_LEN)
+            .map(ToString::to_string),
+    )
+}
+
 /// The socket as the driver sees it.
 #[derive(Debug)]
 enum Link {
@@ -126,6 +138,8 @@ struct Owed {
     /// `SequenceGap` and `StaleDispatch` reports the last message called for.
     reports: Vec<Event>,
     ready: u32,
+    /// READY named no session id Resume could carry.
+    not_resumable: bool,
     resumed: Option<u64>,
     stopped: Option<Stop>,
     heartbeat: bool,
@@ -303,6 +317,11 @@ impl Checker {
                 assert!(self.owed.ready > 0, "Ready without a READY");
                 self.owed.ready -= 1;
             }
+            Event::NotResumable(_) => {
+                assert!(self.owed.not_resumable, "NotResumable after a usable READY");
+                assert!(self.session_id.is_none());
+                self.owed.not_resumable = false;
+            }
             Event::Resumed { replayed } => {
                 assert_eq!(self.owed.resumed.take(), Some(replayed), "Resumed");
             }
@@ -377,14 +396,19 @@ impl Checker {
             .unwrap_or_else(|error| panic!("accepted, yet the scan fails: {error}"));
         match envelope.op() {
             OpCode::Dispatch => {
-                let fresh = self.dispatch(bytes, &envelope, dispatch, state);
-                if fresh && envelope.event_type() == Some(EventType::Ready) {
-                    // Remember the id Resume must carry.
+                self.dispatch(bytes, &envelope, dispatch, state);
+                if envelope.event_type() == Some(EventType::Ready) {
+                    // READY always brings the connection live; the session keeps its id only
+                    // when Resume can carry it.
                     self.session_id = after.session_id().map(ToString::to_string);
-                    assert!(
-                        self.session_id.is_some(),
-                        "READY accepted without a session id"
-                    );
+                    if let Some(expected) = usable_session_id(bytes) {
+                        assert_eq!(self.session_id, expected, "the session id READY named");
+                    }
+                    if let Some(id) = &self.session_id {
+                        assert!(!id.is_empty() && id.len() <= crate::codec::MAX_SESSION_ID_LEN);
+                    } else {
+                        self.owed.not_resumable = true;
+                    }
                 }
             }
             op => {
@@ -404,50 +428,52 @@ impl Checker {
         }
     }
 
-    /// Checks a dispatch the session accepted; returns whether it was fresh (not stale).
+    /// Checks a dispatch the session accepted. A stale one (its `s` already seen) is neither
+    /// delivered nor remembered, but READY and RESUMED act on the session all the same.
     fn dispatch(
         &mut self,
         bytes: &[u8],
         envelope: &Envelope<'_>,
         dispatch: Option<Dispatch<'_>>,
         state: State,
-    ) -> bool {
+    ) {
         let kind = envelope.event_type();
+        let mut fresh = true;
         if let (Some(received), Some(last)) = (envelope.seq(), self.last_seq) {
             if received <= last {
                 assert!(dispatch.is_none(), "stale dispatch {received} delivered");
                 self.owed
                     .reports
                     .push(Event::StaleDispatch { last, received });
-                return false;
-            }
-            if received != last + 1 {
+                fresh = false;
+            } else if received != last + 1 {
                 self.owed.reports.push(Event::SequenceGap {
                     expected: last + 1,
                     received,
                 });
             }
         }
-        if let Some(received) = envelope.seq() {
-            self.last_seq = Some(received);
-        }
-
-        let wanted = envelope.name().is_some_and(|name| self.wants(name));
-        match dispatch {
-            Some(dispatch) => {
-                assert!(wanted, "an unwanted dispatch was delivered");
-                let full = Envelope::decode(bytes).expect("a delivered dispatch scans in full");
-                assert_eq!(dispatch.envelope(), &full);
-                if let Some(seq) = dispatch.seq() {
-                    assert!(
-                        self.last_delivered.is_none_or(|last| seq > last),
-                        "dispatch {seq} delivered after {:?}",
-                        self.last_delivered
-                    );
-                    self.last_delivered = Some(seq);
-                }
+        if fresh {
+            if let Some(received) = envelope.seq() {
+                self.last_seq = Some(received);
             }
-            None => assert!(!wanted, "a wanted dispatch was dropped: {bytes:?}"),
+            let wanted = envelope.name().is_some_and(|name| self.wants(name));
+            match dispatch {
+                Some(dispatch) => {
+                    assert!(wanted, "an unwanted dispatch was delivered");
+                    let full = Envelope::decode(bytes).expect("a delivered dispatch scans in full");
+                    assert_eq!(dispatch.envelope(), &full);
+                    if let Some(seq) = dispatch.seq() {
+                        assert!(
+                            self.last_delivered.is_none_or(|last| seq > last),
+                            "dispatch {seq} delivered after {:?}",
+                            self.last_delivered
+                        );
+                        self.last_delivered = Some(seq);
+                    }
+                }
+                None => assert!(!wanted, "a wanted dispatch was dropped: {bytes:?}"),
+            }
         }
 
         match kind {
@@ -456,10 +482,9 @@ impl Checker {
                 let replayed = self.connection().replayed;
                 self.owed.resumed = Some(replayed);
             }
-            _ if state == State::Resuming => self.connection().replayed += 1,
+            _ if state == State::Resuming && fresh => self.connection().replayed += 1,
             _ => {}
         }
-        true
     }
 
     pub(super) fn permit(&mut self, used: bool, state_before: State) {
@@ -570,6 +595,10 @@ impl Checker {
             owed.reports
         );
         assert_eq!(owed.ready, 0, "READY without Ready");
+        assert!(
+            !owed.not_resumable,
+            "an unusable READY without NotResumable"
+        );
         assert_eq!(owed.resumed, None, "RESUMED without Resumed");
         assert_eq!(owed.stopped, None, "close without Stopped");
         let window = self.window;
