@@ -7,7 +7,9 @@ use core::time::Duration;
 
 use discord_gateway::codec::DecodeError;
 use discord_gateway::command::{MemberSelector, RequestGuildMembers, UpdateVoiceState};
-use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
+use discord_gateway::protocol::{
+    CloseCode, EventSet, EventType, Intents, Recovery, ShardId, Snowflake,
+};
 use discord_gateway::session::{
     send_margin, Backoff, Compression, Config, ConfigError, DisconnectCause, Event, HandleError,
     Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State, Stop,
@@ -592,6 +594,90 @@ fn every_close_code_leads_where_the_protocol_says() {
             client.closes().is_empty(),
             "{code}: the server closed; the client sends no close of its own"
         );
+    }
+}
+
+#[test]
+fn a_message_too_large_resumes_twice_at_one_sequence_number_then_stops_resumable() {
+    // The transport ended the connection because an uncompressed message was over its size
+    // limit. A resume replays the same message, so the same wall is met again: twice is worth a
+    // try (the message may have been a one-off), the third time at the same `s` stops.
+    let mut client = client();
+    client.start();
+    client.dispatch(2, "MESSAGE_CREATE");
+    client.take_events();
+    for attempt in 1..=2 {
+        client.session.handle_message_too_large(client.now);
+        client.drain();
+        let events = client.take_events();
+        let [Event::Disconnected {
+            cause: DisconnectCause::MessageTooLarge { attempt: counted },
+            next: Next::Resume { after },
+        }] = events[..]
+        else {
+            panic!("attempt {attempt}: {events:?}")
+        };
+        assert_eq!(counted, attempt);
+        assert_eq!(
+            DisconnectCause::MessageTooLarge { attempt }.recovery(),
+            Recovery::Resume
+        );
+        client.advance(after);
+        assert_eq!(client.dials.len(), 1 + attempt as usize);
+        assert!(client.dials.last().unwrap().1, "resumes");
+        assert!(client.closes().is_empty(), "the transport is already gone");
+        client.hello();
+        assert_eq!(client.payloads(6).len(), attempt as usize);
+    }
+    client.session.handle_message_too_large(client.now);
+    client.drain();
+    assert_eq!(
+        client.take_events(),
+        [
+            Event::Disconnected {
+                cause: DisconnectCause::MessageTooLarge { attempt: 3 },
+                next: Next::Stop
+            },
+            Event::Stopped(Stop::MessageTooLarge)
+        ]
+    );
+    assert_eq!(
+        DisconnectCause::MessageTooLarge { attempt: 3 }.recovery(),
+        Recovery::Fatal
+    );
+    assert_eq!(
+        client.session.state(),
+        State::Stopped(Stop::MessageTooLarge)
+    );
+    let saved = client.session.resume_state().expect("kept for a resume");
+    assert_eq!((saved.session_id.as_str(), saved.seq), ("session-1", 2));
+    client.advance(Duration::from_secs(3600));
+    assert_eq!(client.dials.len(), 3, "no reconnect after the third");
+}
+
+#[test]
+fn messages_too_large_at_different_sequence_numbers_start_the_count_again() {
+    let mut client = client();
+    client.start();
+    for seq in 2..6 {
+        client.dispatch(seq, "MESSAGE_CREATE");
+        client.take_events();
+        client.session.handle_message_too_large(client.now);
+        client.drain();
+        let events = client.take_events();
+        assert!(
+            matches!(
+                events[..],
+                [Event::Disconnected {
+                    cause: DisconnectCause::MessageTooLarge { attempt: 1 },
+                    next: Next::Resume { .. }
+                }]
+            ),
+            "{events:?}"
+        );
+        client.hello();
+        client.recv(r#"{"t":"RESUMED","s":null,"op":0,"d":{}}"#);
+        assert!(client.session.is_active());
     }
 }
 

@@ -28,7 +28,19 @@ pub enum DisconnectCause {
     Zombie,
     /// No Hello arrived within the configured time after the socket opened.
     HelloTimeout,
+    /// The transport ended the connection because a message was over its size limit;
+    /// `attempt` counts the connections lost this way at the same sequence number. A resume
+    /// replays the message, so after [`MESSAGE_TOO_LARGE_ATTEMPTS`] the session stops
+    /// (still resumable, by a process that accepts larger messages).
+    MessageTooLarge {
+        /// How many connections in a row ended this way at the current sequence number.
+        attempt: u32,
+    },
 }
+
+/// How many connections a message over the transport's size limit may end at one sequence
+/// number before the session stops with [`Stop::MessageTooLarge`].
+pub const MESSAGE_TOO_LARGE_ATTEMPTS: u32 = 3;
 
 impl DisconnectCause {
     /// What a client does after this disconnect: the one decision table (protocol reference
@@ -44,6 +56,10 @@ impl DisconnectCause {
             | Self::InvalidSession { resumable: true }
             | Self::Zombie
             | Self::HelloTimeout => Recovery::Resume,
+            Self::MessageTooLarge { attempt } if attempt < MESSAGE_TOO_LARGE_ATTEMPTS => {
+                Recovery::Resume
+            }
+            Self::MessageTooLarge { .. } => Recovery::Fatal,
         }
     }
 }
@@ -63,6 +79,10 @@ impl fmt::Display for DisconnectCause {
             }
             Self::Zombie => f.write_str("no heartbeat acknowledgement: the connection is a zombie"),
             Self::HelloTimeout => f.write_str("the gateway sent no Hello"),
+            Self::MessageTooLarge { attempt } => write!(
+                f,
+                "a message was over the size limit (connection {attempt} lost to it at this point)"
+            ),
         }
     }
 }
@@ -95,6 +115,10 @@ pub enum Stop {
         /// Whether the session was kept alive for a resume.
         resumable: bool,
     },
+    /// A message over the transport's size limit ended [`MESSAGE_TOO_LARGE_ATTEMPTS`]
+    /// connections at the same sequence number: resuming would replay it again. The session is
+    /// kept, so [`crate::session::Session::resume_state`] can resume it with a larger limit.
+    MessageTooLarge,
 }
 
 impl fmt::Display for Stop {
@@ -103,6 +127,9 @@ impl fmt::Display for Stop {
             Self::Fatal(code) => write!(f, "stopped: {code}"),
             Self::Closed { resumable: true } => f.write_str("closed; the session can be resumed"),
             Self::Closed { resumable: false } => f.write_str("closed; the session ended"),
+            Self::MessageTooLarge => f.write_str(
+                "stopped: a message over the size limit keeps coming back; the session can be resumed",
+            ),
         }
     }
 }

@@ -32,7 +32,7 @@ pub use config::{
 };
 pub use durable::ResumeState;
 pub use error::{HandleError, ProtocolError, SendError};
-pub use event::{DisconnectCause, Dispatch, Event, Next, Stop};
+pub use event::{DisconnectCause, Dispatch, Event, Next, Stop, MESSAGE_TOO_LARGE_ATTEMPTS};
 pub use rate_limit::{send_margin, SEND_LIMIT, SEND_WINDOW};
 
 use crate::codec::{parse_invalid_session, Envelope, EventName, Hello, Ready};
@@ -212,6 +212,9 @@ pub struct Session {
     pending_close: Option<CloseCode>,
     /// Connection attempts in a row that did not reach a ready session.
     failures: u32,
+    /// The sequence number at which connections were lost to a message over the size limit,
+    /// and how many.
+    too_large: Option<(Option<u64>, u32)>,
     jitter: Jitter,
     events: heapless::Deque<Event, EVENT_CAPACITY>,
 }
@@ -228,6 +231,7 @@ impl Session {
             phase: Phase::Waiting { at: Instant::ZERO },
             pending_close: None,
             failures: 0,
+            too_large: None,
             jitter,
             events: heapless::Deque::new(),
         }
@@ -340,6 +344,23 @@ impl Session {
             Phase::Waiting { .. } | Phase::Stopped(_) => return,
         };
         self.disconnect(now, cause, None);
+    }
+
+    /// The transport ended the connection because a message was over its size limit (a
+    /// websocket frame, or a payload inflated past it). Resuming replays that message, so the
+    /// session resumes at most [`MESSAGE_TOO_LARGE_ATTEMPTS`]` - 1` times at one sequence number
+    /// and then stops with [`Stop::MessageTooLarge`]. Outside a connection this is
+    /// [`Session::handle_transport_lost`].
+    pub fn handle_message_too_large(&mut self, now: Instant) {
+        if !matches!(self.phase, Phase::Open(_)) {
+            return self.handle_transport_lost(now);
+        }
+        let attempt = match self.too_large {
+            Some((at, count)) if at == self.seq => count.saturating_add(1),
+            _ => 1,
+        };
+        self.too_large = Some((self.seq, attempt));
+        self.disconnect(now, DisconnectCause::MessageTooLarge { attempt }, None);
     }
 
     /// A whole websocket message arrived. Returns the dispatch it carried, if the application
@@ -731,11 +752,11 @@ impl Session {
         }
         let recovery = cause.recovery();
         if recovery == Recovery::Fatal {
-            let code = match cause {
-                DisconnectCause::ServerClosed(code) => code,
-                _ => CloseCode::UnknownError,
+            let stop = match cause {
+                DisconnectCause::ServerClosed(code) => Stop::Fatal(code),
+                DisconnectCause::MessageTooLarge { .. } => Stop::MessageTooLarge,
+                _ => Stop::Fatal(CloseCode::UnknownError),
             };
-            let stop = Stop::Fatal(code);
             self.phase = Phase::Stopped(stop);
             self.push(Event::Disconnected {
                 cause,

@@ -51,8 +51,8 @@ use serde_json::Value;
 use crate::codec::{Envelope, EventName};
 use crate::protocol::{CloseCode, EventSet, EventType, OpCode, Recovery};
 use crate::session::{
-    send_margin, Dispatch, Event, HandleError, Next, SendError, Session, State, Stop, Transmit,
-    SEND_LIMIT,
+    send_margin, DisconnectCause, Dispatch, Event, HandleError, Next, SendError, Session, State,
+    Stop, Transmit, SEND_LIMIT,
 };
 use crate::time::Instant;
 
@@ -142,6 +142,8 @@ struct Owed {
     not_resumable: bool,
     resumed: Option<u64>,
     stopped: Option<Stop>,
+    /// The attempt a connection lost to an oversized message must be reported with.
+    too_large: Option<u32>,
     heartbeat: bool,
     resume: bool,
     identify: bool,
@@ -159,6 +161,8 @@ pub(super) struct Checker {
     last_delivered: Option<u64>,
     session_id: Option<String>,
     stopped: bool,
+    /// The sequence number at which connections were lost to oversized messages, and how many.
+    too_large: Option<(Option<u64>, u32)>,
     /// The application closed for good in this step: 1000 may be sent.
     closing_for_good: bool,
     owed: Owed,
@@ -188,6 +192,7 @@ impl Checker {
             last_delivered: None,
             session_id: session.session_id().map(ToString::to_string),
             stopped: false,
+            too_large: None,
             closing_for_good: false,
             owed: Owed::default(),
         }
@@ -332,11 +337,17 @@ impl Checker {
             }
             Event::Disconnected { cause, next } => {
                 match core::mem::replace(&mut self.link, Link::Idle) {
-                    Link::Dialing => assert_eq!(cause, crate::session::DisconnectCause::DialFailed),
-                    Link::Open(_) => {
-                        assert_ne!(cause, crate::session::DisconnectCause::DialFailed);
-                    }
+                    Link::Dialing => assert_eq!(cause, DisconnectCause::DialFailed),
+                    Link::Open(_) => assert_ne!(cause, DisconnectCause::DialFailed),
                     Link::Idle => panic!("{event:?} without a socket or a dial"),
+                }
+                if let DisconnectCause::MessageTooLarge { attempt } = cause {
+                    assert_eq!(self.owed.too_large.take(), Some(attempt), "{cause:?}");
+                    assert_eq!(
+                        attempt >= crate::session::MESSAGE_TOO_LARGE_ATTEMPTS,
+                        next == Next::Stop,
+                        "{event:?}"
+                    );
                 }
                 if cause.recovery() == Recovery::Reidentify {
                     self.session_id = None;
@@ -345,7 +356,20 @@ impl Checker {
                 match next {
                     Next::Stop => {
                         assert_eq!(cause.recovery(), Recovery::Fatal);
-                        assert!(matches!(session.state(), State::Stopped(Stop::Fatal(_))));
+                        let State::Stopped(stop) = session.state() else {
+                            panic!("{:?} after Next::Stop", session.state())
+                        };
+                        match cause {
+                            DisconnectCause::ServerClosed(code) => {
+                                assert_eq!(stop, Stop::Fatal(code));
+                            }
+                            DisconnectCause::MessageTooLarge { .. } => {
+                                assert_eq!(stop, Stop::MessageTooLarge);
+                            }
+                            _ => assert!(matches!(stop, Stop::Fatal(_)), "{stop:?}"),
+                        }
+                        // Only an application close forgets the session when stopping.
+                        assert_eq!(session.session_id(), self.session_id.as_deref());
                     }
                     Next::Resume { after } | Next::Identify { after } => {
                         assert_ne!(cause.recovery(), Recovery::Fatal);
@@ -363,7 +387,10 @@ impl Checker {
                 if let Some(owed) = self.owed.stopped.take() {
                     assert_eq!(stop, owed);
                 } else {
-                    assert!(matches!(stop, Stop::Fatal(_)), "{stop:?} without a close");
+                    assert!(
+                        matches!(stop, Stop::Fatal(_) | Stop::MessageTooLarge),
+                        "{stop:?} without a close"
+                    );
                 }
             }
         }
@@ -487,6 +514,20 @@ impl Checker {
         }
     }
 
+    /// The transport ended the connection for a message over its size limit: on an open
+    /// connection it is counted per sequence number (a dial in progress just fails).
+    pub(super) fn message_too_large(&mut self) {
+        if !matches!(self.link, Link::Open(_)) {
+            return;
+        }
+        let attempt = match self.too_large {
+            Some((at, count)) if at == self.last_seq => count + 1,
+            _ => 1,
+        };
+        self.too_large = Some((self.last_seq, attempt));
+        self.owed.too_large = Some(attempt);
+    }
+
     pub(super) fn permit(&mut self, used: bool, state_before: State) {
         let asked = match &self.link {
             Link::Open(connection) => connection.permit_asked && !connection.permit_used,
@@ -601,6 +642,10 @@ impl Checker {
         );
         assert_eq!(owed.resumed, None, "RESUMED without Resumed");
         assert_eq!(owed.stopped, None, "close without Stopped");
+        assert_eq!(
+            owed.too_large, None,
+            "an oversized message without its Disconnected"
+        );
         let window = self.window;
         if let Link::Open(connection) = &mut self.link {
             let room = !connection.limiter_full(now, window);

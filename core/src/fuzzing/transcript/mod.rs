@@ -4,7 +4,7 @@
 //! The bytes are read as a program. A few bytes choose the configuration (seed, which events
 //! are wanted, timeouts, backoff, the send window, whether a saved session is restored); each
 //! further step is one input: a message from the `grammar`, a close frame, a lost transport, an
-//! identify permit, a command or a flood of them, time passing (waking at every deadline on the
+//! identify permit, a message over the transport's size limit, a command or a flood of them, time passing (waking at every deadline on the
 //! way, or oversleeping them all), dials starting to fail or succeed again, or the application
 //! closing. After every input the driver drains the session exactly as its module docs say.
 
@@ -173,7 +173,14 @@ impl Run {
                 let result = self.session.handle_message(self.now, Message::Close(code));
                 assert!(matches!(result, Ok(None)), "{result:?}");
             }
-            16 => self.session.handle_transport_lost(self.now),
+            16 => {
+                if input.bool() {
+                    self.check.message_too_large();
+                    self.session.handle_message_too_large(self.now);
+                } else {
+                    self.session.handle_transport_lost(self.now);
+                }
+            }
             17 | 18 => {
                 let state = self.session.state();
                 let used = self.session.handle_identify_permit(self.now);
