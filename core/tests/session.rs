@@ -11,9 +11,9 @@ use discord_gateway::protocol::{
     CloseCode, EventSet, EventType, Intents, Recovery, ShardId, Snowflake,
 };
 use discord_gateway::session::{
-    send_margin, Backoff, Compression, Config, ConfigError, DisconnectCause, Event, HandleError,
-    Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State, Stop,
-    Transmit, SEND_LIMIT, SEND_WINDOW,
+    send_margin, Backoff, CloseKind, Compression, Config, ConfigError, DisconnectCause, Event,
+    HandleError, Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State,
+    Stop, Transmit, SEND_LIMIT, SEND_WINDOW,
 };
 use discord_gateway::{Instant, Token};
 use serde_json::{json, Value};
@@ -868,7 +868,7 @@ fn a_restored_session_resumes_in_a_new_process() {
     first.start();
     first.dispatch(2, "MESSAGE_CREATE");
     first.dispatch(3, "MESSAGE_CREATE");
-    first.session.close(true);
+    first.session.close(CloseKind::Resumable);
     first.drain();
     assert_eq!(
         first.closes(),
@@ -902,12 +902,12 @@ fn closing_for_good_sends_1000_and_forgets_the_session() {
     let mut client = client();
     client.start();
     client.take_events();
-    client.session.close(false);
+    client.session.close(CloseKind::EndSession);
     client.drain();
     assert_eq!(client.closes(), [CloseCode::Normal]);
     assert_eq!(
         client.take_events(),
-        [Event::Stopped(Stop::Closed { resumable: false })]
+        [Event::Stopped(Stop::Closed(CloseKind::EndSession))]
     );
     assert_eq!(client.session.resume_state(), None);
     client.advance(Duration::from_secs(600));

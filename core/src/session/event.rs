@@ -89,6 +89,7 @@ impl fmt::Display for DisconnectCause {
 
 /// What the session does after a disconnect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Next {
     /// Reconnect after `after` and resume the session.
     Resume {
@@ -104,17 +105,24 @@ pub enum Next {
     Stop,
 }
 
+/// How the application closes a session ([`crate::session::Session::close`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseKind {
+    /// Close with a code that keeps the session alive on Discord's side for a few minutes, so
+    /// an exported [`crate::session::ResumeState`] can resume it (a restart, a deploy).
+    Resumable,
+    /// Close with 1000 and forget the session: the bot goes offline on Discord's side.
+    EndSession,
+}
+
 /// Why a session stopped for good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stop {
     /// The server closed with a code that reconnecting cannot fix.
     Fatal(CloseCode),
-    /// The application closed the session; `resumable` says whether it can be resumed from an
-    /// exported [`crate::session::ResumeState`].
-    Closed {
-        /// Whether the session was kept alive for a resume.
-        resumable: bool,
-    },
+    /// The application closed the session, keeping it for a resume or ending it.
+    Closed(CloseKind),
     /// A message over the transport's size limit ended [`MESSAGE_TOO_LARGE_ATTEMPTS`]
     /// connections at the same sequence number: resuming would replay it again. The session is
     /// kept, so [`crate::session::Session::resume_state`] can resume it with a larger limit.
@@ -125,8 +133,10 @@ impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Fatal(code) => write!(f, "stopped: {code}"),
-            Self::Closed { resumable: true } => f.write_str("closed; the session can be resumed"),
-            Self::Closed { resumable: false } => f.write_str("closed; the session ended"),
+            Self::Closed(CloseKind::Resumable) => {
+                f.write_str("closed; the session can be resumed")
+            }
+            Self::Closed(CloseKind::EndSession) => f.write_str("closed; the session ended"),
             Self::MessageTooLarge => f.write_str(
                 "stopped: a message over the size limit keeps coming back; the session can be resumed",
             ),

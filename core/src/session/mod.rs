@@ -32,7 +32,9 @@ pub use config::{
 };
 pub use durable::ResumeState;
 pub use error::{HandleError, ProtocolError, SendError};
-pub use event::{DisconnectCause, Dispatch, Event, Next, Stop, MESSAGE_TOO_LARGE_ATTEMPTS};
+pub use event::{
+    CloseKind, DisconnectCause, Dispatch, Event, Next, Stop, MESSAGE_TOO_LARGE_ATTEMPTS,
+};
 pub use rate_limit::{send_margin, SEND_LIMIT, SEND_WINDOW};
 
 use crate::codec::{parse_invalid_session, Envelope, EventName, Hello, Ready};
@@ -422,11 +424,12 @@ impl Session {
         self.disconnect(now, cause, Some(RESUME_CLOSE));
     }
 
-    /// Closes the session. With `resumable` the connection closes with a code that keeps the
-    /// session alive on Discord's side for a few minutes, so [`Session::resume_state`] can be
-    /// resumed by a later process; without it the session ends (close 1000) and the bot goes
-    /// offline.
-    pub fn close(&mut self, resumable: bool) {
+    /// Closes the session. [`CloseKind::Resumable`] closes the connection with a code that
+    /// keeps the session alive on Discord's side for a few minutes, so [`Session::resume_state`]
+    /// can be resumed by a later process; [`CloseKind::EndSession`] ends it (close 1000) and the
+    /// bot goes offline.
+    pub fn close(&mut self, kind: CloseKind) {
+        let resumable = kind == CloseKind::Resumable;
         if matches!(self.phase, Phase::Stopped(_)) {
             return;
         }
@@ -441,7 +444,7 @@ impl Session {
             self.identity = None;
             self.seq = None;
         }
-        let stop = Stop::Closed { resumable };
+        let stop = Stop::Closed(kind);
         self.phase = Phase::Stopped(stop);
         self.push(Event::Stopped(stop));
     }

@@ -51,8 +51,8 @@ use serde_json::Value;
 use crate::codec::{Envelope, EventName};
 use crate::protocol::{CloseCode, EventSet, EventType, OpCode, Recovery};
 use crate::session::{
-    send_margin, DisconnectCause, Dispatch, Event, HandleError, Next, SendError, Session, State,
-    Stop, Transmit, SEND_LIMIT,
+    send_margin, CloseKind, DisconnectCause, Dispatch, Event, HandleError, Next, SendError,
+    Session, State, Stop, Transmit, SEND_LIMIT,
 };
 use crate::time::Instant;
 
@@ -544,12 +544,12 @@ impl Checker {
         }
     }
 
-    pub(super) fn closing(&mut self, resumable: bool) {
+    pub(super) fn closing(&mut self, kind: CloseKind) {
         if self.stopped {
             return;
         }
-        self.owed.stopped = Some(Stop::Closed { resumable });
-        if !resumable {
+        self.owed.stopped = Some(Stop::Closed(kind));
+        if kind == CloseKind::EndSession {
             self.closing_for_good = true;
             self.session_id = None;
             self.forget_sequence();

@@ -27,7 +27,7 @@ use crate::command::{
 use crate::fuzzing::Input;
 use crate::protocol::{CloseCode, EventSet, EventType, OpCode, Snowflake};
 use crate::session::{
-    Backoff, Config, ConfigError, Message, ResumeState, SendBuffer, Session, SEND_WINDOW,
+    Backoff, CloseKind, Config, ConfigError, Message, ResumeState, SendBuffer, Session, SEND_WINDOW,
 };
 use crate::time::Instant;
 use crate::token::Token;
@@ -211,9 +211,13 @@ impl Run {
             }
             30 => self.refuse_dials = !self.refuse_dials,
             _ => {
-                let resumable = input.bool();
-                self.check.closing(resumable);
-                self.session.close(resumable);
+                let kind = if input.bool() {
+                    CloseKind::Resumable
+                } else {
+                    CloseKind::EndSession
+                };
+                self.check.closing(kind);
+                self.session.close(kind);
             }
         }
         self.drain();
