@@ -189,13 +189,14 @@ pub enum Event {
     Stopped(Stop),
 }
 
-/// A dispatch (op 0) the application wanted, borrowed from the message it arrived in.
+/// A dispatch (op 0) the application wanted, borrowed from the message it arrived in (hence
+/// `Ref`: nothing is copied; a driver that must keep it copies what it needs).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dispatch<'m> {
+pub struct DispatchRef<'m> {
     envelope: Envelope<'m>,
 }
 
-impl<'m> Dispatch<'m> {
+impl<'m> DispatchRef<'m> {
     /// Wraps an envelope that has an event name.
     pub(crate) const fn new(envelope: Envelope<'m>) -> Self {
         Self { envelope }

@@ -33,7 +33,7 @@ pub use config::{
 pub use durable::ResumeState;
 pub use error::{HandleError, ProtocolError, SendError};
 pub use event::{
-    CloseKind, DisconnectCause, Dispatch, Event, Next, Stop, MESSAGE_TOO_LARGE_ATTEMPTS,
+    CloseKind, DisconnectCause, DispatchRef, Event, Next, Stop, MESSAGE_TOO_LARGE_ATTEMPTS,
 };
 pub use rate_limit::{send_margin, SEND_LIMIT, SEND_WINDOW};
 
@@ -375,7 +375,7 @@ impl Session {
         &mut self,
         now: Instant,
         message: Message<'m>,
-    ) -> Result<Option<Dispatch<'m>>, HandleError> {
+    ) -> Result<Option<DispatchRef<'m>>, HandleError> {
         if self.events.len() + EVENTS_PER_INPUT > EVENT_CAPACITY {
             return Err(HandleError::EventsNotDrained);
         }
@@ -597,7 +597,7 @@ impl Session {
         &mut self,
         now: Instant,
         payload: &'m [u8],
-    ) -> Result<Option<Dispatch<'m>>, HandleError> {
+    ) -> Result<Option<DispatchRef<'m>>, HandleError> {
         let config = &self.config;
         let envelope = Envelope::decode_filtered(payload, |name| {
             wanted_internally(name) || config_wants(config, name)
@@ -666,7 +666,7 @@ impl Session {
     fn handle_dispatch<'m>(
         &mut self,
         envelope: Envelope<'m>,
-    ) -> Result<Option<Dispatch<'m>>, HandleError> {
+    ) -> Result<Option<DispatchRef<'m>>, HandleError> {
         let kind = envelope.event_type();
         // READY means Discord accepted the Identify, so it always brings the connection live;
         // only what it names decides whether the session can later be resumed.
@@ -723,7 +723,7 @@ impl Session {
         let wanted = envelope
             .name()
             .is_some_and(|name| config_wants(&self.config, name));
-        Ok((fresh && wanted).then(|| Dispatch::new(envelope)))
+        Ok((fresh && wanted).then(|| DispatchRef::new(envelope)))
     }
 
     /// What READY names this session by, or why it cannot be resumed. A missing or unusable

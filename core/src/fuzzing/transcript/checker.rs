@@ -51,7 +51,7 @@ use serde_json::Value;
 use crate::codec::{Envelope, EventName};
 use crate::protocol::{CloseCode, EventSet, EventType, OpCode, Recovery};
 use crate::session::{
-    send_margin, CloseKind, DisconnectCause, Dispatch, Event, HandleError, Next, SendError,
+    send_margin, CloseKind, DisconnectCause, DispatchRef, Event, HandleError, Next, SendError,
     Session, State, Stop, Transmit, SEND_LIMIT,
 };
 use crate::time::Instant;
@@ -402,7 +402,7 @@ impl Checker {
     pub(super) fn message(
         &mut self,
         bytes: &[u8],
-        result: Result<Option<Dispatch<'_>>, HandleError>,
+        result: Result<Option<DispatchRef<'_>>, HandleError>,
         before: &Session,
         after: &Session,
     ) {
@@ -461,7 +461,7 @@ impl Checker {
         &mut self,
         bytes: &[u8],
         envelope: &Envelope<'_>,
-        dispatch: Option<Dispatch<'_>>,
+        dispatch: Option<DispatchRef<'_>>,
         state: State,
     ) {
         let kind = envelope.event_type();
