@@ -970,6 +970,37 @@ fn a_hello_without_a_usable_interval_is_refused_and_the_hello_deadline_still_run
 }
 
 #[test]
+fn explicit_intents_add_to_the_ones_the_events_need() {
+    // `events(MESSAGE_CREATE).intents(MESSAGE_CONTENT)` is a bot that reads message text: it
+    // needs the message intents the events imply as well as the content one it names.
+    let mut client = Client::new(
+        Config::builder(Token::new(TOKEN).unwrap())
+            .events(EventSet::EMPTY.with(EventType::MessageCreate))
+            .intents(Intents::MESSAGE_CONTENT)
+            .build()
+            .unwrap(),
+    );
+    let expected = Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES | Intents::MESSAGE_CONTENT;
+    assert_eq!(client.session.config().intents(), expected);
+    client.start();
+    assert_eq!(client.payloads(2)[0].1["intents"], expected.bits());
+
+    // The order of the calls does not matter, and without events the intents are exactly the
+    // ones named.
+    let reversed = Config::builder(Token::new(TOKEN).unwrap())
+        .intents(Intents::MESSAGE_CONTENT)
+        .events(EventSet::EMPTY.with(EventType::MessageCreate))
+        .build()
+        .unwrap();
+    assert_eq!(reversed.intents(), expected);
+    let named = Config::builder(Token::new(TOKEN).unwrap())
+        .intents(Intents::GUILDS)
+        .build()
+        .unwrap();
+    assert_eq!(named.intents(), Intents::GUILDS);
+}
+
+#[test]
 fn unwanted_events_advance_the_sequence_but_are_not_delivered() {
     let mut client = Client::new(
         Config::builder(Token::new(TOKEN).unwrap())
