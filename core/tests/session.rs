@@ -108,7 +108,7 @@ impl Client {
         let result = self
             .session
             .handle_message(self.now, Message::Text(payload.as_bytes()));
-        let dispatch = result.unwrap_or_else(|error| panic!("{error} in {payload}"));
+        let dispatch = result.unwrap_or_else(|error| panic!("{error:?} in {payload}"));
         if let Some(dispatch) = dispatch {
             let name = dispatch.name().unwrap().raw().to_owned();
             let data = serde_json::from_slice(dispatch.data()).unwrap();

@@ -1,4 +1,8 @@
 //! Errors the session returns to its driver.
+//!
+//! One rule for every error that wraps another: its `Display` says what went wrong at its own
+//! layer and nothing more, and `source()` returns the inner error. Walking the chain (as error
+//! reporters do) then prints each cause once.
 
 use core::fmt;
 
@@ -69,8 +73,8 @@ pub enum HandleError {
 impl fmt::Display for HandleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Decode(error) => write!(f, "malformed payload: {error}"),
-            Self::Protocol(error) => write!(f, "protocol violation: {error}"),
+            Self::Decode(_) => f.write_str("malformed payload"),
+            Self::Protocol(_) => f.write_str("the payload breaks the protocol"),
             Self::EventsNotDrained => {
                 f.write_str("poll_event must be drained before the next input")
             }
@@ -127,7 +131,7 @@ impl fmt::Display for SendError {
                 write!(f, "rate limited until {} ms", ready_at.as_millis())
             }
             Self::Reserved(op) => write!(f, "opcode {} is sent by the session itself", op.to_u8()),
-            Self::Encode(error) => write!(f, "command could not be encoded: {error}"),
+            Self::Encode(_) => f.write_str("the command could not be encoded"),
         }
     }
 }
