@@ -11,7 +11,8 @@ use crate::protocol::{CloseCode, EventType, Recovery};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DisconnectCause {
-    /// The server closed the connection with this code (1006 when the close frame carried none).
+    /// The server closed the connection with this code (1005, "no status received", when the
+    /// close frame carried none).
     ServerClosed(CloseCode),
     /// The transport ended without a close frame.
     TransportLost,

@@ -385,6 +385,7 @@ impl Session {
         }
         match message {
             Message::Close(code) => {
+                // RFC 6455 reports a close frame without a code as 1005 (no status received).
                 let code = code.unwrap_or(CloseCode::Other(1005));
                 self.disconnect(now, DisconnectCause::ServerClosed(code), None);
                 Ok(None)
