@@ -6,15 +6,19 @@
 use core::time::Duration;
 
 use discord_gateway::codec::DecodeError;
-use discord_gateway::command::{MemberSelector, RequestGuildMembers, UpdateVoiceState};
+use discord_gateway::command::{
+    Activity, ActivityType, MemberSelector, OwnedPresence, RequestGuildMembers, Status,
+    UpdatePresence, UpdateVoiceState, MAX_OWNED_STRING_LEN,
+};
 use discord_gateway::protocol::{
     CloseCode, EventSet, EventType, Intents, Recovery, ShardId, Snowflake,
 };
 use discord_gateway::session::{
     send_margin, Backoff, CloseKind, Compression, Config, ConfigError, DisconnectCause, Event,
     HandleError, Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State,
-    Stop, Transmit, SEND_LIMIT, SEND_WINDOW,
+    Stop, Transmit, MAX_PROPERTY_LEN, SEND_LIMIT, SEND_WINDOW,
 };
+use discord_gateway::token::MAX_TOKEN_LEN;
 use discord_gateway::{Instant, Token};
 use serde_json::{json, Value};
 
@@ -1048,6 +1052,50 @@ fn urls_carry_the_query_and_compression_and_shards_go_in_identify() {
         "ws://127.0.0.1:9999/gateway?v=10&encoding=json&compress=zstd-stream"
     );
     assert_eq!(client.payloads(2)[0].1["shard"], json!([3, 8]));
+}
+
+#[test]
+fn a_512_byte_token_identifies_and_resumes_and_an_identify_over_4096_bytes_is_refused_by_build() {
+    // Discord-compatible gateways issue JWT-style tokens of about 400 bytes. The longest token
+    // accepted, made of the characters that grow most in JSON (`\` and `"` escape to two
+    // bytes), with the largest properties (control characters escape to six) and every other
+    // field at its widest, still makes an Identify within Discord's 4096 bytes.
+    let token: String = "\\\"".repeat(MAX_TOKEN_LEN.max(512) / 2);
+    let widest = || {
+        Config::builder(Token::new(&token).unwrap())
+            .properties(
+                &"\u{1}".repeat(MAX_PROPERTY_LEN),
+                &"\u{1}".repeat(MAX_PROPERTY_LEN),
+            )
+            .intents(Intents::all())
+            .large_threshold(250)
+            .shard(ShardId::new(u32::MAX - 1, u32::MAX).unwrap())
+    };
+    let mut client = Client::new(widest().build().unwrap());
+    client.start();
+    let identify = client.payloads(2)[0].1.clone();
+    assert_eq!(identify["token"], token.as_str());
+    // serde_json escapes these characters as the session does, so this is the wire length.
+    let wire = json!({"op": 2, "d": identify}).to_string();
+    assert!(wire.len() <= 4096, "{}", wire.len());
+    client.session.handle_transport_lost(client.now);
+    client.drain();
+    client.hello();
+    assert_eq!(client.payloads(6)[0].1["token"], token.as_str());
+
+    // A presence made of escapes on top of that cannot fit: a typed error from build(), not a
+    // panic and not an Identify that Discord would answer with 4002.
+    let escapes = "\u{1}".repeat(MAX_OWNED_STRING_LEN);
+    let activities = [
+        Activity::new(ActivityType::Playing, &escapes).with_state(&escapes),
+        Activity::new(ActivityType::Watching, &escapes).with_state(&escapes),
+    ];
+    let presence =
+        OwnedPresence::from_borrowed(&UpdatePresence::new(Status::Idle, &activities)).unwrap();
+    assert_eq!(
+        widest().presence(presence).build().err(),
+        Some(ConfigError::IdentifyTooLarge)
+    );
 }
 
 #[test]
