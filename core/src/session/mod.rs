@@ -14,6 +14,11 @@
 //!
 //! Dispatches come back directly from [`Session::handle_message`], borrowed from the message, so
 //! their data is never copied. Spurious wake-ups and extra polls are harmless.
+//!
+//! When the connection ends, the driver says how: a close frame through
+//! [`Session::handle_message`], [`Session::handle_message_too_large`] when its transport refused a
+//! message over the size limit, and [`Session::handle_transport_lost`] for anything else. What
+//! follows is decided in one place, [`DisconnectCause::recovery`].
 
 mod config;
 mod durable;
