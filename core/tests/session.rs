@@ -686,6 +686,27 @@ fn messages_too_large_at_different_sequence_numbers_start_the_count_again() {
 }
 
 #[test]
+fn a_close_frame_without_a_code_is_reported_as_1005_and_resumes() {
+    let mut client = client();
+    client.start();
+    client.take_events();
+    client
+        .session
+        .handle_message(client.now, Message::Close(None))
+        .unwrap();
+    client.drain();
+    assert_eq!(
+        client.take_events(),
+        [Event::Disconnected {
+            cause: DisconnectCause::ServerClosed(CloseCode::Other(1005)),
+            next: Next::Resume {
+                after: Duration::ZERO
+            }
+        }]
+    );
+}
+
+#[test]
 fn a_dropped_transport_resumes_and_failed_dials_back_off_exponentially() {
     let mut client = Client::new(
         config()

@@ -248,3 +248,62 @@ impl<'m> DispatchRef<'m> {
         &self.envelope
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{DisconnectCause, MESSAGE_TOO_LARGE_ATTEMPTS};
+    use crate::protocol::{CloseCode, Recovery};
+
+    /// The recovery table row by row (protocol reference §5.8); close codes have their own
+    /// table in `CloseCode::recovery`.
+    #[test]
+    fn every_cause_recovers_as_the_protocol_says() {
+        let rows = [
+            (
+                DisconnectCause::ServerClosed(CloseCode::Other(1005)),
+                Recovery::Resume,
+            ),
+            (
+                DisconnectCause::ServerClosed(CloseCode::InvalidSeq),
+                Recovery::Reidentify,
+            ),
+            (
+                DisconnectCause::ServerClosed(CloseCode::AuthenticationFailed),
+                Recovery::Fatal,
+            ),
+            (DisconnectCause::TransportLost, Recovery::Resume),
+            (DisconnectCause::DialFailed, Recovery::Resume),
+            (DisconnectCause::Reconnect, Recovery::Resume),
+            (
+                DisconnectCause::InvalidSession { resumable: true },
+                Recovery::Resume,
+            ),
+            (
+                DisconnectCause::InvalidSession { resumable: false },
+                Recovery::Reidentify,
+            ),
+            (DisconnectCause::Zombie, Recovery::Resume),
+            (DisconnectCause::HelloTimeout, Recovery::Resume),
+            (
+                DisconnectCause::MessageTooLarge { attempt: 1 },
+                Recovery::Resume,
+            ),
+            (
+                DisconnectCause::MessageTooLarge { attempt: 2 },
+                Recovery::Resume,
+            ),
+            (
+                DisconnectCause::MessageTooLarge { attempt: 3 },
+                Recovery::Fatal,
+            ),
+            (
+                DisconnectCause::MessageTooLarge { attempt: u32::MAX },
+                Recovery::Fatal,
+            ),
+        ];
+        assert_eq!(MESSAGE_TOO_LARGE_ATTEMPTS, 3);
+        for (cause, recovery) in rows {
+            assert_eq!(cause.recovery(), recovery, "{cause:?}");
+        }
+    }
+}
