@@ -132,12 +132,14 @@ def invalid_session(resumable):
     return bytes([0, 4, 1 if resumable else 0]) + ENVELOPE + TEXT
 
 
-def ready():
-    return bytes([0, 5, 0, 0, 1]) + DISPATCH_ENVELOPE + TEXT
+def ready(session_id=0, url=0):
+    """session_id 3 = too long, 4 = empty; url 4 = too long, 5 = absent (READY before 2022)."""
+    return bytes([0, 5, session_id, url, 1]) + DISPATCH_ENVELOPE + TEXT
 
 
-def resumed():
-    return bytes([0, 6, 0]) + DISPATCH_ENVELOPE + TEXT
+def resumed(seq=0):
+    """seq 0 = the next number, 6 = a repeat of the last."""
+    return bytes([0, 6, seq]) + DISPATCH_ENVELOPE + TEXT
 
 
 def dispatch(name=0, seq=0):
@@ -148,6 +150,14 @@ def dispatch(name=0, seq=0):
 
 def permit():
     return bytes([17])
+
+
+def transport_lost():
+    return bytes([16, 0])
+
+
+def message_too_large():
+    return bytes([16, 1])
 
 
 def advance(index):
@@ -188,6 +198,13 @@ def session_seeds():
         "close-codes": SETUP + start() + close_frame(5) + hello() + close_frame(8)
         + hello() + permit() + ready() + close_frame(10),
         "hello-timeout": SETUP + advance(7) + advance(7) + hello() + permit() + ready(),
+        "ready-without-resume-url-then-stale-resumed": SETUP + hello() + permit() + ready(0, 5)
+        + dispatch() + transport_lost() + hello() + resumed(6) + voice_command(),
+        "ready-with-unusable-session-ids": SETUP + hello() + permit() + ready(4, 0) + dispatch()
+        + transport_lost() + hello() + permit() + ready(3, 4) + voice_command()
+        + transport_lost() + hello() + permit() + ready(),
+        "message-too-large-thrice": SETUP + start() + dispatch() + message_too_large() + hello()
+        + message_too_large() + advance(4) + hello() + message_too_large() + advance(8),
     }
     for name, program in programs.items():
         (out / name).write_bytes(program)

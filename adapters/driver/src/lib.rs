@@ -36,7 +36,7 @@ pub use builder::{
     BuildError, ShardBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_READ_BUFFER_SIZE,
 };
-pub use event::{Dispatch, MessageError, ShardError, ShardEvent};
+pub use event::{Dispatch, ErrorChain, MessageError, ShardError, ShardEvent};
 pub use identify::{IdentifyQueue, LocalIdentifyQueue, Permit, SessionStartLimit, IDENTIFY_WINDOW};
 pub use inflate::InflateError;
 pub use runtime::{os_seed, Runtime};
@@ -51,8 +51,8 @@ pub use discord_gateway::session::CloseKind;
 /// `discord_gateway_tokio::*` and `discord_gateway_smol::*` name the same things.
 pub mod prelude {
     pub use crate::{
-        BuildError, CloseKind, Dispatch, IdentifyQueue, MessageError, QueueError, Runtime,
-        SessionStartLimit, ShardError, ShardEvent, ShardSender,
+        BuildError, CloseKind, Dispatch, ErrorChain, IdentifyQueue, MessageError, QueueError,
+        Runtime, SessionStartLimit, ShardError, ShardEvent, ShardSender,
     };
     pub use discord_gateway::command;
     pub use discord_gateway::protocol::{

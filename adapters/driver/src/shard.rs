@@ -19,7 +19,7 @@ use futures_channel::mpsc;
 use futures_util::{Stream, StreamExt};
 
 use crate::clock::Clock;
-use crate::event::{Dispatch, MessageError, ShardError, ShardEvent};
+use crate::event::{Dispatch, ErrorChain, MessageError, ShardError, ShardEvent};
 use crate::identify::{IdentifyQueue, Permit};
 use crate::inflate::{InflateError, Inflater};
 use crate::link::{Closing, Dial, Link};
@@ -27,10 +27,6 @@ use crate::runtime::Sleep;
 use crate::sender::{Encoded, Outgoing, QueueError, ShardSender};
 use crate::transport::{ConnectOptions, Frame, TransportError, USER_AGENT};
 use crate::Runtime;
-
-/// How many times an uncompressed message over the size limit may end a connection at the same
-/// sequence number before the shard gives up (each resume replays it).
-const OVERSIZED_ATTEMPTS: u32 = 3;
 
 thread_local! {
     /// Where the session encodes its own messages: one buffer per thread rather than one per
@@ -82,8 +78,6 @@ pub struct Shard<R: Runtime> {
     /// The next deadline, and the runtime's sleep until it.
     timer: Option<(Instant, Sleep)>,
     finished: bool,
-    /// The sequence number at which connections were lost to an oversized message, and how often.
-    oversized: Option<(Option<u64>, u32)>,
     /// When the session last had `handle_timeout`: a deadline at or before it that is still
     /// pending waits on something else (a write the socket has not taken), not on the timer.
     timed_out_at: Option<CoreInstant>,
@@ -134,7 +128,6 @@ impl<R: Runtime> Shard<R> {
             out: VecDeque::new(),
             timer: None,
             finished: false,
-            oversized: None,
             timed_out_at: None,
             session,
         }
@@ -300,7 +293,7 @@ impl<R: Runtime> Shard<R> {
                 }
                 Err(SendError::RateLimited { .. } | SendError::NotReady) => break,
                 Err(error) => {
-                    tracing::warn!(%error, "dropping a command the session refused");
+                    tracing::warn!(error = %ErrorChain(&error), "dropping a command the session refused");
                     self.queued.pop_front();
                 }
             }
@@ -328,7 +321,7 @@ impl<R: Runtime> Shard<R> {
 
     /// The connection failed: tell the session, which decides what comes next.
     fn lose_link(&mut self, core_now: CoreInstant, error: &TransportError) {
-        tracing::debug!(%error, "connection lost");
+        tracing::debug!(error = %ErrorChain(error), "connection lost");
         self.link = None;
         self.session.handle_transport_lost(core_now);
     }
@@ -381,6 +374,18 @@ impl<R: Runtime> Shard<R> {
                     tracing::error!(%code, "stopped");
                     self.finished = true;
                     Err(ShardError::Fatal(code))
+                }
+                Event::Stopped(Stop::MessageTooLarge) => {
+                    // Resuming would replay the same message into the same wall; the session
+                    // stays resumable with a higher limit.
+                    let limit = self.limits.max_message_size;
+                    tracing::error!(limit, "a message over max_message_size keeps coming back");
+                    self.finished = true;
+                    Err(ShardError::MessageTooLarge { limit })
+                }
+                Event::NotResumable(reason) => {
+                    tracing::warn!(reason = %ErrorChain(&reason), "READY's session cannot be resumed; a reconnect will identify");
+                    Ok(ShardEvent::NotResumable(reason))
                 }
                 Event::Stopped(stop) => {
                     tracing::info!(%stop, "stopped");
@@ -507,7 +512,7 @@ impl<R: Runtime> Shard<R> {
         let socket = match result {
             Ok(socket) => socket,
             Err(error) => {
-                tracing::debug!(%error, "dial failed");
+                tracing::debug!(error = %ErrorChain(&error), "dial failed");
                 self.session.handle_transport_lost(core_now);
                 return;
             }
@@ -519,7 +524,7 @@ impl<R: Runtime> Shard<R> {
                 self.out.push_back(Ok(ShardEvent::Connected { resume }));
             }
             Err(error) => {
-                tracing::warn!(%error, "cannot decompress this connection");
+                tracing::warn!(error = %ErrorChain(&error), "cannot decompress this connection");
                 self.session.handle_transport_lost(core_now);
             }
         }
@@ -540,7 +545,7 @@ impl<R: Runtime> Shard<R> {
                     Err(error @ InflateError::TooLarge { .. }) => {
                         // Skipped whole with the stream kept in step: the connection carries
                         // on, and the lost dispatch shows as a sequence gap.
-                        tracing::warn!(%error, "skipped a message over max_message_size");
+                        tracing::warn!(error = %ErrorChain(&error), "skipped a message over max_message_size");
                         self.out
                             .push_back(Ok(ShardEvent::Malformed(MessageError::Inflate(error))));
                         return;
@@ -548,7 +553,7 @@ impl<R: Runtime> Shard<R> {
                     Err(error) => {
                         // A broken stream cannot be re-synchronised: start a fresh connection,
                         // which resumes, so nothing is lost.
-                        tracing::warn!(%error, "decompression failed; reconnecting");
+                        tracing::warn!(error = %ErrorChain(&error), "decompression failed; reconnecting");
                         self.out
                             .push_back(Ok(ShardEvent::Malformed(MessageError::Inflate(error))));
                         self.link = None;
@@ -563,19 +568,14 @@ impl<R: Runtime> Shard<R> {
                 return;
             }
             Some(Err(TransportError::MessageTooLarge)) => {
+                // The session decides: resume (which replays the message), or stop once it
+                // keeps coming back at the same point.
+                tracing::warn!(
+                    limit = self.limits.max_message_size,
+                    "a message over max_message_size ended the connection"
+                );
                 self.link = None;
-                if self.oversized_again() {
-                    // Resuming would replay the same message into the same wall.
-                    let limit = self.limits.max_message_size;
-                    tracing::error!(limit, "a message over max_message_size keeps coming back");
-                    self.session.close(CloseKind::Resumable);
-                    self.drain_events();
-                    self.out
-                        .push_back(Err(ShardError::MessageTooLarge { limit }));
-                    self.finished = true;
-                    return;
-                }
-                self.session.handle_transport_lost(now);
+                self.session.handle_message_too_large(now);
                 return;
             }
             Some(Err(error)) => {
@@ -589,18 +589,6 @@ impl<R: Runtime> Shard<R> {
             }
         };
         self.handle_message(now, Message::Text(&payload), Some(&payload));
-    }
-
-    /// Counts connections lost to an uncompressed message over the size limit at the same point
-    /// of the session; true on the third, when a resume is known to replay it again.
-    fn oversized_again(&mut self) -> bool {
-        let seq = self.session.seq();
-        let count = match self.oversized {
-            Some((at, count)) if at == seq => count + 1,
-            _ => 1,
-        };
-        self.oversized = Some((seq, count));
-        count >= OVERSIZED_ATTEMPTS
     }
 
     fn handle_message(&mut self, now: CoreInstant, message: Message<'_>, payload: Option<&Bytes>) {
@@ -629,7 +617,7 @@ impl<R: Runtime> Shard<R> {
                 self.drain_events();
             }
             Err(error) => {
-                tracing::debug!(%error, "skipping a malformed message");
+                tracing::debug!(error = %ErrorChain(&error), "skipping a malformed message");
                 self.out
                     .push_back(Ok(ShardEvent::Malformed(MessageError::Payload(error))));
             }

@@ -137,11 +137,12 @@ pub struct Config {
 impl Config {
     /// Starts a configuration for `token`. By default the session asks for no intents and
     /// passes every event through; set [`ConfigBuilder::events`] to receive (and derive intents
-    /// for) only what you need, or [`ConfigBuilder::intents`] to choose intents yourself.
+    /// for) only what you need, and [`ConfigBuilder::intents`] to add intents no event implies
+    /// (such as [`Intents::MESSAGE_CONTENT`]).
     pub fn builder(token: Token) -> ConfigBuilder {
         ConfigBuilder {
             token,
-            intents: None,
+            intents: Intents::empty(),
             events: None,
             unknown_events: true,
             shard: ShardId::ONE,
@@ -194,7 +195,8 @@ impl Config {
 #[must_use]
 pub struct ConfigBuilder {
     token: Token,
-    intents: Option<Intents>,
+    /// Named explicitly; the ones the events need are added in `build`.
+    intents: Intents,
     events: Option<EventSet>,
     unknown_events: bool,
     shard: ShardId,
@@ -211,16 +213,20 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    /// The intents to identify with. Without this they are derived from
-    /// [`ConfigBuilder::events`].
+    /// Intents to identify with in addition to those [`ConfigBuilder::events`] needs: they add
+    /// to the derived ones, never replace them, so `events(MESSAGE_CREATE)` with
+    /// `intents(MESSAGE_CONTENT)` identifies with `GUILD_MESSAGES | DIRECT_MESSAGES |
+    /// MESSAGE_CONTENT`. Without [`ConfigBuilder::events`] these are the intents, exactly.
+    /// Calling it again replaces the intents named before.
     pub const fn intents(mut self, intents: Intents) -> Self {
-        self.intents = Some(intents);
+        self.intents = intents;
         self
     }
 
     /// The dispatches the application wants. Others are dropped as soon as their name is read,
-    /// before anyone looks at their data. Unless [`ConfigBuilder::intents`] is set, the intents
-    /// are derived from these (guild and direct-message intents alike).
+    /// before anyone looks at their data. The intents they need (guild and direct-message
+    /// alike, see [`Intents::for_events`]) are identified with, together with any named in
+    /// [`ConfigBuilder::intents`].
     pub const fn events(mut self, events: EventSet) -> Self {
         self.events = Some(events);
         self
@@ -312,11 +318,8 @@ impl ConfigBuilder {
             }
         }
         let events = self.events.unwrap_or(EventSet::ALL);
-        let intents = match (self.intents, self.events) {
-            (Some(intents), _) => intents,
-            (None, Some(events)) => Intents::for_events(events),
-            (None, None) => Intents::empty(),
-        };
+        let derived = self.events.map_or(Intents::empty(), Intents::for_events);
+        let intents = self.intents | derived;
         let config = Config {
             token: self.token,
             intents,
