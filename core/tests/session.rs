@@ -1075,6 +1075,31 @@ fn urls_carry_the_query_and_compression_and_shards_go_in_identify() {
     assert_eq!(client.payloads(2)[0].1["shard"], json!([3, 8]));
 }
 
+/// Defect 5 of the driver issue: a gateway URL that already carried a query got the session's
+/// own query appended a second time, so compressed frames were read as JSON, Hello never
+/// parsed, and every connection failed the same way. It is a configuration error now, and so
+/// is a saved resume URL with a query.
+#[test]
+fn a_gateway_url_with_a_query_or_fragment_is_refused() {
+    for url in [
+        "wss://gateway.discord.gg/?v=10&encoding=json",
+        "wss://gateway.discord.gg?compress=zlib-stream",
+        "ws://127.0.0.1:9999/#top",
+    ] {
+        let built = config().gateway_url(url).build();
+        assert_eq!(built.err(), Some(ConfigError::UrlQuery), "{url}");
+    }
+    let mut state = ResumeState {
+        session_id: "abc".try_into().unwrap(),
+        resume_gateway_url: "wss://resume.discord.gg/?v=10".try_into().unwrap(),
+        seq: 3,
+    };
+    let refused = Session::restore(config().build().unwrap(), &state);
+    assert_eq!(refused.err(), Some(ConfigError::UrlQuery));
+    state.resume_gateway_url = "wss://resume.discord.gg/".try_into().unwrap();
+    assert!(Session::restore(config().build().unwrap(), &state).is_ok());
+}
+
 #[test]
 fn a_512_byte_token_identifies_and_resumes_and_an_identify_over_4096_bytes_is_refused_by_build() {
     // Discord-compatible gateways issue JWT-style tokens of about 400 bytes. The longest token

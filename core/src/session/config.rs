@@ -78,6 +78,10 @@ pub enum ConfigError {
     },
     /// A URL is not a `ws://` or `wss://` URL.
     UrlScheme,
+    /// A URL carries a query or a fragment. The session adds the gateway's own query
+    /// (`?v=10&encoding=json&compress=...`); a second one would make the gateway read the wrong
+    /// encoding or compression, and every connection would fail the same way.
+    UrlQuery,
     /// An Identify `properties` string is too long.
     PropertyTooLong {
         /// The most bytes accepted.
@@ -98,6 +102,9 @@ impl fmt::Display for ConfigError {
         match *self {
             Self::UrlTooLong { limit } => write!(f, "the gateway URL is longer than {limit} bytes"),
             Self::UrlScheme => f.write_str("the gateway URL must start with ws:// or wss://"),
+            Self::UrlQuery => f.write_str(
+                "the gateway URL must not carry a query or fragment: the library adds v, encoding and compress itself",
+            ),
             Self::PropertyTooLong { limit } => {
                 write!(f, "an Identify property is longer than {limit} bytes")
             }
@@ -354,6 +361,9 @@ fn property(text: &str) -> Result<heapless::String<MAX_PROPERTY_LEN>, ConfigErro
 pub(crate) fn parse_url(url: &str) -> Result<heapless::String<MAX_URL_LEN>, ConfigError> {
     if !(url.starts_with("wss://") || url.starts_with("ws://")) {
         return Err(ConfigError::UrlScheme);
+    }
+    if url.contains(['?', '#']) {
+        return Err(ConfigError::UrlQuery);
     }
     heapless::String::try_from(url).map_err(|_| ConfigError::UrlTooLong { limit: MAX_URL_LEN })
 }
