@@ -15,9 +15,9 @@
 //! let rt = TestRuntime::new();
 //! let token = Token::new("Bot test-token")?;
 //! let mut shard = ShardBuilder::new(rt.clone(), token).seed(1).build()?;
-//! assert!(rt.poll(&mut shard).is_empty());
-//! let server = rt.accept().expect("the shard dialled");
+//! // The shard dials at once; an in-memory dial completes at once.
 //! assert!(matches!(rt.poll(&mut shard)[..], [Ok(ShardEvent::Connected { resume: false })]));
+//! let server = rt.accept().expect("the shard dialled");
 //! server.send_text(r#"{"op":10,"d":{"heartbeat_interval":41250}}"#);
 //! rt.poll(&mut shard);
 //! let identify = server.received_text();
