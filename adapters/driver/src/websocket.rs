@@ -165,6 +165,8 @@ fn build_tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
 
 #[cfg(feature = "rustls")]
 fn roots() -> Result<rustls::RootCertStore, String> {
+    // Mutated only by the root features that are on.
+    #[allow(unused_mut)]
     let mut roots = rustls::RootCertStore::empty();
     #[allow(unused_mut)]
     let mut problem = String::from("no TLS root certificates are compiled in or installed");
