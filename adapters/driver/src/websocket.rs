@@ -1,5 +1,5 @@
 //! The `async-tungstenite` binding both adapters share: a websocket stream seen as a
-//! [`Transport`], and the upgrade request and limits built from [`ConnectOptions`].
+//! [`crate::Transport`], and the upgrade request and limits built from [`ConnectOptions`].
 //!
 //! Only adapters use this module (feature `async-tungstenite`), and they hand the driver a
 //! [`crate::BoxedTransport`], so no tungstenite type reaches an application: a new
