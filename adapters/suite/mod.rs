@@ -386,6 +386,15 @@ impl<R: Runtime + Default> Harness<R> {
     }
 }
 
+/// The nonces of every Request Guild Members the sim received, in order.
+pub fn member_request_nonces(sim: &SimHandle) -> Vec<String> {
+    sim.connections()
+        .iter()
+        .flat_map(|c| c.sent_with_op(8))
+        .filter_map(|p| p["d"]["nonce"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Sends numbered MESSAGE_CREATEs `range` through the sim.
 pub fn send_numbers(sim: &SimHandle, range: std::ops::Range<u64>) {
     for n in range {
@@ -1022,13 +1031,7 @@ pub async fn command_flood_respects_rate_limit<R: Runtime + Default>() {
             .send_raw(OpCode::RequestGuildMembers, d.as_bytes())
             .expect("queued");
     }
-    let nonces = || {
-        sim.connections()
-            .iter()
-            .flat_map(|c| c.sent_with_op(8))
-            .filter_map(|p| p["d"]["nonce"].as_str().map(str::to_owned))
-            .collect::<Vec<_>>()
-    };
+    let nonces = || member_request_nonces(&sim);
     h.until_sim_within(
         &sim,
         "1,000 commands at the sim",
@@ -1214,13 +1217,7 @@ pub async fn cancelled_next_event_with_stalled_writes_sends_each_command_once<
         }
     }
     gate.set(false);
-    let nonces = || {
-        sim.connections()
-            .iter()
-            .flat_map(|c| c.sent_with_op(8))
-            .filter_map(|p| p["d"]["nonce"].as_str().map(str::to_owned))
-            .collect::<Vec<_>>()
-    };
+    let nonces = || member_request_nonces(&sim);
     h.until_sim(&sim, "every command at the sim", &mut || {
         nonces().len() >= COMMANDS
     })

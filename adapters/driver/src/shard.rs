@@ -35,6 +35,16 @@ thread_local! {
     static SEND_BUFFER: RefCell<Box<SendBuffer>> = RefCell::new(Box::new([0; MAX_PAYLOAD_LEN]));
 }
 
+/// Whether the current connection can take a frame.
+enum Writable {
+    Ready,
+    /// The socket has not taken the last frame yet; it wakes the task when it does.
+    Waiting,
+    /// The connection failed and is gone.
+    Failed,
+    NoLink,
+}
+
 /// What the driver decides for every connection, shared by the shards one builder made.
 #[derive(Debug)]
 pub(crate) struct Limits {
@@ -247,15 +257,11 @@ impl<R: Runtime> Shard<R> {
     fn write(&mut self, cx: &mut Context<'_>, now: Instant, core_now: CoreInstant) -> bool {
         let mut progressed = false;
         while self.session.has_transmit(core_now) {
-            if let Some(link) = self.link.as_mut() {
-                match link.poll_writable(cx, now) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(error)) => {
-                        self.lose_link(core_now, &error);
-                        return true;
-                    }
-                    Poll::Pending => break,
-                }
+            // Without a connection only a close frame can be due, for one set aside.
+            match self.poll_writable(cx, now, core_now) {
+                Writable::Ready | Writable::NoLink => {}
+                Writable::Waiting => break,
+                Writable::Failed => return true,
             }
             let transmit = SEND_BUFFER.with_borrow_mut(|buffer| {
                 self.session
@@ -273,16 +279,10 @@ impl<R: Runtime> Shard<R> {
             progressed = true;
         }
         while self.session.is_active() && !self.queued.is_empty() {
-            let Some(link) = self.link.as_mut() else {
-                break;
-            };
-            match link.poll_writable(cx, now) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(error)) => {
-                    self.lose_link(core_now, &error);
-                    return true;
-                }
-                Poll::Pending => break,
+            match self.poll_writable(cx, now, core_now) {
+                Writable::Ready => {}
+                Writable::Waiting | Writable::NoLink => break,
+                Writable::Failed => return true,
             }
             let op = self.queued[0].op;
             match self.session.admit_command(core_now, op) {
@@ -305,6 +305,27 @@ impl<R: Runtime> Shard<R> {
             }
         }
         progressed
+    }
+
+    /// Whether the current connection can take a frame now. A failed one is dropped and the
+    /// session told.
+    fn poll_writable(
+        &mut self,
+        cx: &mut Context<'_>,
+        now: Instant,
+        core_now: CoreInstant,
+    ) -> Writable {
+        let Some(link) = self.link.as_mut() else {
+            return Writable::NoLink;
+        };
+        match link.poll_writable(cx, now) {
+            Poll::Ready(Ok(())) => Writable::Ready,
+            Poll::Ready(Err(error)) => {
+                self.lose_link(core_now, &error);
+                Writable::Failed
+            }
+            Poll::Pending => Writable::Waiting,
+        }
     }
 
     /// Hands one frame to the current connection. Without one (the session sent while no

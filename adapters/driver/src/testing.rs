@@ -299,9 +299,14 @@ fn lock(pipe: &Mutex<Pipe>) -> MutexGuard<'_, Pipe> {
 impl TestServer {
     /// Sends a frame to the client.
     pub fn send(&self, frame: Frame) {
+        self.to_client(|pipe| pipe.to_client.push_back(Ok(frame)));
+    }
+
+    /// Changes what the client reads, and wakes it.
+    fn to_client(&self, change: impl FnOnce(&mut Pipe)) {
         let waker = {
             let mut pipe = lock(&self.pipe);
-            pipe.to_client.push_back(Ok(frame));
+            change(&mut pipe);
             pipe.read_waker.take()
         };
         if let Some(waker) = waker {
@@ -322,26 +327,12 @@ impl TestServer {
 
     /// Ends the connection without a close frame (a dropped TCP connection).
     pub fn hang_up(&self) {
-        let waker = {
-            let mut pipe = lock(&self.pipe);
-            pipe.server_gone = true;
-            pipe.read_waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.to_client(|pipe| pipe.server_gone = true);
     }
 
     /// Fails the client's next read with `error`.
     pub fn fail(&self, error: TransportError) {
-        let waker = {
-            let mut pipe = lock(&self.pipe);
-            pipe.to_client.push_back(Err(error));
-            pipe.read_waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.to_client(|pipe| pipe.to_client.push_back(Err(error)));
     }
 
     /// Stops (or resumes) reading: while stalled, the client's writes wait.

@@ -132,6 +132,21 @@ where
     }
 }
 
+/// The TLS configuration a connection to `options.url` needs: `None` for `ws://`.
+///
+/// # Errors
+/// As [`tls_config`], for a `wss://` URL.
+#[cfg(feature = "rustls")]
+pub fn tls_for(
+    options: &ConnectOptions,
+) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, TransportError> {
+    if options.url.starts_with("wss:") {
+        tls_config().map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// The TLS client configuration for every `wss://` connection: rustls with its `ring` provider
 /// named explicitly, and the roots the enabled feature chooses.
 ///

@@ -51,10 +51,7 @@ impl Runtime for Smol {
     ) -> impl Future<Output = Result<Self::Socket, TransportError>> + Send + 'static {
         async move {
             let request = websocket::request(&options)?;
-            let connector = match options.url.starts_with("wss:") {
-                true => Some(websocket::tls_config()?.into()),
-                false => None,
-            };
+            let connector = websocket::tls_for(&options)?.map(Into::into);
             let (socket, _response) =
                 async_tungstenite::smol::connect_async_with_tls_connector_and_config(
                     request,
