@@ -24,6 +24,9 @@ pub const SEND_BUFFER_LEN: usize = MAX_HEADER_LEN + MAX_PAYLOAD_LEN;
 pub const MIN_RECEIVE_BUFFER_LEN: usize = 1024;
 /// How long the server has to answer the upgrade request.
 pub const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Discord allows one Identify per 5 s per `max_concurrency` bucket; a device runs one shard,
+/// so the client grants its own permits at that pace.
+pub const IDENTIFY_INTERVAL: Duration = Duration::from_secs(5);
 /// The close code sent when the client leaves a connection it means to resume: anything but
 /// 1000/1001 keeps the session alive on Discord's side (the core uses the same).
 const RESUME_CLOSE: CloseCode = CloseCode::UnknownError;
@@ -334,6 +337,9 @@ pub struct Client<'b, E> {
     out: Option<Range<usize>>,
     hang_up: bool,
     report: Option<Report>,
+    /// When the session's pending identify permit is granted.
+    permit_at: Option<Instant>,
+    last_identify: Option<Instant>,
     entropy: E,
 }
 
@@ -369,6 +375,8 @@ impl<'b, E: Entropy> Client<'b, E> {
             out: None,
             hang_up: false,
             report: None,
+            permit_at: None,
+            last_identify: None,
             entropy,
         })
     }
@@ -411,8 +419,21 @@ impl<'b, E: Entropy> Client<'b, E> {
                 return Ok(step);
             }
             if let Some(event) = self.session.poll_event() {
+                if event == Event::IdentifyPermitNeeded {
+                    let earliest = self
+                        .last_identify
+                        .map_or(now, |last| last + IDENTIFY_INTERVAL);
+                    self.permit_at = Some(earliest.max(now));
+                }
                 self.report = Some(Report::Event(event));
                 return Ok(Step::Deliver);
+            }
+            if self.permit_at.is_some_and(|at| at <= now) {
+                self.permit_at = None;
+                if self.session.handle_identify_permit(now) {
+                    self.last_identify = Some(now);
+                }
+                continue;
             }
             if self.poll_input(now)? {
                 continue;
@@ -432,7 +453,10 @@ impl<'b, E: Entropy> Client<'b, E> {
                     }
                 }
             }
-            let session_due = self.session.poll_timeout();
+            let session_due = match (self.session.poll_timeout(), self.permit_at) {
+                (Some(due), Some(permit)) => Some(due.min(permit)),
+                (due, permit) => due.or(permit),
+            };
             return match self.link {
                 Link::Upgrading { deadline, .. } => Ok(Step::Read {
                     until: Some(session_due.map_or(deadline, |due| due.min(deadline))),

@@ -107,6 +107,6 @@ pub use asynch::{Connector, Timer};
 pub use blocking::{BlockingConnector, Clock, TimeoutSocket};
 pub use client::{
     BuildError, Client, CommandError, ConnectionError, Context, Entropy, Error, Received, Skipped,
-    MIN_RECEIVE_BUFFER_LEN, SEND_BUFFER_LEN, UPGRADE_TIMEOUT,
+    IDENTIFY_INTERVAL, MIN_RECEIVE_BUFFER_LEN, SEND_BUFFER_LEN, UPGRADE_TIMEOUT,
 };
 pub use url::{GatewayUrl, UrlError, MAX_CONNECT_URL_LEN};
