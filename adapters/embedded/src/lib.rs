@@ -100,6 +100,7 @@ mod asynch;
 mod blocking;
 mod client;
 pub mod head;
+pub mod replay;
 mod url;
 pub mod ws;
 
