@@ -23,7 +23,7 @@ use core::fmt;
 
 use discord_gateway::Instant;
 
-use crate::client::{Entropy, SEND_BUFFER_LEN};
+use crate::client::{Entropy, Received, SEND_BUFFER_LEN};
 use crate::url::GatewayUrl;
 use crate::ws::{apply_mask, MAX_HEADER_LEN};
 
@@ -408,5 +408,30 @@ impl Entropy for SeededEntropy {
             self.0 ^= self.0 >> 27;
             *byte = (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8;
         }
+    }
+}
+
+/// One line saying what the client handed over, written the same way on a host and on a
+/// device: the language a recording's expected events are written in.
+///
+/// # Errors
+/// `out`'s own.
+pub fn summarize(received: &Received<'_>, out: &mut impl fmt::Write) -> fmt::Result {
+    match received {
+        Received::Dispatch(dispatch) => {
+            out.write_str("D ")?;
+            out.write_str(dispatch.name().map_or("-", |name| name.raw()))?;
+            match dispatch.seq() {
+                Some(seq) => write!(out, " {seq}"),
+                None => out.write_str(" -"),
+            }
+        }
+        Received::Skipped(skipped) => match skipped.seq() {
+            Some(seq) => write!(out, "S {} {seq} {}", skipped.name(), skipped.size()),
+            None => write!(out, "S {} - {}", skipped.name(), skipped.size()),
+        },
+        Received::Event(event) => write!(out, "E {event:?}"),
+        Received::Refused(error) => write!(out, "R {error:?}"),
+        Received::ConnectionLost(error) => write!(out, "L {error:?}"),
     }
 }
