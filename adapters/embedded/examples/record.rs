@@ -4,8 +4,8 @@
 //! The client runs with the firmware's configuration, entropy seed and receive buffer size
 //! against a sim on a fixed port, through a socket that writes down every byte the server sent
 //! and every frame the client sent. The scenario: upgrade, Hello, Identify, READY, the sim's
-//! 48 KB GUILD_CREATE (larger than the buffer), 1,000 small dispatches and a few
-//! MESSAGE_CREATEs, op 7, Resume with two dispatches replayed, RESUMED, one more dispatch.
+//! 48 KB GUILD_CREATE (larger than the buffer), 8 of the sim's 3 KB MESSAGE_CREATEs, 16 of
+//! 1.3 KB, 1,000 small dispatches, op 7, Resume with two dispatches replayed, RESUMED, one more dispatch.
 //! Writes `session.rec` (the records) and `session.expect` (one line per thing the client
 //! handed over, in `replay::summarize`'s words).
 #![allow(missing_docs, clippy::print_stdout)]
@@ -36,6 +36,36 @@ const SEED: u64 = 0xF12E_3A11;
 const RX_LEN: usize = 8 * 1024;
 const TICKS: usize = 1_000;
 const MESSAGES: usize = 8;
+/// MESSAGE_CREATEs of about 1.3 KB, what the firmware counts instructions on.
+const SMALL_MESSAGES: usize = 16;
+
+/// A guild MESSAGE_CREATE's `d` with the fields Discord sends, about 1.3 KB on the wire.
+fn small_message(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "type": 0, "tts": false, "timestamp": "2026-11-30T15:00:00.000000+00:00",
+        "pinned": false, "nonce": format!("13{i:017}"), "mentions": [], "mention_roles": [],
+        "mention_everyone": false,
+        "member": {"roles": ["1040000000000000001"], "premium_since": null, "pending": false,
+                   "nick": null, "mute": false, "joined_at": "2024-01-01T00:00:00.000000+00:00",
+                   "flags": 0, "deaf": false, "communication_disabled_until": null,
+                   "banner": null, "avatar": null},
+        "id": format!("13{i:017}"), "flags": 0, "embeds": [], "edited_timestamp": null,
+        "content": format!(
+            "message {i}: the quick brown fox jumps over the lazy dog, twice over, so that this \
+             payload weighs what a chat line does; then a second sentence, as people write"
+        ),
+        "sticker_items": [],
+        "reactions": [{"emoji": {"id": null, "name": "+1"}, "count": 1, "me": false}],
+        "components": [], "channel_id": "1040000000000000002",
+        "author": {"username": "someone", "public_flags": 0, "primary_guild": null,
+                   "id": "1040000000000000003", "global_name": "Someone",
+                   "discriminator": "0", "collectibles": null, "clan": null,
+                   "avatar_decoration_data": null, "avatar": "0123456789abcdef0123456789abcdef"},
+        "attachments": [], "guild_id": "1040000000000000004",
+        "channel_type": 0, "poll": null, "referenced_message": null,
+        "message_reference": null, "position": 0, "application_id": null, "webhook_id": null
+    })
+}
 
 type Records = Rc<RefCell<Vec<u8>>>;
 
@@ -153,6 +183,10 @@ async fn main() {
                 Received::Event(Event::Ready) => {
                     for i in 0..MESSAGES {
                         sim.message_create(&format!("message {i} for the firmware"));
+                    }
+                    for i in 0..SMALL_MESSAGES {
+                        let sent = sim.dispatch("MESSAGE_CREATE", &small_message(i));
+                        assert_eq!(sent, 1, "the sim routed a small message to the client");
                     }
                     for _ in 0..TICKS {
                         let sent = sim.dispatch(
