@@ -135,7 +135,10 @@ fn run() -> Result<(), ()> {
         ok = false;
     }
     if let Some(mismatch) = replay.mismatch() {
-        let _ = hprintln!("the client's messages departed from the recording: {}", mismatch);
+        let _ = hprintln!(
+            "the client's messages departed from the recording: {}",
+            mismatch
+        );
         ok = false;
     }
     if wrong.is_some() || expected.next().is_some() || !replay.finished() {
