@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use discord_gateway::session::{Config, Event};
 use discord_gateway::{Intents, Token};
-use discord_gateway_embedded::{Client, Context, Received};
+use discord_gateway_embedded::{Buffers, Client, Context, Received, SEND_BUFFER_LEN};
 use discord_gateway_sim::{Fault, Sim};
 use host::{entropy, StdClock, StdConnector, TokioConnector, TokioTimer};
 
@@ -88,7 +88,16 @@ fn main() {
         .unwrap();
     // 16 KiB: READY and MESSAGE_CREATE fit, the sim's 48 KB GUILD_CREATE is skipped.
     let mut rx = vec![0u8; 16 * 1024];
-    let mut client = Client::new(config, &mut rx, entropy(0x5678)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config,
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        entropy(0x5678),
+    )
+    .unwrap();
     let mut resumes = 0;
     let handler =
         |_: &mut Context<'_>, received: Received<'_>| handle(&sim, &mut resumes, received);

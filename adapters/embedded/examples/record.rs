@@ -25,7 +25,7 @@ use discord_gateway_embedded::replay::{
     summarize, unmask_frame, SeededEntropy, RECORD_CONNECT, RECORD_SERVER, RECORD_UPGRADE,
     RECORD_WRITE,
 };
-use discord_gateway_embedded::{Client, Connector, GatewayUrl, Received};
+use discord_gateway_embedded::{Buffers, Client, Connector, GatewayUrl, Received, SEND_BUFFER_LEN};
 use discord_gateway_sim::{Fault, Sim};
 use host::{TokioConnector, TokioSocket, TokioTimer};
 
@@ -166,7 +166,16 @@ async fn main() {
         .build()
         .unwrap();
     let mut rx = vec![0u8; RX_LEN];
-    let mut client = Client::new(config, &mut rx, SeededEntropy::new(SEED)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config,
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        SeededEntropy::new(SEED),
+    )
+    .unwrap();
     let records = Records::default();
     let mut tap = Tap {
         inner: TokioConnector::default(),

@@ -322,15 +322,26 @@ enum Report {
     ConnectionLost(ConnectionError),
 }
 
-/// A gateway client over caller-owned memory: the core's [`Session`], a receive buffer the
-/// caller lends, a 4110-byte send buffer, and the websocket state. Nothing grows.
+/// The memory a [`Client`] works in, lent by the caller (in statics on a device, so the
+/// client is built where it lives).
+#[derive(Debug)]
+pub struct Buffers<'b> {
+    /// Where messages are reassembled: the largest message delivered whole is
+    /// [`MAX_HEADER_LEN`] bytes shorter. At least [`MIN_RECEIVE_BUFFER_LEN`].
+    pub rx: &'b mut [u8],
+    /// Where commands are encoded and framed.
+    pub tx: &'b mut [u8; SEND_BUFFER_LEN],
+}
+
+/// A gateway client over caller-owned memory: the core's [`Session`], the websocket state,
+/// and the [`Buffers`] the caller lends. Nothing grows.
 ///
 /// Drive it with [`Client::run`] (async, over `embedded-io-async`) or [`Client::run_blocking`]
 /// (over blocking `embedded-io`).
 pub struct Client<'b, E> {
     session: Session,
     rx: &'b mut [u8],
-    tx: [u8; SEND_BUFFER_LEN],
+    tx: &'b mut [u8; SEND_BUFFER_LEN],
     receiver: Receiver,
     link: Link,
     url: Option<GatewayUrl>,
@@ -344,13 +355,13 @@ pub struct Client<'b, E> {
 }
 
 impl<'b, E: Entropy> Client<'b, E> {
-    /// A client for a new session, receiving into `rx`.
+    /// A client for a new session, with the buffers it lends.
     ///
     /// # Errors
-    /// [`BuildError::ReceiveBufferTooSmall`] when `rx` is shorter than
+    /// [`BuildError::ReceiveBufferTooSmall`] when the receive buffer is shorter than
     /// [`MIN_RECEIVE_BUFFER_LEN`].
-    pub fn new(config: Config, rx: &'b mut [u8], entropy: E) -> Result<Self, BuildError> {
-        Self::with_session(Session::new(config), rx, entropy)
+    pub fn new(config: Config, buffers: Buffers<'b>, entropy: E) -> Result<Self, BuildError> {
+        Self::with_session(Session::new(config), buffers, entropy)
     }
 
     /// A client around an existing session (e.g. one restored with [`Session::restore`]).
@@ -359,16 +370,17 @@ impl<'b, E: Entropy> Client<'b, E> {
     /// As [`Client::new`].
     pub fn with_session(
         session: Session,
-        rx: &'b mut [u8],
+        buffers: Buffers<'b>,
         entropy: E,
     ) -> Result<Self, BuildError> {
+        let Buffers { rx, tx } = buffers;
         if rx.len() < MIN_RECEIVE_BUFFER_LEN {
             return Err(BuildError::ReceiveBufferTooSmall { len: rx.len() });
         }
         Ok(Self {
             session,
             rx,
-            tx: [0; SEND_BUFFER_LEN],
+            tx,
             receiver: Receiver::new(),
             link: Link::Down,
             url: None,
@@ -486,7 +498,7 @@ impl<'b, E: Entropy> Client<'b, E> {
         let Some(url) = &self.url else {
             return;
         };
-        match ws::write_request(url, &key, &mut self.tx) {
+        match ws::write_request(url, &key, self.tx) {
             Ok(len) => {
                 self.out = Some(0..len);
                 self.link = Link::Upgrading {
@@ -568,7 +580,7 @@ impl<'b, E: Entropy> Client<'b, E> {
         let mut context = Context {
             session: &mut self.session,
             send: Sender {
-                tx: &mut self.tx,
+                tx: self.tx,
                 out: &mut self.out,
                 entropy: &mut self.entropy,
                 link_open: self.link == Link::Open,
@@ -600,14 +612,14 @@ impl<'b, E: Entropy> Client<'b, E> {
     // ---- internals ---------------------------------------------------------------------------
 
     fn poll_session_transmit(&mut self, now: Instant) -> Option<Step> {
-        let payload = payload_buffer(&mut self.tx)?;
+        let payload = payload_buffer(self.tx)?;
         match self.session.poll_transmit(now, payload)? {
             Transmit::Text(bytes) => {
                 let len = bytes.len();
                 if self.link != Link::Open {
                     return None;
                 }
-                self.out = Some(frame(&mut self.tx, &mut self.entropy, Opcode::Text, len));
+                self.out = Some(frame(self.tx, &mut self.entropy, Opcode::Text, len));
             }
             Transmit::Close(code) => {
                 if self.link == Link::Down {
@@ -664,9 +676,9 @@ impl<'b, E: Entropy> Client<'b, E> {
             Incoming::Ping => {
                 let payload = self.receiver.control_payload();
                 let len = payload.len();
-                if let Some(buf) = payload_buffer(&mut self.tx) {
+                if let Some(buf) = payload_buffer(self.tx) {
                     buf[..len].copy_from_slice(payload);
-                    self.out = Some(frame(&mut self.tx, &mut self.entropy, Opcode::Pong, len));
+                    self.out = Some(frame(self.tx, &mut self.entropy, Opcode::Pong, len));
                 }
             }
             Incoming::Pong => {}
@@ -723,14 +735,14 @@ impl<'b, E: Entropy> Client<'b, E> {
     }
 
     fn send_close(&mut self, code: Option<u16>) {
-        let len = match (code, payload_buffer(&mut self.tx)) {
+        let len = match (code, payload_buffer(self.tx)) {
             (Some(code), Some(buf)) => {
                 buf[..2].copy_from_slice(&code.to_be_bytes());
                 2
             }
             _ => 0,
         };
-        self.out = Some(frame(&mut self.tx, &mut self.entropy, Opcode::Close, len));
+        self.out = Some(frame(self.tx, &mut self.entropy, Opcode::Close, len));
         self.hang_up = true;
     }
 

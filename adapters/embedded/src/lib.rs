@@ -19,10 +19,11 @@
 //!
 //! # Memory
 //!
-//! Everything is fixed when the client is built: the core's `Session`, one receive buffer you
-//! lend (`&mut [u8]`, any size from [`MIN_RECEIVE_BUFFER_LEN`]), one send buffer of
-//! [`SEND_BUFFER_LEN`] bytes (Discord's 4096-byte payload limit plus a frame header) and the
-//! websocket state. Nothing grows. BENCHMARKS.md ("Embedded") lists the sizes.
+//! Everything is fixed when the client is built: the core's `Session` and the websocket state
+//! in the [`Client`], and the two [`Buffers`] you lend: a receive buffer (`&mut [u8]`, any size
+//! from [`MIN_RECEIVE_BUFFER_LEN`]) and a send buffer of [`SEND_BUFFER_LEN`] bytes (Discord's
+//! 4096-byte payload limit plus a frame header). Nothing grows. Lending the buffers from statics
+//! keeps them off the stack; BENCHMARKS.md ("Embedded") lists the sizes.
 //!
 //! Messages are reassembled in the receive buffer, in place: a socket read lands in its free
 //! end and a single-frame message (all Discord sends in practice) is handed to the core where
@@ -69,8 +70,10 @@
 //!
 //! ```ignore
 //! static RX: StaticCell<[u8; 16 * 1024]> = StaticCell::new();
+//! static TX: StaticCell<[u8; SEND_BUFFER_LEN]> = StaticCell::new();
 //! let config = Config::builder(Token::new(TOKEN)?).events(EventSet::MESSAGE_CREATE).seed(seed).build()?;
-//! let mut client = Client::new(config, RX.init([0; 16 * 1024]), |bytes: &mut [u8]| rng.fill_bytes(bytes))?;
+//! let buffers = Buffers { rx: RX.init_with(|| [0; 16 * 1024]), tx: TX.init_with(|| [0; SEND_BUFFER_LEN]) };
+//! let mut client = Client::new(config, buffers, |bytes: &mut [u8]| rng.fill_bytes(bytes))?;
 //! client.run(&mut gateway, &mut EmbassyTimer, |_, received| {
 //!     if let Received::Dispatch(dispatch) = received { /* dispatch.data() is the JSON of `d` */ }
 //!     ControlFlow::<()>::Continue(())
@@ -107,7 +110,7 @@ pub mod ws;
 pub use asynch::{Connector, Timer};
 pub use blocking::{BlockingConnector, Clock, TimeoutSocket};
 pub use client::{
-    BuildError, Client, CommandError, ConnectionError, Context, Entropy, Error, Received, Skipped,
-    IDENTIFY_INTERVAL, MIN_RECEIVE_BUFFER_LEN, SEND_BUFFER_LEN, UPGRADE_TIMEOUT,
+    Buffers, BuildError, Client, CommandError, ConnectionError, Context, Entropy, Error, Received,
+    Skipped, IDENTIFY_INTERVAL, MIN_RECEIVE_BUFFER_LEN, SEND_BUFFER_LEN, UPGRADE_TIMEOUT,
 };
 pub use url::{GatewayUrl, UrlError, MAX_CONNECT_URL_LEN};

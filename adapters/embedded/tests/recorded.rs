@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use discord_gateway::session::Config;
 use discord_gateway::{Instant, Intents, Token};
 use discord_gateway_embedded::replay::{summarize, Replay, SeededEntropy, VirtualTimer};
-use discord_gateway_embedded::Client;
+use discord_gateway_embedded::{Buffers, Client, SEND_BUFFER_LEN};
 
 const RECORDING: &[u8] = include_bytes!("../../../ci/qemu/firmware/recording/session.rec");
 const EXPECTED: &str = include_str!("../../../ci/qemu/firmware/recording/session.expect");
@@ -24,7 +24,16 @@ fn the_recorded_session_replays_event_for_event_and_byte_for_byte() {
         .build()
         .unwrap();
     let mut rx = vec![0u8; RX_LEN];
-    let mut client = Client::new(config, &mut rx, SeededEntropy::new(SEED)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config,
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        SeededEntropy::new(SEED),
+    )
+    .unwrap();
     let mut replay = Replay::new(RECORDING);
     let mut timer = VirtualTimer::new(Instant::from_millis(1));
     let mut expected = EXPECTED.lines();

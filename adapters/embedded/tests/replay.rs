@@ -10,7 +10,7 @@ use common::script::{frame, Script, ACK, HELLO};
 use discord_gateway::session::{Config, Event};
 use discord_gateway::{Instant, Token};
 use discord_gateway_embedded::replay::{Replay, SeededEntropy, VirtualTimer};
-use discord_gateway_embedded::{Client, Error, Received};
+use discord_gateway_embedded::{Buffers, Client, Error, Received, SEND_BUFFER_LEN};
 
 const SEED: u64 = 0x5eed;
 
@@ -30,7 +30,16 @@ fn play<B>(
     mut until: impl FnMut(&Received<'_>) -> Option<B>,
 ) -> (Result<B, Error>, Vec<String>, Instant) {
     let mut buffer = vec![0u8; rx];
-    let mut client = Client::new(config(), &mut buffer, SeededEntropy::new(SEED)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config(),
+        Buffers {
+            rx: &mut buffer,
+            tx: &mut tx,
+        },
+        SeededEntropy::new(SEED),
+    )
+    .unwrap();
     let mut replay = Replay::new(&script.records);
     let mut timer = VirtualTimer::new(Instant::from_millis(1_000));
     let mut log = Vec::new();

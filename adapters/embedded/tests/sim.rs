@@ -9,7 +9,7 @@ use common::host::{entropy, TokioConnector, TokioTimer};
 use common::{config, describe, sim, WAIT};
 use discord_gateway::session::{DisconnectCause, Event, Stop};
 use discord_gateway::CloseCode;
-use discord_gateway_embedded::{Client, Error, Received};
+use discord_gateway_embedded::{Buffers, Client, Error, Received, SEND_BUFFER_LEN};
 use discord_gateway_sim::Fault;
 
 /// Runs the client until `script` breaks, with a log of everything it handed over.
@@ -38,7 +38,16 @@ async fn run_until<B>(
 async fn it_connects_identifies_and_receives_dispatches() {
     let sim = sim(Duration::from_secs(40));
     let mut rx = [0u8; 16 * 1024];
-    let mut client = Client::new(config(&sim), &mut rx, entropy(1)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config(&sim),
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        entropy(1),
+    )
+    .unwrap();
     let (result, log) = run_until(&mut client, |_, received| match received {
         Received::Event(Event::Ready) => {
             sim.message_create("hello from the sim");
@@ -102,7 +111,16 @@ async fn heartbeats_go_out_on_time_carry_the_sequence_and_are_acked() {
         handle.message_create("five beats");
     });
     let mut rx = [0u8; 8 * 1024];
-    let mut client = Client::new(config(&sim), &mut rx, entropy(2)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config(&sim),
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        entropy(2),
+    )
+    .unwrap();
     let (result, _) = run_until(&mut client, |_, received| match received {
         Received::Dispatch(dispatch) if dispatch.name().unwrap().raw() == "MESSAGE_CREATE" => {
             ControlFlow::Break(())
@@ -126,7 +144,16 @@ async fn heartbeats_go_out_on_time_carry_the_sequence_and_are_acked() {
 async fn a_zombie_connection_is_left_and_the_session_resumed() {
     let sim = sim(Duration::from_millis(100));
     let mut rx = [0u8; 8 * 1024];
-    let mut client = Client::new(config(&sim), &mut rx, entropy(3)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config(&sim),
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        entropy(3),
+    )
+    .unwrap();
     let (result, log) = run_until(&mut client, |_, received| match received {
         Received::Event(Event::Ready) => {
             sim.fault(Fault::WithholdAcks);
@@ -157,7 +184,16 @@ async fn a_zombie_connection_is_left_and_the_session_resumed() {
 async fn op_7_reconnects_to_the_resume_url_and_resumes() {
     let sim = sim(Duration::from_secs(40));
     let mut rx = [0u8; 8 * 1024];
-    let mut client = Client::new(config(&sim), &mut rx, entropy(4)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config(&sim),
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        entropy(4),
+    )
+    .unwrap();
     let mut reconnected = false;
     let (result, log) = run_until(&mut client, |_, received| match received {
         Received::Event(Event::Ready) => {
@@ -191,7 +227,16 @@ async fn op_7_reconnects_to_the_resume_url_and_resumes() {
 async fn op_9_resumable_resumes_and_not_resumable_identifies_again() {
     let sim = sim(Duration::from_secs(40));
     let mut rx = [0u8; 8 * 1024];
-    let mut client = Client::new(config(&sim), &mut rx, entropy(5)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config(&sim),
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        entropy(5),
+    )
+    .unwrap();
     let (result, log) = run_until(&mut client, |log, received| match received {
         Received::Event(Event::Ready)
             if log.iter().filter(|l| *l == "event Ready").count() == 1 =>
@@ -231,7 +276,16 @@ async fn fatal_close_codes_stop_the_session() {
     for code in [4004u16, 4010, 4014] {
         let sim = sim(Duration::from_secs(40));
         let mut rx = [0u8; 8 * 1024];
-        let mut client = Client::new(config(&sim), &mut rx, entropy(6)).unwrap();
+        let mut tx = [0u8; SEND_BUFFER_LEN];
+        let mut client = Client::new(
+            config(&sim),
+            Buffers {
+                rx: &mut rx,
+                tx: &mut tx,
+            },
+            entropy(6),
+        )
+        .unwrap();
         let (result, log) = run_until(&mut client, |_, received| {
             if let Received::Event(Event::Ready) = received {
                 sim.fault(Fault::Close(code));
@@ -253,7 +307,16 @@ async fn an_event_three_times_the_receive_buffer_is_skipped_and_its_sequence_kep
     const RX: usize = 4096;
     let sim = sim(Duration::from_millis(150));
     let mut rx = [0u8; RX];
-    let mut client = Client::new(config(&sim), &mut rx, entropy(8)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config(&sim),
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        entropy(8),
+    )
+    .unwrap();
     let mut skipped_seq = None;
     let (result, log) = run_until(&mut client, |_, received| match received {
         Received::Event(Event::Ready) => {
@@ -288,7 +351,16 @@ fn the_blocking_client_connects_and_resumes_after_op_7() {
     use common::host::{StdClock, StdConnector};
     let sim = sim(Duration::from_millis(200));
     let mut rx = [0u8; 8 * 1024];
-    let mut client = Client::new(config(&sim), &mut rx, entropy(9)).unwrap();
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config(&sim),
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        entropy(9),
+    )
+    .unwrap();
     let mut connector = StdConnector::default();
     let mut clock = StdClock::new();
     let mut log = Vec::new();
