@@ -102,6 +102,8 @@
 mod asynch;
 mod blocking;
 mod client;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod head;
 pub mod replay;
 mod url;

@@ -29,7 +29,7 @@ impl Key {
     }
 
     /// The `Sec-WebSocket-Accept` value a server must answer with.
-    fn expected_accept(&self) -> [u8; 28] {
+    pub(crate) fn expected_accept(&self) -> [u8; 28] {
         let mut sha = sha1_smol::Sha1::new();
         sha.update(&self.0);
         sha.update(ACCEPT_GUID);
