@@ -387,3 +387,53 @@ fn the_blocking_client_connects_and_resumes_after_op_7() {
     assert_eq!(connector.dials, 2);
     assert_eq!(sim.counters().resumed, 1, "{log:#?}");
 }
+
+#[tokio::test]
+async fn the_handler_sends_a_command_and_a_second_one_in_the_same_call_is_refused() {
+    use discord_gateway::command::{Status, UpdatePresence};
+    use discord_gateway_embedded::CommandError;
+    let sim = sim(Duration::from_millis(200));
+    let mut rx = [0u8; 8 * 1024];
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let mut client = Client::new(
+        config(&sim),
+        Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        },
+        entropy(10),
+    )
+    .unwrap();
+    let mut connector = TokioConnector::default();
+    let mut timer = TokioTimer::new();
+    let presence = UpdatePresence::new(Status::Idle, &[]);
+    let result = tokio::time::timeout(
+        WAIT,
+        client.run(&mut connector, &mut timer, |context, received| {
+            if let Received::Event(Event::Ready) = received {
+                assert_eq!(context.send(&presence), Ok(()));
+                assert_eq!(context.send(&presence), Err(CommandError::Busy));
+                // Heartbeats keep flowing after it; stop once the sim has the presence.
+                sim.message_create("after the presence");
+            }
+            match received {
+                Received::Dispatch(d) if d.name().unwrap().raw() == "MESSAGE_CREATE" => {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }),
+    )
+    .await
+    .expect("the scenario finished");
+    result.unwrap();
+    // The sim reads on its own thread: give it until the deadline to see the presence.
+    let started = std::time::Instant::now();
+    let mut presences = sim.connections()[0].sent_with_op(3);
+    while presences.is_empty() && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        presences = sim.connections()[0].sent_with_op(3);
+    }
+    assert_eq!(presences.len(), 1, "{presences:?}");
+    assert_eq!(presences[0]["d"]["status"], "idle");
+}
