@@ -85,6 +85,14 @@
 //! whole TLS record (16 KiB + overhead) whatever the client's receive buffer is. The read
 //! future is raced against the timer, so it must be cancel-safe (see [`Connector`]).
 //!
+//! # On the host
+//!
+//! `examples/host.rs` runs the same client over tokio's `TcpStream` (as `embedded-io-async`) and
+//! over std's (as blocking `embedded-io` with a read timeout) against the sim:
+//! `cargo run -p discord-gateway-embedded --example host [-- --blocking]`. [`replay`] plays a
+//! recorded conversation as an in-memory transport with a virtual clock; `ci/qemu` runs it on a
+//! Cortex-M4.
+//!
 //! # The framing: why not `embedded-websocket`
 //!
 //! `embedded-websocket` (0.9) was evaluated first, as the issue asked. It is no_std and works
