@@ -258,6 +258,12 @@ mod tests {
             websocket(&input);
         }
         websocket(b"");
+        // Found by the fuzzer: a head complete in the first 30 bytes but not in the first 18 a
+        // 32-byte buffer shows was read when the bytes came at once and not when they came
+        // one by one.
+        let mut cut = std::vec![4, 0, 0x81, 0x3c];
+        cut.extend_from_slice(br#"{"t":null,"s":null,"op":11,"d":{"heartbeat_interval":41250}}"#);
+        websocket(&cut);
         websocket(&[3, 7, 0xff, 0x00, 0x81, 0x7f, 1, 2, 3]);
         websocket(&[1, 1, 0x82, 126, 0xff, 0xff, 0x00]);
     }

@@ -271,15 +271,14 @@ impl Receiver {
             return;
         }
         let collected = message.end - message.start;
-        let head = match head::scan(&buf[message.start..message.end]) {
+        // The head is read from at most this many first bytes, however many arrived at once,
+        // so that how the bytes were cut never changes the answer.
+        let window = Receiver::max_message_len(buf.len());
+        let head = match head::scan(&buf[message.start..message.start + collected.min(window)]) {
             HeadScan::Known(head) => Some(head),
             HeadScan::Unknown => None,
             // No more room to collect into: the head is longer than the buffer can show.
-            HeadScan::NeedMore
-                if message_ended || collected >= Receiver::max_message_len(buf.len()) =>
-            {
-                None
-            }
+            HeadScan::NeedMore if message_ended || collected >= window => None,
             HeadScan::NeedMore => return,
         };
         message.oversize = Some(Oversize::Dropping(head));
