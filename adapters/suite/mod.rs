@@ -16,13 +16,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use discord_gateway_driver::discord_gateway::command::RawCommand;
 use discord_gateway_driver::discord_gateway::protocol::{CloseCode, Intents, ShardId};
 use discord_gateway_driver::discord_gateway::session::{
     Backoff, Compression, DisconnectCause, Next,
 };
 use discord_gateway_driver::discord_gateway::{OpCode, Token};
 use discord_gateway_driver::{
-    IdentifyQueue, MessageError, Permit, Runtime, Shard, ShardBuilder, ShardError, ShardEvent,
+    CloseKind, ConnectOptions, Frame, IdentifyQueue, MessageError, Permit, Runtime, Shard,
+    ShardBuilder, ShardError, ShardEvent, Transport, TransportError,
 };
 use discord_gateway_sim::{ChaosConfig, Fault, Sim, SimHandle, Target};
 use futures_util::future::{select, Either};
@@ -59,6 +61,7 @@ macro_rules! suite_tests {
             zstd_stream_20_mb_guild_create,
             oversized_message_is_bounded,
             command_flood_respects_rate_limit,
+            cancelled_next_event_with_stalled_writes_sends_each_command_once,
             session_export_resume_in_new_shard,
             closing_for_good_ends_the_session,
             no_progress_without_polling,
@@ -115,7 +118,7 @@ pub fn builder<R: Runtime + Default>(sim: &SimHandle) -> ShardBuilder<R> {
         })
         .hello_timeout(Duration::from_secs(2))
         .connect_timeout(Duration::from_secs(2))
-        .identify_queue(Arc::new(ImmediateIdentify))
+        .identify_queue(ImmediateIdentify)
 }
 
 /// `f`, or `None` when `after` passes first (on the runtime's own timer).
@@ -753,7 +756,7 @@ pub async fn bad_token_is_fatal<R: Runtime + Default>() {
         Shard::<R>::builder(Token::new("wrong-token").unwrap())
             .gateway_url(&sim.url())
             .intents(Intents::GUILDS)
-            .identify_queue(Arc::new(ImmediateIdentify))
+            .identify_queue(ImmediateIdentify)
             .build()
             .unwrap(),
     );
@@ -976,7 +979,7 @@ pub async fn oversized_message_is_bounded<R: Runtime + Default>() {
             1,
             "{compression:?}: no reconnect was needed"
         );
-        h.shard.close(false).await;
+        h.shard.close(CloseKind::EndSession).await;
     }
 
     // Uncompressed, the websocket layer refuses the message and the connection dies; every
@@ -1051,6 +1054,184 @@ pub async fn command_flood_respects_rate_limit<R: Runtime + Default>() {
     assert!(h.seen.disconnects.is_empty(), "{:?}", h.seen.disconnects);
 }
 
+/// A runtime whose sockets' writes can be held, as a peer that stops reading holds them once the
+/// TCP buffers are full: the first frame is taken by the socket and its flush waits; the next
+/// one waits to be taken.
+#[derive(Clone, Default)]
+pub struct Stalling<R> {
+    inner: R,
+    gate: Arc<Gate>,
+}
+
+#[derive(Default)]
+pub struct Gate {
+    state: std::sync::Mutex<(bool, Vec<std::task::Waker>)>,
+}
+
+impl Gate {
+    fn stalled(&self, cx: &mut std::task::Context<'_>) -> bool {
+        let mut state = self.state.lock().unwrap();
+        if state.0 {
+            state.1.push(cx.waker().clone());
+        }
+        state.0
+    }
+
+    pub fn set(&self, stalled: bool) {
+        let wakers = {
+            let mut state = self.state.lock().unwrap();
+            state.0 = stalled;
+            std::mem::take(&mut state.1)
+        };
+        wakers.into_iter().for_each(std::task::Waker::wake);
+    }
+}
+
+pub struct StallingSocket<S> {
+    inner: S,
+    gate: Arc<Gate>,
+    unflushed: bool,
+}
+
+impl<S: Transport> futures_util::Stream for StallingSocket<S> {
+    type Item = Result<Frame, TransportError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::pin::Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+impl<S: Transport> futures_util::Sink<Frame> for StallingSocket<S> {
+    type Error = TransportError;
+
+    fn poll_ready(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), TransportError>> {
+        if self.unflushed && self.gate.stalled(cx) {
+            return std::task::Poll::Pending;
+        }
+        std::pin::Pin::new(&mut self.inner).poll_ready(cx)
+    }
+
+    fn start_send(mut self: std::pin::Pin<&mut Self>, frame: Frame) -> Result<(), TransportError> {
+        self.unflushed = true;
+        std::pin::Pin::new(&mut self.inner).start_send(frame)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), TransportError>> {
+        if self.gate.stalled(cx) {
+            return std::task::Poll::Pending;
+        }
+        let flushed = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        if flushed.is_ready() {
+            self.unflushed = false;
+        }
+        flushed
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), TransportError>> {
+        std::pin::Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+impl<R: Runtime> Runtime for Stalling<R> {
+    type Socket = StallingSocket<R::Socket>;
+
+    fn connect(
+        &self,
+        options: ConnectOptions,
+    ) -> impl Future<Output = Result<Self::Socket, TransportError>> + Send + 'static {
+        let connect = self.inner.connect(options);
+        let gate = Arc::clone(&self.gate);
+        async move {
+            Ok(StallingSocket {
+                inner: connect.await?,
+                gate,
+                unflushed: false,
+            })
+        }
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
+        self.inner.sleep_until(deadline)
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+}
+
+/// The cancellation case of the driver issue, on a real runtime against the sim: while the
+/// socket's writes wait, `next_event` futures are dropped again and again (as `select!` does),
+/// and when the writes go through, the sim has every command exactly once.
+pub async fn cancelled_next_event_with_stalled_writes_sends_each_command_once<
+    R: Runtime + Default,
+>() {
+    const COMMANDS: usize = 12;
+    let sim = sim();
+    let rt = Stalling::<R>::default();
+    let gate = Arc::clone(&rt.gate);
+    let shard = ShardBuilder::new(rt, Token::new(TOKEN).expect("token"))
+        .gateway_url(&sim.url())
+        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
+        .seed(7)
+        .identify_queue(ImmediateIdentify)
+        .build()
+        .expect("valid shard config");
+    let mut h = Harness::new(shard);
+    h.ready().await;
+    let guild = sim.guild_ids()[0];
+    let sender = h.shard.sender();
+    gate.set(true);
+    for i in 0..COMMANDS {
+        let d = format!("{{\"guild_id\":\"{guild}\",\"user_ids\":[\"1\"],\"nonce\":\"c{i}\"}}");
+        if i % 2 == 0 {
+            h.shard
+                .send(&RawCommand::new(OpCode::RequestGuildMembers, d.as_bytes()))
+                .expect("queued");
+        } else {
+            sender
+                .send_raw(OpCode::RequestGuildMembers, d.as_bytes())
+                .expect("queued");
+        }
+        // Wait for an event a little, then give up on it: the future is dropped mid-write.
+        // (An event that does arrive, a GUILD_CREATE say, is only noted.)
+        let rt = R::default();
+        if let Some(Some(Ok(event))) =
+            within(&rt, Duration::from_millis(5), h.shard.next_event()).await
+        {
+            h.record(&event);
+        }
+    }
+    gate.set(false);
+    let nonces = || {
+        sim.connections()
+            .iter()
+            .flat_map(|c| c.sent_with_op(8))
+            .filter_map(|p| p["d"]["nonce"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    h.until_sim(&sim, "every command at the sim", &mut || {
+        nonces().len() >= COMMANDS
+    })
+    .await;
+    // A little longer, in case a duplicate is on its way.
+    h.drain(Duration::from_millis(200)).await;
+    let expected: Vec<String> = (0..COMMANDS).map(|i| format!("c{i}")).collect();
+    assert_eq!(nonces(), expected, "every command exactly once, in order");
+    assert_eq!(sim.counters().connections, 1, "no reconnect");
+}
+
 /// Export the session from one shard, close it resumably, build a new shard from the exported
 /// state (through JSON, as a restarted process would), and resume with the missed events
 /// replayed.
@@ -1060,7 +1241,7 @@ pub async fn session_export_resume_in_new_shard<R: Runtime + Default>() {
     let session = h.ready().await;
     send_numbers(&sim, 0..5);
     h.numbers(5).await;
-    h.shard.close(true).await;
+    h.shard.close(CloseKind::Resumable).await;
     let state = h.shard.resume_state().expect("a resumable session");
     assert_eq!(state.session_id.as_str(), session);
     let saved = serde_json::to_string(&state).unwrap();
@@ -1095,7 +1276,7 @@ pub async fn session_export_resume_in_new_shard<R: Runtime + Default>() {
     assert!(h2.seen.readies.is_empty());
 }
 
-/// `close(false)` ends the session on Discord's side: the close frame (1000) reaches the
+/// `close(CloseKind::EndSession)` ends the session on Discord's side: the close frame (1000) reaches the
 /// gateway even while events are in flight, and nothing can resume the session afterwards.
 pub async fn closing_for_good_ends_the_session<R: Runtime + Default>() {
     let sim = sim();
@@ -1103,7 +1284,7 @@ pub async fn closing_for_good_ends_the_session<R: Runtime + Default>() {
     h.ready().await;
     send_numbers(&sim, 0..200);
     h.numbers(1).await;
-    h.shard.close(false).await;
+    h.shard.close(CloseKind::EndSession).await;
     assert!(h.shard.resume_state().is_none());
     sim.wait_for(|c| c.open_connections == 0, WAIT)
         .await

@@ -1,5 +1,5 @@
 //! The byte streams every contender reads, built from the protocol reference's payload examples
-//! (`shared/spec/payload-examples`) and the captured GUILD_CREATE (`shared/spec/captured`).
+//! (`fixtures/payload-examples`) and the captured GUILD_CREATE (`fixtures/captured`).
 //!
 //! Every message is compact JSON, as Discord sends it. Each corpus exists in two key orders of
 //! the envelope: Discord's (`t`, `s`, `op`, `d`) and a shuffled one (same objects, the four
@@ -69,33 +69,21 @@ impl Corpus {
     }
 }
 
-/// Where `shared/` is: `$DISCORD_GATEWAY_SHARED`, or beside the repository.
-///
-/// # Panics
-/// When neither exists.
+/// The repository's test fixtures (`fixtures/README.md` says where each came from).
 #[must_use]
-pub fn shared_dir() -> PathBuf {
-    let candidates = [
-        std::env::var_os("DISCORD_GATEWAY_SHARED").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|dir| dir.join("spec/payload-examples").is_dir())
-        .expect("shared/spec not found beside the repository; set DISCORD_GATEWAY_SHARED")
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
 fn read(path: &str) -> String {
-    let path = shared_dir().join(path);
+    let path = fixtures_dir().join(path);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The compact `d` of a payload example (`message_create`, `guild_create`, ...).
 #[must_use]
 pub fn example_data(name: &str) -> String {
-    let text = minify(&read(&format!("spec/payload-examples/{name}.json")));
+    let text = minify(&read(&format!("payload-examples/{name}.json")));
     let members = Members::parse(&text).expect("an example is an object");
     members.get("d").expect("an example has d").to_owned()
 }
@@ -132,7 +120,7 @@ pub fn guild_create_data(target: usize) -> String {
 /// `target` bytes (about 5 MB for the benchmark).
 #[must_use]
 pub fn big_guild_create_data(target: usize) -> String {
-    let text = read("spec/captured/serenity-guild_create_1.json");
+    let text = read("captured/serenity-guild_create_1.json");
     let mut d = Members::parse(text.trim()).expect("object");
     let members = d.get("members").expect("members").to_owned();
     let presences = d.get("presences").expect("presences").to_owned();

@@ -9,9 +9,12 @@
 use core::fmt;
 use core::str::FromStr;
 
-/// The longest token [`Token::new`] accepts, in bytes. Today's bot tokens are about 72 bytes; the
-/// slack leaves room for Discord to lengthen them without bloating every holder of a token.
-pub const MAX_TOKEN_LEN: usize = 128;
+/// The longest token [`Token::new`] accepts, in bytes. Discord's bot tokens are about 72 bytes,
+/// but Discord-compatible gateways issue JWT-style tokens of about 400. The token is kept inline
+/// (every session holds one, without an allocator), so the bound is what those need with room
+/// to spare, well inside what Identify allows: even a token of this length made entirely of
+/// characters JSON escapes, beside the largest properties, leaves Identify under 4096 bytes.
+pub const MAX_TOKEN_LEN: usize = 512;
 
 /// A bot token, as Identify and Resume send it.
 ///
@@ -160,6 +163,20 @@ mod tests {
         for empty in ["", "   ", "Bot ", "Bot    ", "\n\t"] {
             assert_eq!(Token::new(empty), Err(InvalidToken::Empty), "{empty:?}");
         }
+    }
+
+    #[test]
+    fn jwt_style_tokens_of_discord_compatible_gateways_are_accepted() {
+        let jwt = format!(
+            "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+            "e".repeat(340),
+            "s".repeat(43)
+        );
+        assert!(jwt.len() > 400);
+        let token = Token::new(&format!("Bot {jwt}")).unwrap();
+        assert_eq!(token.as_str(), jwt);
+        assert_eq!(format!("{token:?}"), "Token(<redacted>)");
+        assert_eq!(format!("{token}"), "<redacted>");
     }
 
     #[test]

@@ -226,11 +226,12 @@ fn check_filtered(msg: &[u8], full: &Scan) {
 
 // ---- inputs ------------------------------------------------------------------------------------
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec");
+/// The repository's test fixtures (`fixtures/README.md` says where each came from).
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
 
 /// Every payload example, by file name.
 fn examples() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(SHARED).join("payload-examples");
+    let dir = Path::new(FIXTURES).join("payload-examples");
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
@@ -247,7 +248,7 @@ fn examples() -> Vec<(String, Vec<u8>)> {
 
 /// The captured GUILD_CREATE, wrapped the way Discord sends it.
 fn captured_guild_create() -> Vec<u8> {
-    let path = Path::new(SHARED).join("captured/serenity-guild_create_1.json");
+    let path = Path::new(FIXTURES).join("captured/serenity-guild_create_1.json");
     let d = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut msg = br#"{"t":"GUILD_CREATE","s":2,"op":0,"d":"#.to_vec();
     msg.extend_from_slice(&d);

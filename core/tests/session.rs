@@ -5,13 +5,20 @@
 
 use core::time::Duration;
 
-use discord_gateway::command::{MemberSelector, RequestGuildMembers, UpdateVoiceState};
-use discord_gateway::protocol::{CloseCode, EventSet, EventType, Intents, ShardId, Snowflake};
-use discord_gateway::session::{
-    send_margin, Backoff, Compression, Config, ConfigError, DisconnectCause, Event, HandleError,
-    Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State, Stop,
-    Transmit, SEND_LIMIT, SEND_WINDOW,
+use discord_gateway::codec::DecodeError;
+use discord_gateway::command::{
+    Activity, ActivityType, MemberSelector, OwnedPresence, RequestGuildMembers, Status,
+    UpdatePresence, UpdateVoiceState, MAX_OWNED_STRING_LEN,
 };
+use discord_gateway::protocol::{
+    CloseCode, EventSet, EventType, Intents, Recovery, ShardId, Snowflake,
+};
+use discord_gateway::session::{
+    send_margin, Backoff, CloseKind, Compression, Config, ConfigError, DisconnectCause, Event,
+    HandleError, Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State,
+    Stop, Transmit, MAX_PROPERTY_LEN, SEND_LIMIT, SEND_WINDOW,
+};
+use discord_gateway::token::MAX_TOKEN_LEN;
 use discord_gateway::{Instant, Token};
 use serde_json::{json, Value};
 
@@ -105,7 +112,7 @@ impl Client {
         let result = self
             .session
             .handle_message(self.now, Message::Text(payload.as_bytes()));
-        let dispatch = result.unwrap_or_else(|error| panic!("{error} in {payload}"));
+        let dispatch = result.unwrap_or_else(|error| panic!("{error:?} in {payload}"));
         if let Some(dispatch) = dispatch {
             let name = dispatch.name().unwrap().raw().to_owned();
             let data = serde_json::from_slice(dispatch.data()).unwrap();
@@ -595,6 +602,111 @@ fn every_close_code_leads_where_the_protocol_says() {
 }
 
 #[test]
+fn a_message_too_large_resumes_twice_at_one_sequence_number_then_stops_resumable() {
+    // The transport ended the connection because an uncompressed message was over its size
+    // limit. A resume replays the same message, so the same wall is met again: twice is worth a
+    // try (the message may have been a one-off), the third time at the same `s` stops.
+    let mut client = client();
+    client.start();
+    client.dispatch(2, "MESSAGE_CREATE");
+    client.take_events();
+    for attempt in 1..=2 {
+        client.session.handle_message_too_large(client.now);
+        client.drain();
+        let events = client.take_events();
+        let [Event::Disconnected {
+            cause: DisconnectCause::MessageTooLarge { attempt: counted },
+            next: Next::Resume { after },
+        }] = events[..]
+        else {
+            panic!("attempt {attempt}: {events:?}")
+        };
+        assert_eq!(counted, attempt);
+        assert_eq!(
+            DisconnectCause::MessageTooLarge { attempt }.recovery(),
+            Recovery::Resume
+        );
+        client.advance(after);
+        assert_eq!(client.dials.len(), 1 + attempt as usize);
+        assert!(client.dials.last().unwrap().1, "resumes");
+        assert!(client.closes().is_empty(), "the transport is already gone");
+        client.hello();
+        assert_eq!(client.payloads(6).len(), attempt as usize);
+    }
+    client.session.handle_message_too_large(client.now);
+    client.drain();
+    assert_eq!(
+        client.take_events(),
+        [
+            Event::Disconnected {
+                cause: DisconnectCause::MessageTooLarge { attempt: 3 },
+                next: Next::Stop
+            },
+            Event::Stopped(Stop::MessageTooLarge)
+        ]
+    );
+    assert_eq!(
+        DisconnectCause::MessageTooLarge { attempt: 3 }.recovery(),
+        Recovery::Fatal
+    );
+    assert_eq!(
+        client.session.state(),
+        State::Stopped(Stop::MessageTooLarge)
+    );
+    let saved = client.session.resume_state().expect("kept for a resume");
+    assert_eq!((saved.session_id.as_str(), saved.seq), ("session-1", 2));
+    client.advance(Duration::from_secs(3600));
+    assert_eq!(client.dials.len(), 3, "no reconnect after the third");
+}
+
+#[test]
+fn messages_too_large_at_different_sequence_numbers_start_the_count_again() {
+    let mut client = client();
+    client.start();
+    for seq in 2..6 {
+        client.dispatch(seq, "MESSAGE_CREATE");
+        client.take_events();
+        client.session.handle_message_too_large(client.now);
+        client.drain();
+        let events = client.take_events();
+        assert!(
+            matches!(
+                events[..],
+                [Event::Disconnected {
+                    cause: DisconnectCause::MessageTooLarge { attempt: 1 },
+                    next: Next::Resume { .. }
+                }]
+            ),
+            "{events:?}"
+        );
+        client.hello();
+        client.recv(r#"{"t":"RESUMED","s":null,"op":0,"d":{}}"#);
+        assert!(client.session.is_active());
+    }
+}
+
+#[test]
+fn a_close_frame_without_a_code_is_reported_as_1005_and_resumes() {
+    let mut client = client();
+    client.start();
+    client.take_events();
+    client
+        .session
+        .handle_message(client.now, Message::Close(None))
+        .unwrap();
+    client.drain();
+    assert_eq!(
+        client.take_events(),
+        [Event::Disconnected {
+            cause: DisconnectCause::ServerClosed(CloseCode::Other(1005)),
+            next: Next::Resume {
+                after: Duration::ZERO
+            }
+        }]
+    );
+}
+
+#[test]
 fn a_dropped_transport_resumes_and_failed_dials_back_off_exponentially() {
     let mut client = Client::new(
         config()
@@ -781,7 +893,7 @@ fn a_restored_session_resumes_in_a_new_process() {
     first.start();
     first.dispatch(2, "MESSAGE_CREATE");
     first.dispatch(3, "MESSAGE_CREATE");
-    first.session.close(true);
+    first.session.close(CloseKind::Resumable);
     first.drain();
     assert_eq!(
         first.closes(),
@@ -815,12 +927,12 @@ fn closing_for_good_sends_1000_and_forgets_the_session() {
     let mut client = client();
     client.start();
     client.take_events();
-    client.session.close(false);
+    client.session.close(CloseKind::EndSession);
     client.drain();
     assert_eq!(client.closes(), [CloseCode::Normal]);
     assert_eq!(
         client.take_events(),
-        [Event::Stopped(Stop::Closed { resumable: false })]
+        [Event::Stopped(Stop::Closed(CloseKind::EndSession))]
     );
     assert_eq!(client.session.resume_state(), None);
     client.advance(Duration::from_secs(600));
@@ -840,7 +952,6 @@ fn malformed_messages_are_refused_without_losing_state() {
         r#"{"t":"X","s":-3,"op":0,"d":{}}"#,
         r#"{"s":3,"op":0,"d":{"a":[}"#,
         r#"{"op":0,"op":0}"#,
-        r#"{"t":"READY","s":3,"op":0,"d":{"session_id":5}}"#,
         r#"{"op":9,"d":"yes"}"#,
     ] {
         let result = client
@@ -881,6 +992,37 @@ fn a_hello_without_a_usable_interval_is_refused_and_the_hello_deadline_still_run
             ..
         }
     )));
+}
+
+#[test]
+fn explicit_intents_add_to_the_ones_the_events_need() {
+    // `events(MESSAGE_CREATE).intents(MESSAGE_CONTENT)` is a bot that reads message text: it
+    // needs the message intents the events imply as well as the content one it names.
+    let mut client = Client::new(
+        Config::builder(Token::new(TOKEN).unwrap())
+            .events(EventSet::EMPTY.with(EventType::MessageCreate))
+            .intents(Intents::MESSAGE_CONTENT)
+            .build()
+            .unwrap(),
+    );
+    let expected = Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES | Intents::MESSAGE_CONTENT;
+    assert_eq!(client.session.config().intents(), expected);
+    client.start();
+    assert_eq!(client.payloads(2)[0].1["intents"], expected.bits());
+
+    // The order of the calls does not matter, and without events the intents are exactly the
+    // ones named.
+    let reversed = Config::builder(Token::new(TOKEN).unwrap())
+        .intents(Intents::MESSAGE_CONTENT)
+        .events(EventSet::EMPTY.with(EventType::MessageCreate))
+        .build()
+        .unwrap();
+    assert_eq!(reversed.intents(), expected);
+    let named = Config::builder(Token::new(TOKEN).unwrap())
+        .intents(Intents::GUILDS)
+        .build()
+        .unwrap();
+    assert_eq!(named.intents(), Intents::GUILDS);
 }
 
 #[test]
@@ -931,6 +1073,75 @@ fn urls_carry_the_query_and_compression_and_shards_go_in_identify() {
         "ws://127.0.0.1:9999/gateway?v=10&encoding=json&compress=zstd-stream"
     );
     assert_eq!(client.payloads(2)[0].1["shard"], json!([3, 8]));
+}
+
+/// Defect 5 of the driver issue: a gateway URL that already carried a query got the session's
+/// own query appended a second time, so compressed frames were read as JSON, Hello never
+/// parsed, and every connection failed the same way. It is a configuration error now, and so
+/// is a saved resume URL with a query.
+#[test]
+fn a_gateway_url_with_a_query_or_fragment_is_refused() {
+    for url in [
+        "wss://gateway.discord.gg/?v=10&encoding=json",
+        "wss://gateway.discord.gg?compress=zlib-stream",
+        "ws://127.0.0.1:9999/#top",
+    ] {
+        let built = config().gateway_url(url).build();
+        assert_eq!(built.err(), Some(ConfigError::UrlQuery), "{url}");
+    }
+    let mut state = ResumeState {
+        session_id: "abc".try_into().unwrap(),
+        resume_gateway_url: "wss://resume.discord.gg/?v=10".try_into().unwrap(),
+        seq: 3,
+    };
+    let refused = Session::restore(config().build().unwrap(), &state);
+    assert_eq!(refused.err(), Some(ConfigError::UrlQuery));
+    state.resume_gateway_url = "wss://resume.discord.gg/".try_into().unwrap();
+    assert!(Session::restore(config().build().unwrap(), &state).is_ok());
+}
+
+#[test]
+fn a_512_byte_token_identifies_and_resumes_and_an_identify_over_4096_bytes_is_refused_by_build() {
+    // Discord-compatible gateways issue JWT-style tokens of about 400 bytes. The longest token
+    // accepted, made of the characters that grow most in JSON (`\` and `"` escape to two
+    // bytes), with the largest properties (control characters escape to six) and every other
+    // field at its widest, still makes an Identify within Discord's 4096 bytes.
+    let token: String = "\\\"".repeat(MAX_TOKEN_LEN.max(512) / 2);
+    let widest = || {
+        Config::builder(Token::new(&token).unwrap())
+            .properties(
+                &"\u{1}".repeat(MAX_PROPERTY_LEN),
+                &"\u{1}".repeat(MAX_PROPERTY_LEN),
+            )
+            .intents(Intents::all())
+            .large_threshold(250)
+            .shard(ShardId::new(u32::MAX - 1, u32::MAX).unwrap())
+    };
+    let mut client = Client::new(widest().build().unwrap());
+    client.start();
+    let identify = client.payloads(2)[0].1.clone();
+    assert_eq!(identify["token"], token.as_str());
+    // serde_json escapes these characters as the session does, so this is the wire length.
+    let wire = json!({"op": 2, "d": identify}).to_string();
+    assert!(wire.len() <= 4096, "{}", wire.len());
+    client.session.handle_transport_lost(client.now);
+    client.drain();
+    client.hello();
+    assert_eq!(client.payloads(6)[0].1["token"], token.as_str());
+
+    // A presence made of escapes on top of that cannot fit: a typed error from build(), not a
+    // panic and not an Identify that Discord would answer with 4002.
+    let escapes = "\u{1}".repeat(MAX_OWNED_STRING_LEN);
+    let activities = [
+        Activity::new(ActivityType::Playing, &escapes).with_state(&escapes),
+        Activity::new(ActivityType::Watching, &escapes).with_state(&escapes),
+    ];
+    let presence =
+        OwnedPresence::from_borrowed(&UpdatePresence::new(Status::Idle, &activities)).unwrap();
+    assert_eq!(
+        widest().presence(presence).build().err(),
+        Some(ConfigError::IdentifyTooLarge)
+    );
 }
 
 #[test]
@@ -1094,35 +1305,174 @@ fn a_dispatch_before_hello_is_refused_and_the_hello_deadline_still_runs() {
     )));
 }
 
-#[test]
-fn a_ready_with_an_empty_session_id_is_refused_so_reconnects_never_stall() {
-    // Found by the session_transcript fuzz target: READY with `"session_id":""` was kept, and
-    // Resume refuses an empty id, so every later connection waited after Hello for a Resume
-    // that never went out, and the session never identified again.
+/// Connect, Hello and permit: an Identify on the wire, READY due.
+fn identified() -> Client {
     let mut client = client();
     client.drain();
     client.hello();
     assert!(client.session.handle_identify_permit(client.now));
     client.drain();
-    let ready =
-        br#"{"t":"READY","s":1,"op":0,"d":{"session_id":"","resume_gateway_url":"wss://r"}}"#;
-    let result = client
-        .session
-        .handle_message(client.now, Message::Text(ready));
-    assert_eq!(
-        result,
-        Err(HandleError::Protocol(ProtocolError::EmptySessionId))
-    );
-    assert_eq!(client.session.state(), State::Identifying);
-    assert_eq!(client.session.session_id(), None);
-    assert_eq!(client.session.seq(), None);
-
-    client.ready("session-1");
     client.take_events();
+    client
+}
+
+#[test]
+fn a_ready_without_a_usable_resume_url_goes_live_and_resumes_on_the_first_url() {
+    // READYs before 2022 carry no `resume_gateway_url`; some gateways send one longer than the
+    // room kept for it. The Identify was spent either way: the session is live, and resumes go to
+    // the URL first dialled.
+    let long_url = format!("wss://{}", "a".repeat(200));
+    for resume_url in [
+        None,
+        Some(json!(long_url)),
+        Some(json!(null)),
+        Some(json!(5)),
+    ] {
+        let mut client = identified();
+        let mut d = json!({"v": 10, "session_id": "old-session", "guilds": []});
+        if let Some(url) = resume_url.clone() {
+            d["resume_gateway_url"] = url;
+        }
+        client.recv_value(json!({"t": "READY", "s": 1, "op": 0, "d": d}));
+        assert_eq!(client.take_events(), [Event::Ready], "{resume_url:?}");
+        assert_eq!(client.session.state(), State::Active);
+        assert_eq!(client.session.session_id(), Some("old-session"));
+
+        client.session.handle_transport_lost(client.now);
+        client.drain();
+        client.hello();
+        assert_eq!(
+            client.dials.last().unwrap(),
+            &(
+                "wss://gateway.discord.gg/?v=10&encoding=json".to_owned(),
+                true
+            )
+        );
+        assert_eq!(client.payloads(6)[0].1["session_id"], "old-session");
+    }
+}
+
+#[test]
+fn a_ready_with_an_unusable_session_id_goes_live_and_the_next_connection_identifies() {
+    // Resume cannot carry an empty, missing or truncated id, so the session cannot be resumed.
+    // The connection itself is authenticated and live, though: dropping it would spend another
+    // Identify against the daily budget, only to be answered with the same READY. So the session
+    // goes live, says it cannot be resumed, and identifies when this connection ends.
+    let too_long = "a".repeat(discord_gateway::codec::MAX_SESSION_ID_LEN + 1);
+    let cases = [
+        (json!(""), ProtocolError::EmptySessionId),
+        (
+            json!(too_long),
+            ProtocolError::UnusableSessionId(DecodeError::TooLong {
+                field: "session_id",
+                limit: discord_gateway::codec::MAX_SESSION_ID_LEN,
+            }),
+        ),
+        (
+            json!(null),
+            ProtocolError::UnusableSessionId(DecodeError::WrongType {
+                field: "session_id",
+                expected: "a string",
+            }),
+        ),
+        (
+            Value::Null,
+            ProtocolError::UnusableSessionId(DecodeError::MissingField {
+                field: "session_id",
+            }),
+        ),
+    ];
+    for (index, (session_id, reason)) in cases.into_iter().enumerate() {
+        let mut client = identified();
+        let mut d = json!({"v": 10, "resume_gateway_url": RESUME_URL});
+        if index != 3 {
+            d["session_id"] = session_id;
+        }
+        client.recv_value(json!({"t": "READY", "s": 1, "op": 0, "d": d}));
+        assert_eq!(
+            client.take_events(),
+            [Event::Ready, Event::NotResumable(reason)]
+        );
+        assert_eq!(client.session.state(), State::Active);
+        assert_eq!(client.session.session_id(), None);
+        assert_eq!(client.session.resume_state(), None);
+        assert_eq!(client.session.seq(), Some(1));
+        let mut buf = [0; 4096];
+        let leave = UpdateVoiceState::leave(Snowflake(1));
+        assert!(client
+            .session
+            .send_command(client.now, &leave, &mut buf)
+            .is_ok());
+
+        client.session.handle_transport_lost(client.now);
+        client.drain();
+        assert_eq!(
+            client.take_events(),
+            [Event::Disconnected {
+                cause: DisconnectCause::TransportLost,
+                next: Next::Identify {
+                    after: Duration::ZERO
+                }
+            }]
+        );
+        assert!(!client.dials.last().unwrap().1, "nothing to resume");
+        client.hello();
+        assert_eq!(client.take_events(), [Event::IdentifyPermitNeeded]);
+    }
+}
+
+#[test]
+fn a_ready_goes_live_even_when_its_sequence_number_is_stale() {
+    // A gateway that numbers READY after a dispatch it already sent: the sequence check drops
+    // the payload as a repeat, but the session still becomes live.
+    let mut client = identified();
+    client.dispatch(1, "GUILD_CREATE");
+    client.take_events();
+    client.ready("session-1");
+    assert_eq!(
+        client.take_events(),
+        [
+            Event::StaleDispatch {
+                last: 1,
+                received: 1
+            },
+            Event::Ready
+        ]
+    );
+    assert_eq!(client.session.state(), State::Active);
+    assert_eq!(client.session.session_id(), Some("session-1"));
+}
+
+#[test]
+fn a_resumed_that_repeats_the_last_sequence_number_still_ends_the_resume() {
+    // Some gateways number RESUMED with the last `s` already received (nothing new happened).
+    // Dropping it as stale before leaving Resuming refused commands forever.
+    let mut client = client();
+    client.start();
+    client.dispatch(2, "MESSAGE_CREATE");
     client.session.handle_transport_lost(client.now);
     client.drain();
     client.hello();
-    assert_eq!(client.payloads(6)[0].1["session_id"], "session-1");
+    client.take_events();
+    client.recv(r#"{"t":"RESUMED","s":2,"op":0,"d":{"_trace":["x"]}}"#);
+    assert_eq!(
+        client.take_events(),
+        [
+            Event::StaleDispatch {
+                last: 2,
+                received: 2
+            },
+            Event::Resumed { replayed: 0 }
+        ]
+    );
+    assert_eq!(client.session.state(), State::Active);
+    assert_eq!(client.session.seq(), Some(2));
+    let mut buf = [0; 4096];
+    let leave = UpdateVoiceState::leave(Snowflake(1));
+    assert!(client
+        .session
+        .send_command(client.now, &leave, &mut buf)
+        .is_ok());
 }
 
 #[test]

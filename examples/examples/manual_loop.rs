@@ -15,7 +15,7 @@ mod common;
 use std::net::TcpStream;
 use std::time::{Duration, Instant as StdInstant};
 
-use discord_gateway::session::{Config, Event, Message, SendBuffer, Session, Transmit};
+use discord_gateway::session::{CloseKind, Config, Event, Message, SendBuffer, Session, Transmit};
 use discord_gateway::{CloseCode, Instant, Intents, Token};
 use tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tungstenite::protocol::CloseFrame;
@@ -114,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         if gateway.sim.is_some()
                             && dispatch.data().windows(7).any(|w| w == b"\"!quit\"")
                         {
-                            session.close(false);
+                            session.close(CloseKind::EndSession);
                         }
                     }
                     Ok(None) => {}

@@ -1,8 +1,10 @@
 //! Several shards in one task: one shared identify queue, one merged stream of events.
 //!
-//! No task per shard is needed: `select_all` polls every shard's stream, and each shard does
-//! its work while polled. The identify queue makes sure shards in one concurrency bucket
-//! identify at least 5 s apart, as Discord requires.
+//! No task per shard is needed: a shard is a `Stream`, `select_all` polls every one, and each
+//! does its work while polled. The merged stream still holds the shards, so `iter_mut` reaches
+//! every shard's handle: here, to close them all resumably and show what a restart would
+//! resume. The identify queue makes sure shards in one concurrency bucket identify at least
+//! 5 s apart, as Discord requires.
 //!
 //! Run with `DISCORD_TOKEN=... SHARDS=4 cargo run --example multi_shard`, or without a token to
 //! try it against a simulated gateway.
@@ -12,10 +14,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use discord_gateway_tokio::{
-    EventType, Intents, LocalIdentifyQueue, Shard, ShardEvent, ShardId, Token, Tokio,
+    CloseKind, EventType, Intents, LocalIdentifyQueue, Shard, ShardEvent, ShardId, Token, Tokio,
 };
 use futures_util::stream::{select_all, StreamExt};
 
@@ -33,29 +33,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = common::gateway(count);
     let queue = LocalIdentifyQueue::new(Tokio, max_concurrency);
 
-    let mut streams = Vec::new();
+    let mut shards = Vec::new();
     for id in 0..count {
         let mut builder = Shard::builder(Token::new(&gateway.token)?)
             .shard(ShardId::new(id, count)?)
             .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
-            .identify_queue(Arc::clone(&queue) as _);
+            .identify_queue(queue.clone());
         if let Some(url) = &gateway.gateway_url {
             builder = builder.gateway_url(url);
         }
-        let shard = builder.build()?;
-        streams.push(shard.into_stream().map(move |event| (id, event)).boxed());
+        shards.push(builder.build()?);
     }
 
-    let mut events = select_all(streams);
+    let mut events = select_all(shards);
     let mut ready = 0;
-    while let Some((shard, event)) = events.next().await {
+    while let Some(event) = events.next().await {
         match event? {
-            ShardEvent::Ready { .. } => {
+            ShardEvent::Ready { session_id } => {
                 ready += 1;
-                println!("shard {shard} ready ({ready}/{count})");
+                println!("ready: session {session_id} ({ready}/{count})");
             }
             ShardEvent::Dispatch(dispatch) => {
-                println!("shard {shard}: {}", dispatch.name());
+                println!("{}", dispatch.name());
                 if dispatch.kind() == Some(EventType::MessageCreate) && gateway.sim.is_some() {
                     let message: serde_json::Value = dispatch.deserialize()?;
                     if message["content"] == "!quit" {
@@ -65,6 +64,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             _ => {}
         }
+    }
+    for shard in events.iter_mut() {
+        shard.close(CloseKind::Resumable).await;
+        let session = shard
+            .resume_state()
+            .map(|state| state.session_id.to_string());
+        println!("shard {}: resumable session {session:?}", shard.id());
     }
     Ok(())
 }

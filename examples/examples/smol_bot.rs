@@ -8,7 +8,7 @@
 
 mod common;
 
-use discord_gateway_smol::{EventSet, EventType, Intents, Shard, ShardEvent, Token};
+use discord_gateway_smol::{CloseKind, EventSet, EventType, Intents, Shard, ShardEvent, Token};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = common::gateway(1);
@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let value: serde_json::Value = message.deserialize()?;
                 println!("message: {}", value["content"]);
                 if value["content"] == "!quit" {
-                    shard.close(false).await;
+                    shard.close(CloseKind::EndSession).await;
                 }
             }
         }

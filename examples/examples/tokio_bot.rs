@@ -15,7 +15,9 @@ mod common;
 use discord_gateway_tokio::command::{
     Activity, MemberSelector, RequestGuildMembers, Status, UpdatePresence,
 };
-use discord_gateway_tokio::{EventSet, EventType, Intents, Shard, ShardEvent, Snowflake, Token};
+use discord_gateway_tokio::{
+    CloseKind, EventSet, EventType, Intents, Shard, ShardEvent, Snowflake, Token,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -53,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     },
                 ))
             } else if content == "!quit" {
-                sender.close(false)
+                sender.close(CloseKind::EndSession)
             } else {
                 continue;
             };

@@ -2,8 +2,8 @@
 """Writes the checked-in seed corpora under fuzz/seeds/<target>/.
 
 Run from anywhere: python3 fuzz/seeds/make_seeds.py. Needs the `zstd` command for the
-zstd-stream seeds. Sources: the protocol reference's payload examples
-(../shared/spec/payload-examples), the sim's fixtures, the payloads of core/tests/session.rs,
+zstd-stream seeds. Sources: the repository's payload examples
+(fixtures/payload-examples), the sim's fixtures, the payloads of core/tests/session.rs,
 and session transcripts written as byte programs in the grammar of core/src/fuzzing/transcript.
 """
 
@@ -15,7 +15,7 @@ import zlib
 
 FUZZ = pathlib.Path(__file__).resolve().parent.parent
 ROOT = FUZZ.parent
-SPEC = ROOT.parent / "shared" / "spec"
+FIXTURES = ROOT / "fixtures"
 SEEDS = FUZZ / "seeds"
 
 # Payloads the session scenario tests hand in (core/tests/session.rs).
@@ -52,7 +52,7 @@ def clean(target):
 def json_payloads():
     """Every recorded payload, as bytes, with a short name."""
     found = []
-    for directory in [SPEC / "payload-examples", ROOT / "sim" / "fixtures"]:
+    for directory in [FIXTURES / "payload-examples", ROOT / "sim" / "fixtures"]:
         for path in sorted(directory.glob("*.json")):
             found.append((f"{directory.name}-{path.stem}", path.read_bytes()))
     for index, payload in enumerate(TEST_PAYLOADS):
@@ -72,7 +72,7 @@ def command_seeds():
     import json
 
     out = clean("command_round_trip")
-    for path in sorted((SPEC / "payload-examples").glob("send_*.json")):
+    for path in sorted((FIXTURES / "payload-examples").glob("send_*.json")):
         payload = json.loads(path.read_bytes())
         d = json.dumps(payload["d"], separators=(",", ":")).encode()
         (out / f"raw-{path.stem}").write_bytes(bytes([0, payload["op"]]) + d)
@@ -132,12 +132,14 @@ def invalid_session(resumable):
     return bytes([0, 4, 1 if resumable else 0]) + ENVELOPE + TEXT
 
 
-def ready():
-    return bytes([0, 5, 0, 0, 1]) + DISPATCH_ENVELOPE + TEXT
+def ready(session_id=0, url=0):
+    """session_id 3 = too long, 4 = empty; url 4 = too long, 5 = absent (READY before 2022)."""
+    return bytes([0, 5, session_id, url, 1]) + DISPATCH_ENVELOPE + TEXT
 
 
-def resumed():
-    return bytes([0, 6, 0]) + DISPATCH_ENVELOPE + TEXT
+def resumed(seq=0):
+    """seq 0 = the next number, 6 = a repeat of the last."""
+    return bytes([0, 6, seq]) + DISPATCH_ENVELOPE + TEXT
 
 
 def dispatch(name=0, seq=0):
@@ -148,6 +150,14 @@ def dispatch(name=0, seq=0):
 
 def permit():
     return bytes([17])
+
+
+def transport_lost():
+    return bytes([16, 0])
+
+
+def message_too_large():
+    return bytes([16, 1])
 
 
 def advance(index):
@@ -188,6 +198,13 @@ def session_seeds():
         "close-codes": SETUP + start() + close_frame(5) + hello() + close_frame(8)
         + hello() + permit() + ready() + close_frame(10),
         "hello-timeout": SETUP + advance(7) + advance(7) + hello() + permit() + ready(),
+        "ready-without-resume-url-then-stale-resumed": SETUP + hello() + permit() + ready(0, 5)
+        + dispatch() + transport_lost() + hello() + resumed(6) + voice_command(),
+        "ready-with-unusable-session-ids": SETUP + hello() + permit() + ready(4, 0) + dispatch()
+        + transport_lost() + hello() + permit() + ready(3, 4) + voice_command()
+        + transport_lost() + hello() + permit() + ready(),
+        "message-too-large-thrice": SETUP + start() + dispatch() + message_too_large() + hello()
+        + message_too_large() + advance(4) + hello() + message_too_large() + advance(8),
     }
     for name, program in programs.items():
         (out / name).write_bytes(program)

@@ -1,9 +1,9 @@
 //! Building a shard: the core's settings plus what only a driver needs.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use discord_gateway::command::OwnedPresence;
 use discord_gateway::protocol::{EventSet, Intents, ShardId};
 use discord_gateway::session::{
@@ -12,7 +12,9 @@ use discord_gateway::session::{
 use discord_gateway::Token;
 
 use crate::identify::{IdentifyQueue, LocalIdentifyQueue};
+use crate::inflate::Inflater;
 use crate::runtime::os_seed;
+use crate::shard::Limits;
 use crate::{Runtime, Shard};
 
 /// The largest message accepted by default, after decompression: enough for the GUILD_CREATE
@@ -26,7 +28,11 @@ pub const DEFAULT_READ_BUFFER_SIZE: usize = 16 * 1024;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds a [`Shard`]. Start from the adapter's `Shard::builder(token)`.
+///
+/// Cloning a builder is how a bot makes its shards: set what they share once, then set each
+/// clone's [`ShardBuilder::shard`].
 #[must_use]
+#[derive(Clone)]
 pub struct ShardBuilder<R: Runtime> {
     runtime: R,
     core: ConfigBuilder,
@@ -63,7 +69,8 @@ impl<R: Runtime> ShardBuilder<R> {
         }
     }
 
-    /// The intents to identify with (otherwise derived from [`ShardBuilder::events`]).
+    /// Intents to identify with, added to those derived from [`ShardBuilder::events`] (for
+    /// example `MESSAGE_CONTENT`, which no event implies).
     pub fn intents(mut self, intents: Intents) -> Self {
         self.core = self.core.intents(intents);
         self
@@ -144,10 +151,11 @@ impl<R: Runtime> ShardBuilder<R> {
         self
     }
 
-    /// The identify permits to use. Share one queue between all shards of a bot; by default each
-    /// shard gets its own single-bucket queue.
-    pub fn identify_queue(mut self, queue: Arc<dyn IdentifyQueue>) -> Self {
-        self.identify = Some(queue);
+    /// The identify permits to use. Share one queue between all shards of a bot (a
+    /// [`LocalIdentifyQueue`] clone, or an `Arc` of your own); by default each shard gets its own
+    /// single-bucket queue.
+    pub fn identify_queue(mut self, queue: impl IdentifyQueue) -> Self {
+        self.identify = Some(Arc::new(queue));
         self
     }
 
@@ -181,34 +189,63 @@ impl<R: Runtime> ShardBuilder<R> {
     /// Builds the shard. It does nothing until it is polled.
     ///
     /// # Errors
-    /// A [`ConfigError`] for a malformed configuration.
-    pub fn build(self) -> Result<Shard<R>, ConfigError> {
+    /// A [`BuildError`] for a malformed configuration, or a compression this build cannot read.
+    pub fn build(self) -> Result<Shard<R>, BuildError> {
         let core = if self.seeded {
             self.core
         } else {
             self.core.seed(os_seed())
         };
-        let config = core.build()?;
+        let config = core.build().map_err(BuildError::Config)?;
+        // Otherwise every connection would fail to decompress, and the shard would reconnect
+        // for ever.
+        Inflater::new(config.compression())
+            .map_err(|_| BuildError::CompressionUnavailable(config.compression()))?;
         let session = match &self.resume {
-            Some(state) => Session::restore(config, state)?,
+            Some(state) => Session::restore(config, state).map_err(BuildError::Config)?,
             None => Session::new(config),
         };
         let identify = match self.identify {
             Some(queue) => queue,
-            None => LocalIdentifyQueue::new(self.runtime.clone(), 1),
+            None => Arc::new(LocalIdentifyQueue::new(self.runtime.clone(), 1)),
         };
-        // Commands are small and flushed one by one: no write buffering.
-        let websocket = WebSocketConfig::default()
-            .max_message_size(Some(self.max_message_size))
-            .max_frame_size(Some(self.max_message_size))
-            .read_buffer_size(self.read_buffer_size)
-            .write_buffer_size(0);
-        Ok(Shard::from_parts(
-            self.runtime,
-            session,
-            identify,
-            self.connect_timeout,
-            websocket,
-        ))
+        let limits = Arc::new(Limits {
+            connect_timeout: self.connect_timeout,
+            max_message_size: self.max_message_size,
+            read_buffer_size: self.read_buffer_size,
+        });
+        Ok(Shard::from_parts(self.runtime, session, identify, limits))
+    }
+}
+
+/// Why a shard could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The session's configuration is malformed.
+    Config(ConfigError),
+    /// The compression asked for is not compiled in (turn on the adapter's `zlib` or `zstd`
+    /// feature).
+    CompressionUnavailable(Compression),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(_) => f.write_str("invalid shard configuration"),
+            Self::CompressionUnavailable(compression) => write!(
+                f,
+                "{compression:?} was asked for, but its feature is not compiled in"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config(error) => Some(error),
+            Self::CompressionUnavailable(_) => None,
+        }
     }
 }

@@ -4,21 +4,16 @@ use std::time::{Duration, Instant};
 
 use discord_gateway::Instant as CoreInstant;
 
-/// The origin the core's instants count from: when the shard was created.
+/// The origin the core's instants count from: when the shard was created, on its runtime's
+/// clock.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Clock {
     origin: Instant,
 }
 
 impl Clock {
-    pub(crate) fn new() -> Self {
-        Self {
-            origin: Instant::now(),
-        }
-    }
-
-    pub(crate) fn now(&self) -> CoreInstant {
-        self.core_instant(Instant::now())
+    pub(crate) fn new(origin: Instant) -> Self {
+        Self { origin }
     }
 
     pub(crate) fn core_instant(self, at: Instant) -> CoreInstant {

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use discord_gateway::protocol::{CloseCode, EventType};
-use discord_gateway::session::{DisconnectCause, HandleError, Next};
+use discord_gateway::session::{DisconnectCause, HandleError, Next, ProtocolError};
 
 use crate::inflate::InflateError;
 
@@ -133,6 +133,9 @@ pub enum ShardEvent {
     },
     /// A message could not be read and was skipped; the connection carries on.
     Malformed(MessageError),
+    /// READY named a session that cannot be resumed (its id was missing or unusable): the
+    /// session is live, but the next connection identifies instead of resuming.
+    NotResumable(ProtocolError),
 }
 
 /// Why a received message was skipped.
@@ -147,10 +150,11 @@ pub enum MessageError {
 
 impl fmt::Display for MessageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Payload(error) => error.fmt(f),
-            Self::Inflate(error) => error.fmt(f),
-        }
+        // The cause is the source, not repeated here: error chains print it once.
+        f.write_str(match self {
+            Self::Payload(_) => "skipped a malformed message",
+            Self::Inflate(_) => "skipped a message that could not be decompressed",
+        })
     }
 }
 
@@ -191,3 +195,27 @@ impl fmt::Display for ShardError {
 }
 
 impl std::error::Error for ShardError {}
+
+/// Displays an error with every cause in its chain, `outer: inner: innermost`: each layer of
+/// this library prints only its own part and leaves the cause to `source()`, so a log line that
+/// wants the whole story prints this.
+#[derive(Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

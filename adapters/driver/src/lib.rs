@@ -2,11 +2,17 @@
 //!
 //! It binds the sans-IO [`discord_gateway`] session to a websocket: connect, feed messages in,
 //! send what the session wants sent, sleep until its deadline, reconnect. It is written once,
-//! generic over a tiny [`Runtime`] trait (open a websocket, sleep until an instant), so each
-//! adapter is little more than an `async-tungstenite` connect with TLS and a timer.
+//! generic over a small [`Runtime`] trait (open a websocket, sleep until an instant, tell the
+//! time), so each adapter is little more than an `async-tungstenite` connect with TLS and a
+//! timer. The runtime's frames, errors and connect options are the driver's own types
+//! ([`Frame`], [`TransportError`], [`ConnectOptions`]): no websocket library's types are part
+//! of the contract.
 //!
-//! It never spawns tasks: a [`Shard`] does its work while the application awaits
-//! [`Shard::next_event`]. It never logs the token.
+//! A [`Shard`] is a [`futures_util::Stream`] of events, driven by its `poll_next` alone. It
+//! never spawns tasks: it does its work while the application polls it. It never logs the token.
+//!
+//! With the `testing` feature, [`testing::TestRuntime`] runs shards over in-memory sockets on a
+//! manual clock, so tests go through minutes of heartbeats and backoff in microseconds.
 
 mod builder;
 mod clock;
@@ -15,29 +21,38 @@ mod event;
 pub mod fuzzing;
 mod identify;
 mod inflate;
+mod link;
 mod payloads;
 mod runtime;
 mod sender;
 mod shard;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod transport;
+#[cfg(feature = "async-tungstenite")]
+pub mod websocket;
 
 pub use builder::{
-    ShardBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_READ_BUFFER_SIZE,
+    BuildError, ShardBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_READ_BUFFER_SIZE,
 };
-pub use event::{Dispatch, MessageError, ShardError, ShardEvent};
-pub use identify::{IdentifyQueue, LocalIdentifyQueue, Permit, IDENTIFY_WINDOW};
+pub use event::{Dispatch, ErrorChain, MessageError, ShardError, ShardEvent};
+pub use identify::{IdentifyQueue, LocalIdentifyQueue, Permit, SessionStartLimit, IDENTIFY_WINDOW};
 pub use inflate::InflateError;
 pub use runtime::{os_seed, Runtime};
 pub use sender::{QueueError, ShardSender};
 pub use shard::Shard;
+pub use transport::{ConnectOptions, Frame, Transport, TransportError, USER_AGENT};
 
 pub use discord_gateway;
+pub use discord_gateway::session::CloseKind;
 
 /// What an application needs from an adapter crate, re-exported by each one so that
 /// `discord_gateway_tokio::*` and `discord_gateway_smol::*` name the same things.
 pub mod prelude {
     pub use crate::{
-        Dispatch, IdentifyQueue, MessageError, QueueError, Runtime, ShardError, ShardEvent,
-        ShardSender,
+        BuildError, CloseKind, Dispatch, ErrorChain, IdentifyQueue, MessageError, QueueError,
+        Runtime, SessionStartLimit, ShardError, ShardEvent, ShardSender,
     };
     pub use discord_gateway::command;
     pub use discord_gateway::protocol::{
@@ -45,4 +60,5 @@ pub mod prelude {
     };
     pub use discord_gateway::session::{Compression, DisconnectCause, Next, ResumeState};
     pub use discord_gateway::Token;
+    pub use futures_util::StreamExt;
 }

@@ -1,35 +1,40 @@
-//! What an async runtime has to provide: a websocket connection and a timer.
+//! What an async runtime has to provide: a websocket connection, a timer and a clock.
 
 use std::future::Future;
 use std::time::Instant;
 
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-use async_tungstenite::tungstenite::{Error as WsError, Message};
-use futures_util::{Sink, Stream};
+use crate::transport::{ConnectOptions, Transport, TransportError};
 
-/// The two things the driver needs from an async runtime. Each adapter implements this in a few
-/// lines (an `async-tungstenite` connect with TLS, and the runtime's sleep); everything else, the
-/// loop, decompression, reconnects, commands, is shared.
+/// What the driver needs from an async runtime. Each adapter implements this in a few lines (an
+/// `async-tungstenite` connect with TLS, and the runtime's sleep); everything else, the loop,
+/// decompression, reconnects, commands, is shared.
+///
+/// Every deadline the driver keeps is read from [`Runtime::now`] and waited for with
+/// [`Runtime::sleep_until`], so a runtime with a manual clock (see the `testing` feature) drives
+/// a shard through 41-second heartbeats, zombies and backoff in microseconds.
 pub trait Runtime: Clone + Send + Sync + 'static {
     /// An open websocket.
-    type Socket: Stream<Item = Result<Message, WsError>>
-        + Sink<Message, Error = WsError>
-        + Unpin
-        + Send
-        + 'static;
+    type Socket: Transport;
 
-    /// Opens a websocket to `url` (`ws://` or `wss://`, TLS as the adapter configures it) with
-    /// `config`, which the driver builds: message-size bounds and buffer sizes are protocol
-    /// decisions, made once for every runtime.
+    /// Opens a websocket as `options` say (`ws://` or `wss://`, TLS as the adapter configures
+    /// it). The limits in `options` are protocol decisions, made once by the driver for every
+    /// runtime.
     fn connect(
         &self,
-        url: String,
-        config: WebSocketConfig,
-    ) -> impl Future<Output = Result<Self::Socket, WsError>> + Send + 'static;
+        options: ConnectOptions,
+    ) -> impl Future<Output = Result<Self::Socket, TransportError>> + Send + 'static;
 
-    /// Completes at `deadline`.
+    /// Completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static;
+
+    /// The current time on this runtime's clock.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
 }
+
+/// A runtime's sleep, boxed so a shard or a permit can keep it between polls.
+pub(crate) type Sleep = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A seed for the session's jitter from the operating system's randomness, without a dependency:
 /// std seeds every `RandomState` from the OS.

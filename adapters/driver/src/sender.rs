@@ -1,18 +1,42 @@
-//! Sending commands to a shard from any task.
+//! Sending commands to a shard, from its own task or any other.
 
 use std::fmt;
 
+use bytes::Bytes;
 use discord_gateway::command::{encode_into, Encode, EncodeError, RawCommand, MAX_PAYLOAD_LEN};
 use discord_gateway::OpCode;
 use futures_channel::mpsc;
 
+use crate::CloseKind;
+
+/// A command encoded and checked once, when it was queued; these bytes are what goes out.
+#[derive(Clone, Debug)]
+pub(crate) struct Encoded {
+    pub(crate) op: OpCode,
+    pub(crate) payload: Bytes,
+}
+
+impl Encoded {
+    /// Encodes `command`, refusing the opcodes the session sends itself.
+    pub(crate) fn new(command: &impl Encode) -> Result<Self, QueueError> {
+        let op = command.opcode();
+        if op.is_session_owned() {
+            return Err(QueueError::Reserved(op));
+        }
+        let mut buf = [0u8; MAX_PAYLOAD_LEN];
+        let len = encode_into(command, &mut buf).map_err(QueueError::Encode)?;
+        Ok(Self {
+            op,
+            payload: Bytes::copy_from_slice(&buf[..len]),
+        })
+    }
+}
+
 /// What travels from senders to the shard.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    /// An encoded payload, checked when it was queued.
-    Command(Vec<u8>),
-    /// Close the shard, keeping the session resumable or not.
-    Close { resumable: bool },
+    Command(Encoded),
+    Close(CloseKind),
 }
 
 /// Why a command was not queued.
@@ -30,14 +54,21 @@ pub enum QueueError {
 impl fmt::Display for QueueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Encode(error) => write!(f, "command not queued: {error}"),
+            Self::Encode(_) => f.write_str("command not queued"),
             Self::Reserved(op) => write!(f, "opcode {} is sent by the shard itself", op.to_u8()),
             Self::ShardGone => f.write_str("the shard has been dropped"),
         }
     }
 }
 
-impl std::error::Error for QueueError {}
+impl std::error::Error for QueueError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Encode(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// A cloneable handle that queues commands for a shard from any task or thread.
 ///
@@ -67,13 +98,7 @@ impl ShardSender {
     /// # Errors
     /// [`QueueError`] when the command is invalid, reserved, or the shard is gone.
     pub fn send(&self, command: &impl Encode) -> Result<(), QueueError> {
-        let op = command.opcode();
-        if matches!(op, OpCode::Identify | OpCode::Resume | OpCode::Heartbeat) {
-            return Err(QueueError::Reserved(op));
-        }
-        let mut buf = [0u8; MAX_PAYLOAD_LEN];
-        let len = encode_into(command, &mut buf).map_err(QueueError::Encode)?;
-        self.push(Outgoing::Command(buf[..len].to_vec()))
+        self.push(Outgoing::Command(Encoded::new(command)?))
     }
 
     /// Queues a command with a pre-encoded `d`, for opcodes this library has no type for.
@@ -84,13 +109,13 @@ impl ShardSender {
         self.send(&RawCommand::new(op, data))
     }
 
-    /// Asks the shard to close. With `resumable` the session stays alive on Discord's side for a
-    /// few minutes so it can be resumed from its exported state.
+    /// Asks the shard to close: [`CloseKind::Resumable`] keeps the session alive on Discord's
+    /// side for a few minutes so it can be resumed from its exported state.
     ///
     /// # Errors
     /// [`QueueError::ShardGone`] when the shard is already dropped.
-    pub fn close(&self, resumable: bool) -> Result<(), QueueError> {
-        self.push(Outgoing::Close { resumable })
+    pub fn close(&self, kind: CloseKind) -> Result<(), QueueError> {
+        self.push(Outgoing::Close(kind))
     }
 
     fn push(&self, outgoing: Outgoing) -> Result<(), QueueError> {

@@ -1,101 +1,90 @@
-//! The driver loop: one shard, any runtime, no background tasks.
+//! The driver loop: one shard, any runtime, no background tasks, one `poll_next`.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use async_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use bytes::Bytes;
-use discord_gateway::codec::Envelope;
-use discord_gateway::command::{RawCommand, MAX_PAYLOAD_LEN};
+use discord_gateway::command::{Encode, MAX_PAYLOAD_LEN};
 use discord_gateway::protocol::{CloseCode, ShardId};
 use discord_gateway::session::{
-    Event, Message, ResumeState, SendBuffer, SendError, Session, State, Stop, Transmit,
+    CloseKind, Event, Message, ResumeState, SendBuffer, SendError, Session, State, Stop, Transmit,
 };
 use discord_gateway::Instant as CoreInstant;
 use futures_channel::mpsc;
-use futures_util::{SinkExt, Stream, StreamExt};
-use tracing::Instrument;
+use futures_util::{Stream, StreamExt};
 
 use crate::clock::Clock;
-use crate::event::{Dispatch, MessageError, ShardError, ShardEvent};
+use crate::event::{Dispatch, ErrorChain, MessageError, ShardError, ShardEvent};
 use crate::identify::{IdentifyQueue, Permit};
 use crate::inflate::{InflateError, Inflater};
-use crate::payloads::PayloadBuffer;
-use crate::sender::{Outgoing, ShardSender};
+use crate::link::{Closing, Dial, Link};
+use crate::runtime::Sleep;
+use crate::sender::{Encoded, Outgoing, QueueError, ShardSender};
+use crate::transport::{ConnectOptions, Frame, TransportError, USER_AGENT};
 use crate::Runtime;
 
-/// How many times an uncompressed message over the size limit may end a connection at the same
-/// sequence number before the shard gives up (each resume replays it).
-const OVERSIZED_ATTEMPTS: u32 = 3;
-
-/// How long a single websocket write may block before the connection counts as lost.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a connection the session has left may take to finish its closing handshake.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-
-type Connecting<S> = Pin<Box<dyn Future<Output = Result<S, WsError>> + Send>>;
-
-/// What woke the loop.
-enum Wake<S> {
-    Socket(Option<Result<WsMessage, WsError>>),
-    Connected(Result<S, WsError>),
-    ConnectTimedOut,
-    Permit,
-    Command(Option<Outgoing>),
-    Timeout,
-}
-
 thread_local! {
-    /// Where commands are encoded: one buffer per thread rather than one per shard. Each use
-    /// copies the bytes out before anything awaits, so shards on a thread never hold it at the
-    /// same time, and a thousand idle shards keep 4 KiB for it instead of 4 MiB.
+    /// Where the session encodes its own messages: one buffer per thread rather than one per
+    /// shard. Each use copies the bytes out before the borrow ends, so shards on a thread never
+    /// hold it at the same time, and a thousand idle shards keep 4 KiB for it instead of 4 MiB.
     static SEND_BUFFER: RefCell<Box<SendBuffer>> = RefCell::new(Box::new([0; MAX_PAYLOAD_LEN]));
 }
 
-/// A connection being closed: see `Shard::closing`.
-struct Closing<S> {
-    socket: S,
-    deadline: std::time::Instant,
+/// What the driver decides for every connection, shared by the shards one builder made.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_message_size: usize,
+    pub(crate) read_buffer_size: usize,
 }
 
-/// One gateway shard on runtime `R`.
+/// One gateway shard on runtime `R`, and a [`Stream`] of its events.
 ///
-/// All work happens inside [`Shard::next_event`] (or the [`Stream`] from [`Shard::into_stream`]):
-/// there are no background tasks, so the application decides where and when the shard runs.
-/// Between polls nothing happens, so poll it continuously (heartbeats are due every ~41 s).
+/// All work happens while it is polled (through [`Stream::poll_next`], or
+/// [`Shard::next_event`]): there are no background tasks, so the application decides where and
+/// when the shard runs. Between polls nothing happens, so poll it continuously (heartbeats are
+/// due every ~41 s).
+///
+/// **Cancel-safe.** The shard keeps no future across polls that owns a message, a command or a
+/// permit: a command leaves the queue only when the socket has taken it, a heartbeat or
+/// Identify is taken from the session only when the socket can take it, and a dropped
+/// `next_event()` (say, in `tokio::select!` while a write waits on a full TCP buffer) sends
+/// nothing twice and loses nothing.
+///
+/// Several shards in one task: put them in `futures::stream::SelectAll`; its `iter_mut` keeps
+/// every shard's handle ([`Shard::resume_state`], [`Shard::close`], [`Shard::latency`]).
 pub struct Shard<R: Runtime> {
     runtime: R,
     session: Session,
     clock: Clock,
     span: tracing::Span,
-    socket: Option<R::Socket>,
-    /// A connection the session has left, kept until the server answers our close frame (or
-    /// `CLOSE_TIMEOUT` passes) so the close code reaches it instead of a TCP reset. Boxed: a
-    /// socket is over a kilobyte inline, and this is empty nearly all the time.
+    limits: Arc<Limits>,
+    link: Option<Link<R::Socket>>,
+    /// A connection the session has left. Boxed: a socket is over a kilobyte inline, and this
+    /// is empty nearly all the time.
     closing: Option<Box<Closing<R::Socket>>>,
-    connecting: Option<(Connecting<R::Socket>, std::time::Instant, bool)>,
-    connect_timeout: Duration,
-    max_message_size: usize,
-    websocket: WebSocketConfig,
-    inflater: Inflater,
-    inflated: PayloadBuffer,
+    dial: Option<Dial<R::Socket>>,
     identify: Arc<dyn IdentifyQueue>,
     permit: Option<Permit>,
     commands: mpsc::UnboundedReceiver<Outgoing>,
     sender: mpsc::UnboundedSender<Outgoing>,
-    queued: VecDeque<Vec<u8>>,
+    queued: VecDeque<Encoded>,
     out: VecDeque<Result<ShardEvent, ShardError>>,
+    /// The next deadline, and the runtime's sleep until it.
+    timer: Option<(Instant, Sleep)>,
     finished: bool,
-    /// The sequence number at which connections were lost to an oversized message, and how often.
-    oversized: Option<(Option<u64>, u32)>,
+    /// When the session last had `handle_timeout`: a deadline at or before it that is still
+    /// pending waits on something else (a write the socket has not taken), not on the timer.
+    timed_out_at: Option<CoreInstant>,
 }
+
+// Nothing is pinned through a `Shard`: every future it holds is boxed.
+impl<R: Runtime> Unpin for Shard<R> {}
 
 impl<R: Runtime> std::fmt::Debug for Shard<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,31 +108,27 @@ impl<R: Runtime> Shard<R> {
         runtime: R,
         session: Session,
         identify: Arc<dyn IdentifyQueue>,
-        connect_timeout: Duration,
-        websocket: WebSocketConfig,
+        limits: Arc<Limits>,
     ) -> Self {
         let shard = session.config().shard();
         let (sender, commands) = mpsc::unbounded();
         Self {
-            runtime,
             span: tracing::info_span!("shard", id = shard.id(), count = shard.count()),
-            clock: Clock::new(),
-            inflater: Inflater::None,
-            inflated: PayloadBuffer::new(),
-            socket: None,
+            clock: Clock::new(runtime.now()),
+            runtime,
+            limits,
+            link: None,
             closing: None,
-            connecting: None,
-            connect_timeout,
-            max_message_size: websocket.max_message_size.unwrap_or(usize::MAX),
-            websocket,
+            dial: None,
             identify,
             permit: None,
             commands,
             sender,
             queued: VecDeque::new(),
             out: VecDeque::new(),
+            timer: None,
             finished: false,
-            oversized: None,
+            timed_out_at: None,
             session,
         }
     }
@@ -160,6 +145,20 @@ impl<R: Runtime> Shard<R> {
         ShardSender::new(self.sender.clone())
     }
 
+    /// Queues a command (Update Presence, Request Guild Members, ...) from the shard's own task.
+    /// It goes out as the rate limit allows, in order with those of [`Shard::sender`]s queued
+    /// before it, while the shard is polled.
+    ///
+    /// # Errors
+    /// [`QueueError`] when the command is invalid or one the shard sends itself.
+    pub fn send(&mut self, command: &impl Encode) -> Result<(), QueueError> {
+        let encoded = Encoded::new(command)?;
+        // Commands already sent through a `ShardSender` go first.
+        self.accept_commands();
+        self.queued.push_back(encoded);
+        Ok(())
+    }
+
     /// The state machine's view of the connection.
     #[must_use]
     pub fn state(&self) -> State {
@@ -172,8 +171,8 @@ impl<R: Runtime> Shard<R> {
         self.session.latency()
     }
 
-    /// What a later process needs to resume this session (save it on shutdown after a
-    /// resumable [`Shard::close`]).
+    /// What a later process needs to resume this session (save it on shutdown after
+    /// `close(CloseKind::Resumable)`).
     #[must_use]
     pub fn resume_state(&self) -> Option<ResumeState> {
         self.session.resume_state()
@@ -186,173 +185,155 @@ impl<R: Runtime> Shard<R> {
     }
 
     /// The next event: `None` once the shard has stopped and everything was delivered; an
-    /// `Err` when it stopped on a fatal close code.
+    /// `Err` when it stopped on a fatal close code. The same as [`StreamExt::next`].
     ///
-    /// Cancel-safe in the sense that dropping the future loses no event and no session state;
-    /// a websocket write that was in progress completes on the next call.
+    /// Cancel-safe: see [`Shard`].
     pub async fn next_event(&mut self) -> Option<Result<ShardEvent, ShardError>> {
-        let span = self.span.clone();
-        async move {
-            loop {
-                if let Some(item) = self.out.pop_front() {
-                    return Some(item);
-                }
-                if self.finished {
-                    return None;
-                }
-                self.pump().await;
-                if self.out.is_empty() && !self.finished {
-                    let wake = self.wait().await;
-                    self.handle_wake(wake).await;
-                }
-            }
-        }
-        .instrument(span)
-        .await
+        self.next().await
     }
 
-    /// The shard as a [`Stream`] of events.
-    pub fn into_stream(self) -> impl Stream<Item = Result<ShardEvent, ShardError>> + Send
-    where
-        R::Socket: Send,
-    {
-        futures_util::stream::unfold(self, |mut shard| async move {
-            let item = shard.next_event().await?;
-            Some((item, shard))
+    /// Closes the shard and waits (at most 2 s) for the server to answer the close frame.
+    /// [`CloseKind::Resumable`] keeps the session alive on Discord's side for a few minutes, so
+    /// [`Shard::resume_state`] can be resumed by another process; [`CloseKind::EndSession`]
+    /// ends it and the bot goes offline. Events that were still due stay readable from the
+    /// stream.
+    pub async fn close(&mut self, kind: CloseKind) {
+        self.session.close(kind);
+        poll_fn(|cx| {
+            let span = self.span.clone();
+            let _entered = span.enter();
+            while self.step(cx) {}
+            if self.closing.is_none() && self.link.is_none() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
         })
+        .await;
     }
 
-    /// Closes the shard. With `resumable` the session stays alive on Discord's side for a few
-    /// minutes, so [`Shard::resume_state`] can be resumed by another process; otherwise the
-    /// session ends and the bot goes offline.
-    pub async fn close(&mut self, resumable: bool) {
-        self.session.close(resumable);
-        self.pump().await;
-        if let Some(closing) = self.closing.take() {
-            let mut socket = closing.socket;
-            // Read until the server answers the close frame, so the code is not lost to a reset.
-            let drain = async { while let Some(Ok(_)) = socket.next().await {} };
-            let timeout = self
-                .runtime
-                .sleep_until(std::time::Instant::now() + CLOSE_TIMEOUT);
-            futures_util::future::select(pin!(drain), pin!(timeout)).await;
+    /// Does one round of work: sends, events and dials the session wants now; otherwise polls
+    /// every input once. False when nothing progressed, and every input is then registered to
+    /// wake the task.
+    fn step(&mut self, cx: &mut Context<'_>) -> bool {
+        let now = self.runtime.now();
+        let core_now = self.clock.core_instant(now);
+        self.accept_commands();
+        let mut progressed = self.write(cx, now, core_now);
+        progressed |= self.drain_events();
+        progressed |= self.start_dial(now, core_now);
+        if progressed {
+            return true;
         }
-        if let Some(mut socket) = self.socket.take() {
-            let close = socket.close();
-            let timeout = self
-                .runtime
-                .sleep_until(std::time::Instant::now() + Duration::from_secs(2));
-            futures_util::future::select(pin!(close), pin!(timeout)).await;
+        self.poll_inputs(cx, now, core_now)
+    }
+
+    fn accept_commands(&mut self) {
+        while let Ok(outgoing) = self.commands.try_recv() {
+            self.accept(outgoing);
         }
     }
 
-    /// Does everything the session wants done now: sends, events, commands, connects.
-    async fn pump(&mut self) {
-        loop {
-            let now = self.clock.now();
-            self.accept_commands();
-            let mut progressed = self.flush_transmits(now).await;
-            progressed |= self.drain_events();
-            progressed |= self.send_queued_commands().await;
-            if self.connecting.is_none() {
-                if let Some(connect) = self.session.poll_connect(now) {
-                    let url = connect.url.to_string();
-                    let resume = connect.resume;
-                    tracing::debug!(url = %url, resume, "dialing");
-                    self.socket = None;
-                    let dial = self.runtime.connect(url, self.websocket);
-                    let deadline = std::time::Instant::now() + self.connect_timeout;
-                    self.connecting = Some((Box::pin(dial), deadline, resume));
-                    progressed = true;
+    fn accept(&mut self, outgoing: Outgoing) {
+        match outgoing {
+            Outgoing::Command(encoded) => self.queued.push_back(encoded),
+            Outgoing::Close(kind) => self.session.close(kind),
+        }
+    }
+
+    /// Hands the socket what the session and the command queue want sent, as far as the socket
+    /// takes it, and flushes. Nothing is taken from the session or the queue before the socket
+    /// is ready for it.
+    fn write(&mut self, cx: &mut Context<'_>, now: Instant, core_now: CoreInstant) -> bool {
+        let mut progressed = false;
+        while self.session.has_transmit(core_now) {
+            if let Some(link) = self.link.as_mut() {
+                match link.poll_writable(cx, now) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(error)) => {
+                        self.lose_link(core_now, &error);
+                        return true;
+                    }
+                    Poll::Pending => break,
                 }
             }
-            if !progressed {
-                return;
-            }
-        }
-    }
-
-    /// Sends what the session has to send. `now` is read again only after a send, which may
-    /// have waited: the clock is a syscall-free but not free read, and every event passes here.
-    async fn flush_transmits(&mut self, mut now: CoreInstant) -> bool {
-        let mut progressed = false;
-        loop {
             let transmit = SEND_BUFFER.with_borrow_mut(|buffer| {
                 self.session
-                    .poll_transmit(now, buffer)
+                    .poll_transmit(core_now, buffer)
                     .map(|transmit| match transmit {
-                        Transmit::Text(bytes) => Ok(String::from_utf8_lossy(bytes).into_owned()),
+                        Transmit::Text(bytes) => Ok(Bytes::copy_from_slice(bytes)),
                         Transmit::Close(code) => Err(code),
                     })
             });
-            let message = match transmit {
-                None => return progressed,
-                Some(Ok(text)) => WsMessage::text(text),
-                Some(Err(code)) => {
-                    progressed = true;
-                    self.send_close(code).await;
-                    continue;
-                }
-            };
+            match transmit {
+                None => break,
+                Some(Err(code)) => self.set_aside_link(Some(code), now),
+                Some(Ok(payload)) => self.send_frame(Frame::Text(payload), core_now),
+            }
             progressed = true;
-            let written = self.write(message).await;
-            now = self.clock.now();
-            if !written {
-                self.session.handle_transport_lost(now);
+        }
+        while self.session.is_active() && !self.queued.is_empty() {
+            let Some(link) = self.link.as_mut() else {
+                break;
+            };
+            match link.poll_writable(cx, now) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => {
+                    self.lose_link(core_now, &error);
+                    return true;
+                }
+                Poll::Pending => break,
+            }
+            let op = self.queued[0].op;
+            match self.session.admit_command(core_now, op) {
+                Ok(()) => {
+                    let command = self.queued.pop_front().expect("checked non-empty");
+                    self.send_frame(Frame::Text(command.payload), core_now);
+                    progressed = true;
+                }
+                Err(SendError::RateLimited { .. } | SendError::NotReady) => break,
+                Err(error) => {
+                    tracing::warn!(error = %ErrorChain(&error), "dropping a command the session refused");
+                    self.queued.pop_front();
+                }
             }
         }
-    }
-
-    /// Moves the current connection, if any, to `closing`, where its closing handshake can
-    /// finish within `CLOSE_TIMEOUT`.
-    fn set_aside_socket(&mut self) {
-        if let Some(socket) = self.socket.take() {
-            let deadline = std::time::Instant::now() + CLOSE_TIMEOUT;
-            self.closing = Some(Box::new(Closing { socket, deadline }));
+        if let Some(link) = self.link.as_mut() {
+            if let Poll::Ready(Err(error)) = link.poll_flush(cx, now) {
+                self.lose_link(core_now, &error);
+                progressed = true;
+            }
         }
+        progressed
     }
 
-    /// Sends a close frame on the connection the session just left (set aside by the
-    /// `Disconnected` event, or still current) and keeps it until the handshake completes.
-    async fn send_close(&mut self, code: CloseCode) {
-        let deadline = std::time::Instant::now() + CLOSE_TIMEOUT;
-        self.set_aside_socket();
-        let Some(Closing { socket, .. }) = self.closing.as_deref_mut() else {
+    /// Hands one frame to the current connection. Without one (the session sent while no
+    /// connection was open, which it does not), the frame is dropped.
+    fn send_frame(&mut self, frame: Frame, core_now: CoreInstant) {
+        let Some(link) = self.link.as_mut() else {
+            tracing::debug!("no connection for a frame the session sent");
             return;
         };
-        let frame = WsMessage::Close(Some(CloseFrame {
-            code: WsCloseCode::from(code.to_u16()),
-            reason: "".into(),
-        }));
-        let send = socket.send(frame);
-        let timeout = self.runtime.sleep_until(deadline);
-        match futures_util::future::select(pin!(send), pin!(timeout)).await {
-            futures_util::future::Either::Left((Ok(()), _)) => {}
-            _ => self.closing = None,
+        if let Err(error) = link.send(frame) {
+            self.lose_link(core_now, &error);
         }
     }
 
-    /// Writes one message, with a bound on how long a stalled peer can hold the loop.
-    async fn write(&mut self, message: WsMessage) -> bool {
-        let Some(socket) = self.socket.as_mut() else {
-            return false;
-        };
-        let send = socket.send(message);
-        let timeout = self
-            .runtime
-            .sleep_until(std::time::Instant::now() + SEND_TIMEOUT);
-        match futures_util::future::select(pin!(send), pin!(timeout)).await {
-            futures_util::future::Either::Left((Ok(()), _)) => true,
-            futures_util::future::Either::Left((Err(error), _)) => {
-                tracing::debug!(%error, "write failed");
-                self.socket = None;
-                false
-            }
-            futures_util::future::Either::Right(((), _)) => {
-                tracing::debug!("write timed out");
-                self.socket = None;
-                false
-            }
+    /// The connection failed: tell the session, which decides what comes next.
+    fn lose_link(&mut self, core_now: CoreInstant, error: &TransportError) {
+        tracing::debug!(error = %ErrorChain(error), "connection lost");
+        self.link = None;
+        self.session.handle_transport_lost(core_now);
+    }
+
+    /// Moves the current connection, if any, aside, where its closing handshake (with `close`
+    /// sent first) can finish within the close timeout.
+    fn set_aside_link(&mut self, close: Option<CloseCode>, now: Instant) {
+        let code = close.map(CloseCode::to_u16);
+        if let Some(link) = self.link.take() {
+            self.closing = Some(Box::new(link.into_closing(code, now)));
+        } else if let (Some(code), Some(closing)) = (code, self.closing.as_deref_mut()) {
+            closing.queue_close(code);
         }
     }
 
@@ -383,8 +364,9 @@ impl<R: Runtime> Shard<R> {
                 }
                 Event::Disconnected { cause, next } => {
                     tracing::info!(%cause, ?next, "disconnected");
-                    // The session has left this connection; a close frame may still be due on it.
-                    self.set_aside_socket();
+                    // The session has left this connection; let its closing handshake finish.
+                    self.set_aside_link(None, self.runtime.now());
+                    // A permit still waiting hands its place on.
                     self.permit = None;
                     Ok(ShardEvent::Disconnected { cause, next })
                 }
@@ -392,6 +374,18 @@ impl<R: Runtime> Shard<R> {
                     tracing::error!(%code, "stopped");
                     self.finished = true;
                     Err(ShardError::Fatal(code))
+                }
+                Event::Stopped(Stop::MessageTooLarge) => {
+                    // Resuming would replay the same message into the same wall; the session
+                    // stays resumable with a higher limit.
+                    let limit = self.limits.max_message_size;
+                    tracing::error!(limit, "a message over max_message_size keeps coming back");
+                    self.finished = true;
+                    Err(ShardError::MessageTooLarge { limit })
+                }
+                Event::NotResumable(reason) => {
+                    tracing::warn!(reason = %ErrorChain(&reason), "READY's session cannot be resumed; a reconnect will identify");
+                    Ok(ShardEvent::NotResumable(reason))
                 }
                 Event::Stopped(stop) => {
                     tracing::info!(%stop, "stopped");
@@ -405,217 +399,153 @@ impl<R: Runtime> Shard<R> {
         progressed
     }
 
-    fn accept_commands(&mut self) {
-        while let Ok(outgoing) = self.commands.try_recv() {
-            self.accept(outgoing);
+    /// Starts dialing when the session asks for a connection.
+    fn start_dial(&mut self, now: Instant, core_now: CoreInstant) -> bool {
+        if self.dial.is_some() {
+            return false;
         }
+        let Some(connect) = self.session.poll_connect(core_now) else {
+            return false;
+        };
+        let url = connect.url.to_string();
+        let resume = connect.resume;
+        tracing::debug!(url = %url, resume, "dialing");
+        self.link = None;
+        let options = ConnectOptions {
+            url,
+            max_message_size: self.limits.max_message_size,
+            read_buffer_size: self.limits.read_buffer_size,
+            user_agent: USER_AGENT,
+        };
+        self.dial = Some(Dial {
+            future: Box::pin(self.runtime.connect(options)),
+            deadline: now + self.limits.connect_timeout,
+            resume,
+        });
+        true
     }
 
-    fn accept(&mut self, outgoing: Outgoing) {
-        match outgoing {
-            Outgoing::Command(payload) => self.queued.push_back(payload),
-            Outgoing::Close { resumable } => self.session.close(resumable),
-        }
-    }
-
-    async fn send_queued_commands(&mut self) -> bool {
-        let mut progressed = false;
-        while self.session.is_active() {
-            let Some(payload) = self.queued.front() else {
-                break;
-            };
-            let now = self.clock.now();
-            // Encoded and checked when queued; decoding it back only finds `op` and `d`.
-            let Ok(envelope) = Envelope::decode(payload) else {
-                self.queued.pop_front();
-                continue;
-            };
-            let command = RawCommand::new(envelope.op(), envelope.data().unwrap_or(b"null"));
-            let sent = SEND_BUFFER.with_borrow_mut(|buffer| {
-                self.session
-                    .send_command(now, &command, buffer)
-                    .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
-            });
-            let text = match sent {
-                Ok(text) => text,
-                Err(SendError::RateLimited { .. } | SendError::NotReady) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "dropping a command the session refused");
-                    self.queued.pop_front();
-                    continue;
-                }
-            };
-            progressed = true;
-            if self.write(WsMessage::text(text)).await {
-                self.queued.pop_front();
-            } else {
-                // Kept for the next connection.
-                self.session.handle_transport_lost(self.clock.now());
-                break;
+    /// Polls every input once: the closing connection, the current one, a dial, a permit, the
+    /// command channel and the timer. True when one of them moved.
+    fn poll_inputs(&mut self, cx: &mut Context<'_>, now: Instant, core_now: CoreInstant) -> bool {
+        if let Some(closing) = self.closing.as_deref_mut() {
+            if closing.poll(cx, now).is_ready() {
+                self.closing = None;
             }
         }
-        progressed
+        if let Some(link) = self.link.as_mut() {
+            if let Poll::Ready(frame) = link.poll_read(cx) {
+                self.receive(core_now, frame);
+                return true;
+            }
+        }
+        if let Some(dial) = self.dial.as_mut() {
+            if let Poll::Ready(result) = dial.future.as_mut().poll(cx) {
+                let resume = self.dial.take().is_some_and(|dial| dial.resume);
+                self.connected(core_now, result, resume);
+                return true;
+            }
+        }
+        if let Some(permit) = self.permit.as_mut() {
+            if permit.as_mut().poll(cx).is_ready() {
+                self.permit = None;
+                self.session.handle_identify_permit(core_now);
+                return true;
+            }
+        }
+        if let Poll::Ready(Some(outgoing)) = self.commands.poll_next_unpin(cx) {
+            self.accept(outgoing);
+            return true;
+        }
+        self.poll_timer(cx, now, core_now)
     }
 
-    /// Waits for the next input: a message, a finished dial, a permit, a command, or a deadline.
-    async fn wait(&mut self) -> Wake<R::Socket> {
-        let deadline = self
+    /// Sleeps until the earliest deadline: the session's, a dial's, a stalled write's or a
+    /// closing handshake's. True when one has passed (and was handled).
+    fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant, core_now: CoreInstant) -> bool {
+        let session = self
             .session
             .poll_timeout()
+            .filter(|at| self.timed_out_at.is_none_or(|handled| *at > handled))
             .map(|at| self.clock.std_instant(at));
-        let connect_deadline = self.connecting.as_ref().map(|(_, at, _)| *at);
-        let closing_deadline = self.closing.as_ref().map(|closing| closing.deadline);
-        let wake_at = [deadline, connect_deadline, closing_deadline]
-            .into_iter()
-            .flatten()
-            .min();
-        let mut sleep = pin!(wake_at.map(|at| self.runtime.sleep_until(at)));
-        poll_fn(|cx| {
-            // Whatever still arrives on a connection being closed is dropped (a resume replays
-            // it); reading it lets the closing handshake finish.
-            if let Some(closing) = self.closing.as_deref_mut() {
-                let finished = loop {
-                    match closing.socket.poll_next_unpin(cx) {
-                        Poll::Ready(Some(Ok(_))) => {}
-                        Poll::Ready(_) => break true,
-                        Poll::Pending => break false,
-                    }
-                };
-                if finished {
-                    self.closing = None;
-                }
+        let dial = self.dial.as_ref().map(|dial| dial.deadline);
+        let write = self.link.as_ref().and_then(Link::write_deadline);
+        let closing = self.closing.as_ref().map(|closing| closing.deadline());
+        let Some(deadline) = [session, dial, write, closing].into_iter().flatten().min() else {
+            self.timer = None;
+            return false;
+        };
+        if deadline > now {
+            if self.timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
+                self.timer = Some((deadline, Box::pin(self.runtime.sleep_until(deadline))));
             }
-            if let Some(socket) = self.socket.as_mut() {
-                if let Poll::Ready(item) = socket.poll_next_unpin(cx) {
-                    return Poll::Ready(Wake::Socket(item));
-                }
+            let (_, sleep) = self.timer.as_mut().expect("set above");
+            if sleep.as_mut().poll(cx).is_pending() {
+                return false;
             }
-            if let Some((dial, _, _)) = self.connecting.as_mut() {
-                if let Poll::Ready(result) = dial.as_mut().poll(cx) {
-                    return Poll::Ready(Wake::Connected(result));
-                }
-            }
-            if let Some(permit) = self.permit.as_mut() {
-                if permit.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Wake::Permit);
-                }
-            }
-            if let Poll::Ready(outgoing) = self.commands.poll_next_unpin(cx) {
-                return Poll::Ready(Wake::Command(outgoing));
-            }
-            if let Some(sleep) = sleep.as_mut().as_pin_mut() {
-                if sleep.poll(cx).is_ready() {
-                    let connect_expired = self
-                        .connecting
-                        .as_ref()
-                        .is_some_and(|(_, at, _)| *at <= std::time::Instant::now());
-                    return Poll::Ready(if connect_expired {
-                        Wake::ConnectTimedOut
-                    } else {
-                        Wake::Timeout
-                    });
-                }
-            }
-            Poll::Pending
-        })
-        .await
-    }
-
-    async fn handle_wake(&mut self, wake: Wake<R::Socket>) {
-        let now = self.clock.now();
-        if self
-            .closing
-            .as_ref()
-            .is_some_and(|closing| closing.deadline <= std::time::Instant::now())
-        {
+        }
+        self.timer = None;
+        if dial.is_some_and(|at| at <= now) {
+            tracing::debug!("dial timed out");
+            self.dial = None;
+            self.session.handle_transport_lost(core_now);
+        }
+        if write.is_some_and(|at| at <= now) {
+            tracing::debug!("write timed out");
+            self.link = None;
+            self.session.handle_transport_lost(core_now);
+        }
+        if closing.is_some_and(|at| at <= now) {
             self.closing = None;
         }
-        match wake {
-            Wake::Socket(Some(Ok(message))) => self.receive(now, message),
-            Wake::Socket(Some(Err(error))) => {
-                tracing::debug!(%error, "connection error");
-                self.socket = None;
-                if matches!(error, WsError::Capacity(_)) && self.oversized_again() {
-                    // Resuming would replay the same message into the same wall.
-                    let limit = self.max_message_size;
-                    tracing::error!(limit, "a message over max_message_size keeps coming back");
-                    self.session.close(true);
-                    self.drain_events();
-                    self.out
-                        .push_back(Err(ShardError::MessageTooLarge { limit }));
-                    self.finished = true;
-                    return;
-                }
-                self.session.handle_transport_lost(now);
+        self.session.handle_timeout(core_now);
+        self.timed_out_at = Some(core_now);
+        true
+    }
+
+    fn connected(
+        &mut self,
+        core_now: CoreInstant,
+        result: Result<R::Socket, TransportError>,
+        resume: bool,
+    ) {
+        let socket = match result {
+            Ok(socket) => socket,
+            Err(error) => {
+                tracing::debug!(error = %ErrorChain(&error), "dial failed");
+                self.session.handle_transport_lost(core_now);
+                return;
             }
-            Wake::Socket(None) => {
-                self.socket = None;
-                self.session.handle_transport_lost(now);
+        };
+        match Inflater::new(self.session.config().compression()) {
+            Ok(inflater) => {
+                self.link = Some(Link::new(socket, inflater));
+                self.session.handle_open(core_now);
+                self.out.push_back(Ok(ShardEvent::Connected { resume }));
             }
-            Wake::Connected(result) => {
-                let resume = self.connecting.take().is_some_and(|(_, _, resume)| resume);
-                match result
-                    .map(|socket| (socket, Inflater::new(self.session.config().compression())))
-                {
-                    Ok((socket, Ok(inflater))) => {
-                        self.socket = Some(socket);
-                        self.inflater = inflater;
-                        self.session.handle_open(now);
-                        self.out.push_back(Ok(ShardEvent::Connected { resume }));
-                    }
-                    Ok((_, Err(error))) => {
-                        tracing::warn!(%error, "cannot decompress this connection");
-                        self.session.handle_transport_lost(now);
-                    }
-                    Err(error) => {
-                        tracing::debug!(%error, "dial failed");
-                        self.session.handle_transport_lost(now);
-                    }
-                }
+            Err(error) => {
+                tracing::warn!(error = %ErrorChain(&error), "cannot decompress this connection");
+                self.session.handle_transport_lost(core_now);
             }
-            Wake::ConnectTimedOut => {
-                tracing::debug!("dial timed out");
-                self.connecting = None;
-                self.session.handle_transport_lost(now);
-            }
-            Wake::Permit => {
-                self.permit = None;
-                self.session.handle_identify_permit(now);
-            }
-            Wake::Command(Some(outgoing)) => self.accept(outgoing),
-            // Every sender is gone, but this shard keeps one: unreachable in practice.
-            Wake::Command(None) => {}
-            Wake::Timeout => self.session.handle_timeout(now),
         }
     }
 
-    /// Counts connections lost to an uncompressed message over the size limit at the same point
-    /// of the session; true on the third, when a resume is known to replay it again.
-    fn oversized_again(&mut self) -> bool {
-        let seq = self.session.seq();
-        let count = match self.oversized {
-            Some((at, count)) if at == seq => count + 1,
-            _ => 1,
-        };
-        self.oversized = Some((seq, count));
-        count >= OVERSIZED_ATTEMPTS
-    }
-
-    fn receive(&mut self, now: CoreInstant, message: WsMessage) {
-        let payload = match message {
-            WsMessage::Text(text) => Bytes::from(text),
-            WsMessage::Binary(data) => {
-                match self
-                    .inflater
-                    .push(&data, &mut self.inflated, self.max_message_size)
-                {
+    fn receive(&mut self, now: CoreInstant, frame: Option<Result<Frame, TransportError>>) {
+        let payload = match frame {
+            Some(Ok(Frame::Text(text))) => text,
+            Some(Ok(Frame::Binary(data))) => {
+                let Some(link) = self.link.as_mut() else {
+                    return;
+                };
+                let limit = self.limits.max_message_size;
+                match link.inflater.push(&data, &mut link.payloads, limit) {
                     // Cut from the inflate buffer, not copied (see `payloads`).
-                    Ok(true) => self.inflated.finish(),
+                    Ok(true) => link.payloads.finish(),
                     Ok(false) => return,
                     Err(error @ InflateError::TooLarge { .. }) => {
                         // Skipped whole with the stream kept in step: the connection carries
                         // on, and the lost dispatch shows as a sequence gap.
-                        tracing::warn!(%error, "skipped a message over max_message_size");
+                        tracing::warn!(error = %ErrorChain(&error), "skipped a message over max_message_size");
                         self.out
                             .push_back(Ok(ShardEvent::Malformed(MessageError::Inflate(error))));
                         return;
@@ -623,21 +553,40 @@ impl<R: Runtime> Shard<R> {
                     Err(error) => {
                         // A broken stream cannot be re-synchronised: start a fresh connection,
                         // which resumes, so nothing is lost.
-                        tracing::warn!(%error, "decompression failed; reconnecting");
+                        tracing::warn!(error = %ErrorChain(&error), "decompression failed; reconnecting");
                         self.out
                             .push_back(Ok(ShardEvent::Malformed(MessageError::Inflate(error))));
-                        self.socket = None;
+                        self.link = None;
                         self.session.handle_transport_lost(now);
                         return;
                     }
                 }
             }
-            WsMessage::Close(frame) => {
-                let code = frame.map(|frame| CloseCode::from_u16(u16::from(frame.code)));
+            Some(Ok(Frame::Close(code))) => {
+                let code = code.map(CloseCode::from_u16);
                 self.handle_message(now, Message::Close(code), None);
                 return;
             }
-            WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => return,
+            Some(Err(TransportError::MessageTooLarge)) => {
+                // The session decides: resume (which replays the message), or stop once it
+                // keeps coming back at the same point.
+                tracing::warn!(
+                    limit = self.limits.max_message_size,
+                    "a message over max_message_size ended the connection"
+                );
+                self.link = None;
+                self.session.handle_message_too_large(now);
+                return;
+            }
+            Some(Err(error)) => {
+                self.lose_link(now, &error);
+                return;
+            }
+            None => {
+                self.link = None;
+                self.session.handle_transport_lost(now);
+                return;
+            }
         };
         self.handle_message(now, Message::Text(&payload), Some(&payload));
     }
@@ -668,9 +617,30 @@ impl<R: Runtime> Shard<R> {
                 self.drain_events();
             }
             Err(error) => {
-                tracing::debug!(%error, "skipping a malformed message");
+                tracing::debug!(error = %ErrorChain(&error), "skipping a malformed message");
                 self.out
                     .push_back(Ok(ShardEvent::Malformed(MessageError::Payload(error))));
+            }
+        }
+    }
+}
+
+impl<R: Runtime> Stream for Shard<R> {
+    type Item = Result<ShardEvent, ShardError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let span = this.span.clone();
+        let _entered = span.enter();
+        loop {
+            if let Some(item) = this.out.pop_front() {
+                return Poll::Ready(Some(item));
+            }
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            if !this.step(cx) {
+                return Poll::Pending;
             }
         }
     }

@@ -27,9 +27,8 @@ use std::future::Future;
 use std::time::Instant;
 
 use async_tungstenite::tokio::ConnectStream;
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-use async_tungstenite::tungstenite::Error as WsError;
-use async_tungstenite::WebSocketStream;
+use discord_gateway_driver::websocket::{self, WebSocket};
+use discord_gateway_driver::{ConnectOptions, TransportError};
 
 pub use discord_gateway_driver::discord_gateway;
 pub use discord_gateway_driver::prelude::*;
@@ -40,19 +39,29 @@ pub use discord_gateway_driver::prelude::*;
 pub struct Tokio;
 
 impl Runtime for Tokio {
-    type Socket = WebSocketStream<ConnectStream>;
+    type Socket = WebSocket<ConnectStream>;
 
     // Not an `async fn`: the future must be `'static`, which one borrowing `&self` is not.
     #[allow(clippy::manual_async_fn)]
     fn connect(
         &self,
-        url: String,
-        config: WebSocketConfig,
-    ) -> impl Future<Output = Result<Self::Socket, WsError>> + Send + 'static {
+        options: ConnectOptions,
+    ) -> impl Future<Output = Result<Self::Socket, TransportError>> + Send + 'static {
         async move {
+            let request = websocket::request(&options)?;
+            let connector = match options.url.starts_with("wss:") {
+                true => Some(websocket::tls_config()?.into()),
+                false => None,
+            };
             let (socket, _response) =
-                async_tungstenite::tokio::connect_async_with_config(url, Some(config)).await?;
-            Ok(socket)
+                async_tungstenite::tokio::connect_async_with_tls_connector_and_config(
+                    request,
+                    connector,
+                    Some(websocket::config(&options)),
+                )
+                .await
+                .map_err(websocket::error)?;
+            Ok(WebSocket::new(socket))
         }
     }
 

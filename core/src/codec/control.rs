@@ -52,48 +52,67 @@ fn wrong_interval() -> DecodeError {
 }
 
 /// What the session keeps from READY.
+///
+/// Each field is read on its own: READY means Discord accepted the Identify, whatever shape its
+/// fields are in, so a field the core cannot use must not cost the whole payload. A READY from
+/// before 2022 has no `resume_gateway_url` at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ready {
-    /// The new session's id, needed to resume it.
-    pub session_id: heapless::String<MAX_SESSION_ID_LEN>,
-    /// Where to connect to resume it.
-    pub resume_gateway_url: heapless::String<MAX_URL_LEN>,
+    /// The new session's id, needed to resume it, or why it cannot be kept (missing, not a
+    /// string, or longer than [`MAX_SESSION_ID_LEN`]).
+    pub session_id: Result<heapless::String<MAX_SESSION_ID_LEN>, DecodeError>,
+    /// Where to connect to resume it, or why it cannot be kept.
+    pub resume_gateway_url: Result<heapless::String<MAX_URL_LEN>, DecodeError>,
 }
 
 impl Ready {
     /// Reads READY's `d`, unescaping the two strings the session keeps and skipping the rest.
     ///
     /// # Errors
-    /// A [`DecodeError`] when `d` is malformed, a field is missing or not a string, or a string
-    /// is longer than the room kept for it.
+    /// A [`DecodeError`] when `d` is not a well-formed object or names one of the two fields
+    /// twice. A field that is missing, not a string, or too long is reported in its own place.
     pub fn parse(data: &[u8]) -> Result<Self, DecodeError> {
-        let mut session_id = None;
-        let mut resume_gateway_url = None;
         const FIELDS: [&str; 2] = ["session_id", "resume_gateway_url"];
+        let mut session_id = Err(DecodeError::MissingField { field: FIELDS[0] });
+        let mut resume_gateway_url = Err(DecodeError::MissingField { field: FIELDS[1] });
         for_each_field(data, &FIELDS, |index, reader| {
             let field = FIELDS[index];
             if reader.peek_kind()? != Kind::String {
-                return Err(DecodeError::WrongType {
+                reader.skip_value()?;
+                let wrong = DecodeError::WrongType {
                     field,
                     expected: "a string",
-                });
+                };
+                if index == 0 {
+                    session_id = Err(wrong);
+                } else {
+                    resume_gateway_url = Err(wrong);
+                }
+                return Ok(());
             }
             let raw = reader.read_str()?;
             if index == 0 {
-                raw.unescape_into(field, session_id.insert(heapless::String::new()))
+                session_id = unescaped(raw, field);
             } else {
-                raw.unescape_into(field, resume_gateway_url.insert(heapless::String::new()))
+                resume_gateway_url = unescaped(raw, field);
             }
+            Ok(())
         })?;
         Ok(Self {
-            session_id: session_id.ok_or(DecodeError::MissingField {
-                field: "session_id",
-            })?,
-            resume_gateway_url: resume_gateway_url.ok_or(DecodeError::MissingField {
-                field: "resume_gateway_url",
-            })?,
+            session_id,
+            resume_gateway_url,
         })
     }
+}
+
+/// A string field's text, or why it does not fit in `N` bytes.
+fn unescaped<const N: usize>(
+    raw: super::json::RawStr<'_>,
+    field: &'static str,
+) -> Result<heapless::String<N>, DecodeError> {
+    let mut text = heapless::String::new();
+    raw.unescape_into(field, &mut text)?;
+    Ok(text)
 }
 
 /// Reads op 9's `d`: whether the session may be resumed. Discord sends a boolean; a missing or
@@ -169,8 +188,8 @@ mod tests {
     use crate::codec::{DecodeError, Envelope};
     use core::time::Duration;
 
-    const HELLO: &str = include_str!("../../../../shared/spec/payload-examples/hello.json");
-    const READY: &str = include_str!("../../../../shared/spec/payload-examples/ready.json");
+    const HELLO: &str = include_str!("../../../fixtures/payload-examples/hello.json");
+    const READY: &str = include_str!("../../../fixtures/payload-examples/ready.json");
     const SESSION_ID: &str = "b8db01e8de815a5c73391a08d7615c77";
     const URL: &str = "wss://gateway-us-east1-d.discord.gg";
 
@@ -258,11 +277,23 @@ mod tests {
         );
     }
 
+    /// READY's session id, or why it was refused (the whole payload or the field alone).
+    fn session_id_of(d: &[u8]) -> Result<String, DecodeError> {
+        let ready = Ready::parse(d)?;
+        ready.session_id.map(|id| String::from(id.as_str()))
+    }
+
+    fn resume_url_of(d: &[u8]) -> Result<String, DecodeError> {
+        let ready = Ready::parse(d)?;
+        ready
+            .resume_gateway_url
+            .map(|url| String::from(url.as_str()))
+    }
+
     #[test]
     fn ready_keeps_session_and_resume_url() {
-        let ready = Ready::parse(data(READY)).unwrap();
-        assert_eq!(ready.session_id.as_str(), SESSION_ID);
-        assert_eq!(ready.resume_gateway_url.as_str(), URL);
+        assert_eq!(session_id_of(data(READY)).unwrap(), SESSION_ID);
+        assert_eq!(resume_url_of(data(READY)).unwrap(), URL);
     }
 
     #[test]
@@ -277,29 +308,26 @@ mod tests {
             1,
         );
         let d = d.replacen("\"session_id\"", r#""session\u005Fid""#, 1);
-        let ready = Ready::parse(d.as_bytes()).unwrap();
-        assert_eq!(ready.resume_gateway_url.as_str(), URL);
-        assert_eq!(ready.session_id.as_str(), SESSION_ID);
+        assert_eq!(resume_url_of(d.as_bytes()).unwrap(), URL);
+        assert_eq!(session_id_of(d.as_bytes()).unwrap(), SESSION_ID);
 
         // The room is for the unescaped text: escapes may make the raw text longer.
         let long_raw = String::from("wss:") + &r"\/".repeat(100);
         assert!(long_raw.len() > MAX_URL_LEN);
         let d = ready_with(&std::format!("\"{URL}\""), &std::format!("\"{long_raw}\""));
-        let ready = Ready::parse(d.as_bytes()).unwrap();
-        assert_eq!(ready.resume_gateway_url.len(), 104);
+        assert_eq!(resume_url_of(d.as_bytes()).unwrap().len(), 104);
     }
 
     #[test]
     fn ready_strings_that_do_not_fit() {
         let longest_id = "a".repeat(MAX_SESSION_ID_LEN);
         let d = ready_with(SESSION_ID, &longest_id);
-        assert_eq!(
-            Ready::parse(d.as_bytes()).unwrap().session_id.as_str(),
-            longest_id
-        );
+        assert_eq!(session_id_of(d.as_bytes()).unwrap(), longest_id);
+        // A field that does not fit is refused on its own; the other is still read.
         let d = ready_with(SESSION_ID, &"a".repeat(MAX_SESSION_ID_LEN + 1));
+        assert_eq!(resume_url_of(d.as_bytes()).unwrap(), URL);
         assert_eq!(
-            Ready::parse(d.as_bytes()),
+            session_id_of(d.as_bytes()),
             Err(DecodeError::TooLong {
                 field: "session_id",
                 limit: MAX_SESSION_ID_LEN
@@ -307,8 +335,9 @@ mod tests {
         );
         let long_url = String::from("wss://") + &"a".repeat(MAX_URL_LEN - 5);
         let d = ready_with(URL, &long_url);
+        assert_eq!(session_id_of(d.as_bytes()).unwrap(), SESSION_ID);
         assert_eq!(
-            Ready::parse(d.as_bytes()),
+            resume_url_of(d.as_bytes()),
             Err(DecodeError::TooLong {
                 field: "resume_gateway_url",
                 limit: MAX_URL_LEN
@@ -320,12 +349,16 @@ mod tests {
     fn broken_ready() {
         let missing = |field| Err(DecodeError::MissingField { field });
         let d = ready_with("\"session_id\"", "\"session\"");
-        assert_eq!(Ready::parse(d.as_bytes()), missing("session_id"));
+        assert_eq!(session_id_of(d.as_bytes()), missing("session_id"));
+        assert_eq!(resume_url_of(d.as_bytes()).unwrap(), URL);
+        // READYs from before 2022 have no resume URL.
         let d = ready_with("\"resume_gateway_url\"", "\"gateway_url\"");
-        assert_eq!(Ready::parse(d.as_bytes()), missing("resume_gateway_url"));
+        assert_eq!(resume_url_of(d.as_bytes()), missing("resume_gateway_url"));
+        assert_eq!(session_id_of(d.as_bytes()).unwrap(), SESSION_ID);
         // The same keys deeper down are not READY's.
         let nested = br#"{"user":{"session_id":"x","resume_gateway_url":"wss://x"}}"#;
-        assert_eq!(Ready::parse(nested), missing("session_id"));
+        assert_eq!(session_id_of(nested), missing("session_id"));
+        assert_eq!(resume_url_of(nested), missing("resume_gateway_url"));
 
         let not_string = Err(DecodeError::WrongType {
             field: "session_id",
@@ -333,7 +366,8 @@ mod tests {
         });
         for value in ["null", "5", "[]", "{}"] {
             let d = ready_with(&std::format!("\"{SESSION_ID}\""), value);
-            assert_eq!(Ready::parse(d.as_bytes()), not_string, "{value}");
+            assert_eq!(session_id_of(d.as_bytes()), not_string, "{value}");
+            assert_eq!(resume_url_of(d.as_bytes()).unwrap(), URL);
         }
         let d = ready_with("\"session_type\"", "\"session_id\"");
         assert_eq!(
@@ -344,19 +378,19 @@ mod tests {
         );
         let d = ready_with(SESSION_ID, r"\ud800");
         assert!(matches!(
-            Ready::parse(d.as_bytes()),
+            session_id_of(d.as_bytes()),
             Err(DecodeError::InvalidEscape { .. })
         ));
         let mut d: Vec<u8> = ready_with(SESSION_ID, "\u{e9}").into_bytes();
         let at = d.iter().position(|&b| b == 0xC3).unwrap();
         d[at + 1] = 0xFF;
         assert!(matches!(
-            Ready::parse(&d),
+            session_id_of(&d),
             Err(DecodeError::InvalidUtf8 { .. })
         ));
         let d = ready_with(SESSION_ID, "tab\there");
         assert!(matches!(
-            Ready::parse(d.as_bytes()),
+            session_id_of(d.as_bytes()),
             Err(DecodeError::ControlCharacter { .. })
         ));
         let d = data(READY);
@@ -405,14 +439,12 @@ mod tests {
 
         for (payload, resumable) in [
             (
-                include_str!(
-                    "../../../../shared/spec/payload-examples/invalid_session_resumable.json"
-                ),
+                include_str!("../../../fixtures/payload-examples/invalid_session_resumable.json"),
                 true,
             ),
             (
                 include_str!(
-                    "../../../../shared/spec/payload-examples/invalid_session_not_resumable.json"
+                    "../../../fixtures/payload-examples/invalid_session_not_resumable.json"
                 ),
                 false,
             ),

@@ -895,9 +895,9 @@ mod tests {
     fn validation_agrees_with_serde_json() {
         use std::vec::Vec;
         let examples = [
-            include_str!("../../../../shared/spec/payload-examples/hello.json"),
-            include_str!("../../../../shared/spec/payload-examples/rate_limited.json"),
-            include_str!("../../../../shared/spec/payload-examples/send_identify.json"),
+            include_str!("../../../fixtures/payload-examples/hello.json"),
+            include_str!("../../../fixtures/payload-examples/rate_limited.json"),
+            include_str!("../../../fixtures/payload-examples/send_identify.json"),
             r#"{"op":3,"d":{"since":-1.5e+3,"activities":[{"name":"\u00e9\ud83d\ude00 \"q\" \\ \/ \b\f\n\r\t","type":0,"flags":[true,false,null,0.25,-0,1E9]}],"status":"✓","x":{"":[[],{}]}}}"#,
         ];
         let agree = |bytes: &[u8]| {

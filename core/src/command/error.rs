@@ -29,7 +29,9 @@ pub enum EncodeError<E = Infallible> {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The writer failed; part of the payload may have been written.
+    /// The writer failed; part of the payload may have been written. The writer's error is
+    /// shown in this error's `Display` and is not its `source()`: `embedded-io` errors need not
+    /// implement `core::error::Error`, so this is the one place it can be printed, once.
     Write(E),
     /// The writer accepted no bytes without reporting an error (a broken `embedded-io`
     /// implementation); `written` bytes of the payload went out before it stalled.

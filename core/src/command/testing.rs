@@ -10,12 +10,12 @@ use super::{encode_into, Encode, MAX_PAYLOAD_LEN};
 use crate::codec::validate_value;
 use crate::protocol::OpCode;
 
-/// The text of a fixture in `shared/spec/payload-examples/`.
+/// The text of a fixture in the repository's `fixtures/payload-examples/`.
 macro_rules! fixture {
     ($name:literal) => {
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/spec/payload-examples/",
+            "/../fixtures/payload-examples/",
             $name
         ))
     };

@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::iter::FusedIterator;
+use core::ops::{BitOr, BitOrAssign};
 
 use super::{EventType, Intents};
 
@@ -9,7 +10,8 @@ use super::{EventType, Intents};
 ///
 /// A plain bitset indexed by [`EventType::index`], so it is `Copy`, every operation is a few
 /// integer instructions and sets can be built in `const` items with [`EventSet::from_slice`] or
-/// [`EventSet::with`]. [`Intents::for_events`] turns it into the intents to identify with, and
+/// [`EventSet::with`], or composed with `|` like [`Intents`] (`EventType::MessageCreate |
+/// EventType::GuildCreate` is a set). [`Intents::for_events`] turns it into the intents to identify with, and
 /// [`EventSet::delivered_by`] goes the other way.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct EventSet {
@@ -185,6 +187,43 @@ fn from_name_ignoring_case(name: &str) -> Option<EventType> {
     upper.copy_from_slice(name.as_bytes());
     upper.make_ascii_uppercase();
     EventType::from_name(upper)
+}
+
+impl BitOr for EventSet {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        self.union(other)
+    }
+}
+
+impl BitOr<EventType> for EventSet {
+    type Output = Self;
+
+    fn bitor(self, event: EventType) -> Self {
+        self.with(event)
+    }
+}
+
+/// Two events make a set: `EventType::MessageCreate | EventType::GuildCreate`.
+impl BitOr for EventType {
+    type Output = EventSet;
+
+    fn bitor(self, other: Self) -> EventSet {
+        EventSet::EMPTY.with(self).with(other)
+    }
+}
+
+impl BitOrAssign for EventSet {
+    fn bitor_assign(&mut self, other: Self) {
+        *self = self.union(other);
+    }
+}
+
+impl BitOrAssign<EventType> for EventSet {
+    fn bitor_assign(&mut self, event: EventType) {
+        self.insert(event);
+    }
 }
 
 impl From<EventType> for EventSet {
@@ -368,6 +407,22 @@ mod tests {
             self.len = end;
             Ok(())
         }
+    }
+
+    #[test]
+    fn sets_compose_with_bitor_like_intents() {
+        let messages = EventType::MessageCreate | EventType::MessageUpdate;
+        assert_eq!(
+            messages,
+            EventSet::from_slice(&[EventType::MessageCreate, EventType::MessageUpdate])
+        );
+        let guilds = EventSet::from(EventType::GuildCreate);
+        assert_eq!((messages | guilds).len(), 3);
+        assert_eq!(messages | EventType::MessageCreate, messages);
+        let mut set = EventSet::EMPTY;
+        set |= messages;
+        set |= EventType::GuildCreate;
+        assert_eq!(set, messages | guilds);
     }
 
     const MESSAGES: EventSet = EventSet::from_slice(&[

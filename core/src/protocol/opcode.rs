@@ -81,6 +81,13 @@ impl OpCode {
         }
     }
 
+    /// Whether the session sends this opcode itself (Identify, Resume, Heartbeat), so an
+    /// application must not: the one check behind every command path.
+    #[must_use]
+    pub const fn is_session_owned(self) -> bool {
+        matches!(self, Self::Identify | Self::Resume | Self::Heartbeat)
+    }
+
     /// Whether a client may send this opcode.
     #[must_use]
     pub const fn is_sendable(self) -> bool {

@@ -78,6 +78,10 @@ pub enum ConfigError {
     },
     /// A URL is not a `ws://` or `wss://` URL.
     UrlScheme,
+    /// A URL carries a query or a fragment. The session adds the gateway's own query
+    /// (`?v=10&encoding=json&compress=...`); a second one would make the gateway read the wrong
+    /// encoding or compression, and every connection would fail the same way.
+    UrlQuery,
     /// An Identify `properties` string is too long.
     PropertyTooLong {
         /// The most bytes accepted.
@@ -98,6 +102,9 @@ impl fmt::Display for ConfigError {
         match *self {
             Self::UrlTooLong { limit } => write!(f, "the gateway URL is longer than {limit} bytes"),
             Self::UrlScheme => f.write_str("the gateway URL must start with ws:// or wss://"),
+            Self::UrlQuery => f.write_str(
+                "the gateway URL must not carry a query or fragment: the library adds v, encoding and compress itself",
+            ),
             Self::PropertyTooLong { limit } => {
                 write!(f, "an Identify property is longer than {limit} bytes")
             }
@@ -137,11 +144,12 @@ pub struct Config {
 impl Config {
     /// Starts a configuration for `token`. By default the session asks for no intents and
     /// passes every event through; set [`ConfigBuilder::events`] to receive (and derive intents
-    /// for) only what you need, or [`ConfigBuilder::intents`] to choose intents yourself.
+    /// for) only what you need, and [`ConfigBuilder::intents`] to add intents no event implies
+    /// (such as [`Intents::MESSAGE_CONTENT`]).
     pub fn builder(token: Token) -> ConfigBuilder {
         ConfigBuilder {
             token,
-            intents: None,
+            intents: Intents::empty(),
             events: None,
             unknown_events: true,
             shard: ShardId::ONE,
@@ -194,7 +202,8 @@ impl Config {
 #[must_use]
 pub struct ConfigBuilder {
     token: Token,
-    intents: Option<Intents>,
+    /// Named explicitly; the ones the events need are added in `build`.
+    intents: Intents,
     events: Option<EventSet>,
     unknown_events: bool,
     shard: ShardId,
@@ -211,16 +220,20 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    /// The intents to identify with. Without this they are derived from
-    /// [`ConfigBuilder::events`].
+    /// Intents to identify with in addition to those [`ConfigBuilder::events`] needs: they add
+    /// to the derived ones, never replace them, so `events(MESSAGE_CREATE)` with
+    /// `intents(MESSAGE_CONTENT)` identifies with `GUILD_MESSAGES | DIRECT_MESSAGES |
+    /// MESSAGE_CONTENT`. Without [`ConfigBuilder::events`] these are the intents, exactly.
+    /// Calling it again replaces the intents named before.
     pub const fn intents(mut self, intents: Intents) -> Self {
-        self.intents = Some(intents);
+        self.intents = intents;
         self
     }
 
     /// The dispatches the application wants. Others are dropped as soon as their name is read,
-    /// before anyone looks at their data. Unless [`ConfigBuilder::intents`] is set, the intents
-    /// are derived from these (guild and direct-message intents alike).
+    /// before anyone looks at their data. The intents they need (guild and direct-message
+    /// alike, see [`Intents::for_events`]) are identified with, together with any named in
+    /// [`ConfigBuilder::intents`].
     pub const fn events(mut self, events: EventSet) -> Self {
         self.events = Some(events);
         self
@@ -312,11 +325,8 @@ impl ConfigBuilder {
             }
         }
         let events = self.events.unwrap_or(EventSet::ALL);
-        let intents = match (self.intents, self.events) {
-            (Some(intents), _) => intents,
-            (None, Some(events)) => Intents::for_events(events),
-            (None, None) => Intents::empty(),
-        };
+        let derived = self.events.map_or(Intents::empty(), Intents::for_events);
+        let intents = self.intents | derived;
         let config = Config {
             token: self.token,
             intents,
@@ -351,6 +361,9 @@ fn property(text: &str) -> Result<heapless::String<MAX_PROPERTY_LEN>, ConfigErro
 pub(crate) fn parse_url(url: &str) -> Result<heapless::String<MAX_URL_LEN>, ConfigError> {
     if !(url.starts_with("wss://") || url.starts_with("ws://")) {
         return Err(ConfigError::UrlScheme);
+    }
+    if url.contains(['?', '#']) {
+        return Err(ConfigError::UrlQuery);
     }
     heapless::String::try_from(url).map_err(|_| ConfigError::UrlTooLong { limit: MAX_URL_LEN })
 }

@@ -1,4 +1,8 @@
 //! Errors the session returns to its driver.
+//!
+//! One rule for every error that wraps another: its `Display` says what went wrong at its own
+//! layer and nothing more, and `source()` returns the inner error. Walking the chain (as error
+//! reporters do) then prints each cause once.
 
 use core::fmt;
 
@@ -22,9 +26,13 @@ pub enum ProtocolError {
     /// Hello deadline keeps running: taking a READY here would leave a live-looking session
     /// with no heartbeat to notice the connection dying.
     DispatchBeforeHello,
-    /// READY named an empty `session_id`. Resume cannot carry one, so keeping it would leave
-    /// every later connection waiting for a Resume that never goes out.
+    /// READY named an empty `session_id`. Resume cannot carry one, so the session is not
+    /// kept for resuming (see [`crate::session::Event::NotResumable`]).
     EmptySessionId,
+    /// READY's `session_id` could not be read: missing, not a string, or longer than
+    /// [`crate::codec::MAX_SESSION_ID_LEN`]. Resume needs it whole, so the session is not kept
+    /// for resuming (see [`crate::session::Event::NotResumable`]).
+    UnusableSessionId(DecodeError),
 }
 
 impl fmt::Display for ProtocolError {
@@ -34,11 +42,19 @@ impl fmt::Display for ProtocolError {
             Self::MissingData { op } => write!(f, "opcode {} came without `d`", op.to_u8()),
             Self::DispatchBeforeHello => f.write_str("a dispatch came before Hello"),
             Self::EmptySessionId => f.write_str("READY named an empty session id"),
+            Self::UnusableSessionId(_) => f.write_str("READY's session id cannot be used"),
         }
     }
 }
 
-impl core::error::Error for ProtocolError {}
+impl core::error::Error for ProtocolError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::UnusableSessionId(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// Why [`crate::session::Session::handle_message`] refused a message. The session's state is
 /// exactly as it was before the call: a bad message never costs an event or a sequence number.
@@ -57,8 +73,8 @@ pub enum HandleError {
 impl fmt::Display for HandleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Decode(error) => write!(f, "malformed payload: {error}"),
-            Self::Protocol(error) => write!(f, "protocol violation: {error}"),
+            Self::Decode(_) => f.write_str("malformed payload"),
+            Self::Protocol(_) => f.write_str("the payload breaks the protocol"),
             Self::EventsNotDrained => {
                 f.write_str("poll_event must be drained before the next input")
             }
@@ -115,7 +131,7 @@ impl fmt::Display for SendError {
                 write!(f, "rate limited until {} ms", ready_at.as_millis())
             }
             Self::Reserved(op) => write!(f, "opcode {} is sent by the session itself", op.to_u8()),
-            Self::Encode(error) => write!(f, "command could not be encoded: {error}"),
+            Self::Encode(_) => f.write_str("the command could not be encoded"),
         }
     }
 }

@@ -11,7 +11,8 @@ use crate::protocol::{CloseCode, EventType, Recovery};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DisconnectCause {
-    /// The server closed the connection with this code (1006 when the close frame carried none).
+    /// The server closed the connection with this code (1005, "no status received", when the
+    /// close frame carried none).
     ServerClosed(CloseCode),
     /// The transport ended without a close frame.
     TransportLost,
@@ -28,7 +29,19 @@ pub enum DisconnectCause {
     Zombie,
     /// No Hello arrived within the configured time after the socket opened.
     HelloTimeout,
+    /// The transport ended the connection because a message was over its size limit;
+    /// `attempt` counts the connections lost this way at the same sequence number. A resume
+    /// replays the message, so after [`MESSAGE_TOO_LARGE_ATTEMPTS`] the session stops
+    /// (still resumable, by a process that accepts larger messages).
+    MessageTooLarge {
+        /// How many connections in a row ended this way at the current sequence number.
+        attempt: u32,
+    },
 }
+
+/// How many connections a message over the transport's size limit may end at one sequence
+/// number before the session stops with [`Stop::MessageTooLarge`].
+pub const MESSAGE_TOO_LARGE_ATTEMPTS: u32 = 3;
 
 impl DisconnectCause {
     /// What a client does after this disconnect: the one decision table (protocol reference
@@ -44,6 +57,10 @@ impl DisconnectCause {
             | Self::InvalidSession { resumable: true }
             | Self::Zombie
             | Self::HelloTimeout => Recovery::Resume,
+            Self::MessageTooLarge { attempt } if attempt < MESSAGE_TOO_LARGE_ATTEMPTS => {
+                Recovery::Resume
+            }
+            Self::MessageTooLarge { .. } => Recovery::Fatal,
         }
     }
 }
@@ -63,12 +80,17 @@ impl fmt::Display for DisconnectCause {
             }
             Self::Zombie => f.write_str("no heartbeat acknowledgement: the connection is a zombie"),
             Self::HelloTimeout => f.write_str("the gateway sent no Hello"),
+            Self::MessageTooLarge { attempt } => write!(
+                f,
+                "a message was over the size limit (connection {attempt} lost to it at this point)"
+            ),
         }
     }
 }
 
 /// What the session does after a disconnect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Next {
     /// Reconnect after `after` and resume the session.
     Resume {
@@ -84,25 +106,41 @@ pub enum Next {
     Stop,
 }
 
+/// How the application closes a session ([`crate::session::Session::close`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseKind {
+    /// Close with a code that keeps the session alive on Discord's side for a few minutes, so
+    /// an exported [`crate::session::ResumeState`] can resume it (a restart, a deploy).
+    Resumable,
+    /// Close with 1000 and forget the session: the bot goes offline on Discord's side.
+    EndSession,
+}
+
 /// Why a session stopped for good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stop {
     /// The server closed with a code that reconnecting cannot fix.
     Fatal(CloseCode),
-    /// The application closed the session; `resumable` says whether it can be resumed from an
-    /// exported [`crate::session::ResumeState`].
-    Closed {
-        /// Whether the session was kept alive for a resume.
-        resumable: bool,
-    },
+    /// The application closed the session, keeping it for a resume or ending it.
+    Closed(CloseKind),
+    /// A message over the transport's size limit ended [`MESSAGE_TOO_LARGE_ATTEMPTS`]
+    /// connections at the same sequence number: resuming would replay it again. The session is
+    /// kept, so [`crate::session::Session::resume_state`] can resume it with a larger limit.
+    MessageTooLarge,
 }
 
 impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Fatal(code) => write!(f, "stopped: {code}"),
-            Self::Closed { resumable: true } => f.write_str("closed; the session can be resumed"),
-            Self::Closed { resumable: false } => f.write_str("closed; the session ended"),
+            Self::Closed(CloseKind::Resumable) => {
+                f.write_str("closed; the session can be resumed")
+            }
+            Self::Closed(CloseKind::EndSession) => f.write_str("closed; the session ended"),
+            Self::MessageTooLarge => f.write_str(
+                "stopped: a message over the size limit keeps coming back; the session can be resumed",
+            ),
         }
     }
 }
@@ -115,8 +153,13 @@ pub enum Event {
     /// `max_concurrency` bucket per 5 s) and hand it in with
     /// [`crate::session::Session::handle_identify_permit`] as soon as you have it.
     IdentifyPermitNeeded,
-    /// A new session is ready (READY was received).
+    /// A new session is ready (READY was received). The connection is live even when READY's
+    /// session id was unusable; [`Event::NotResumable`] follows then.
     Ready,
+    /// READY named no session id that Resume could carry, so this session cannot be resumed:
+    /// [`crate::session::Session::resume_state`] is `None` and the next connection identifies.
+    /// The current connection stays live.
+    NotResumable(crate::session::ProtocolError),
     /// The session was resumed; `replayed` dispatches were replayed before RESUMED.
     Resumed {
         /// How many dispatches came between Resume and RESUMED.
@@ -147,13 +190,14 @@ pub enum Event {
     Stopped(Stop),
 }
 
-/// A dispatch (op 0) the application wanted, borrowed from the message it arrived in.
+/// A dispatch (op 0) the application wanted, borrowed from the message it arrived in (hence
+/// `Ref`: nothing is copied; a driver that must keep it copies what it needs).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dispatch<'m> {
+pub struct DispatchRef<'m> {
     envelope: Envelope<'m>,
 }
 
-impl<'m> Dispatch<'m> {
+impl<'m> DispatchRef<'m> {
     /// Wraps an envelope that has an event name.
     pub(crate) const fn new(envelope: Envelope<'m>) -> Self {
         Self { envelope }
@@ -202,5 +246,64 @@ impl<'m> Dispatch<'m> {
     #[must_use]
     pub const fn envelope(&self) -> &Envelope<'m> {
         &self.envelope
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DisconnectCause, MESSAGE_TOO_LARGE_ATTEMPTS};
+    use crate::protocol::{CloseCode, Recovery};
+
+    /// The recovery table row by row (protocol reference §5.8); close codes have their own
+    /// table in `CloseCode::recovery`.
+    #[test]
+    fn every_cause_recovers_as_the_protocol_says() {
+        let rows = [
+            (
+                DisconnectCause::ServerClosed(CloseCode::Other(1005)),
+                Recovery::Resume,
+            ),
+            (
+                DisconnectCause::ServerClosed(CloseCode::InvalidSeq),
+                Recovery::Reidentify,
+            ),
+            (
+                DisconnectCause::ServerClosed(CloseCode::AuthenticationFailed),
+                Recovery::Fatal,
+            ),
+            (DisconnectCause::TransportLost, Recovery::Resume),
+            (DisconnectCause::DialFailed, Recovery::Resume),
+            (DisconnectCause::Reconnect, Recovery::Resume),
+            (
+                DisconnectCause::InvalidSession { resumable: true },
+                Recovery::Resume,
+            ),
+            (
+                DisconnectCause::InvalidSession { resumable: false },
+                Recovery::Reidentify,
+            ),
+            (DisconnectCause::Zombie, Recovery::Resume),
+            (DisconnectCause::HelloTimeout, Recovery::Resume),
+            (
+                DisconnectCause::MessageTooLarge { attempt: 1 },
+                Recovery::Resume,
+            ),
+            (
+                DisconnectCause::MessageTooLarge { attempt: 2 },
+                Recovery::Resume,
+            ),
+            (
+                DisconnectCause::MessageTooLarge { attempt: 3 },
+                Recovery::Fatal,
+            ),
+            (
+                DisconnectCause::MessageTooLarge { attempt: u32::MAX },
+                Recovery::Fatal,
+            ),
+        ];
+        assert_eq!(MESSAGE_TOO_LARGE_ATTEMPTS, 3);
+        for (cause, recovery) in rows {
+            assert_eq!(cause.recovery(), recovery, "{cause:?}");
+        }
     }
 }

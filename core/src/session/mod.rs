@@ -14,6 +14,11 @@
 //!
 //! Dispatches come back directly from [`Session::handle_message`], borrowed from the message, so
 //! their data is never copied. Spurious wake-ups and extra polls are harmless.
+//!
+//! When the connection ends, the driver says how: a close frame through
+//! [`Session::handle_message`], [`Session::handle_message_too_large`] when its transport refused a
+//! message over the size limit, and [`Session::handle_transport_lost`] for anything else. What
+//! follows is decided in one place, [`DisconnectCause::recovery`].
 
 mod config;
 mod durable;
@@ -32,10 +37,12 @@ pub use config::{
 };
 pub use durable::ResumeState;
 pub use error::{HandleError, ProtocolError, SendError};
-pub use event::{DisconnectCause, Dispatch, Event, Next, Stop};
+pub use event::{
+    CloseKind, DisconnectCause, DispatchRef, Event, Next, Stop, MESSAGE_TOO_LARGE_ATTEMPTS,
+};
 pub use rate_limit::{send_margin, SEND_LIMIT, SEND_WINDOW};
 
-use crate::codec::{parse_invalid_session, DecodeError, Envelope, EventName, Hello, Ready};
+use crate::codec::{parse_invalid_session, Envelope, EventName, Hello, Ready};
 use crate::command::{
     encode_into, ConnectionProperties, Encode, Heartbeat, Identify, Resume, UpdatePresence,
     MAX_PAYLOAD_LEN,
@@ -161,6 +168,14 @@ struct Identity {
     resume_url: heapless::String<{ crate::codec::MAX_URL_LEN }>,
 }
 
+/// What the session has to send next, in [`Session::poll_transmit`]'s order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Due {
+    Close,
+    Heartbeat,
+    Handshake,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Handshake {
     Identify,
@@ -212,6 +227,9 @@ pub struct Session {
     pending_close: Option<CloseCode>,
     /// Connection attempts in a row that did not reach a ready session.
     failures: u32,
+    /// The sequence number at which connections were lost to a message over the size limit,
+    /// and how many.
+    too_large: Option<(Option<u64>, u32)>,
     jitter: Jitter,
     events: heapless::Deque<Event, EVENT_CAPACITY>,
 }
@@ -228,6 +246,7 @@ impl Session {
             phase: Phase::Waiting { at: Instant::ZERO },
             pending_close: None,
             failures: 0,
+            too_large: None,
             jitter,
             events: heapless::Deque::new(),
         }
@@ -342,6 +361,23 @@ impl Session {
         self.disconnect(now, cause, None);
     }
 
+    /// The transport ended the connection because a message was over its size limit (a
+    /// websocket frame, or a payload inflated past it). Resuming replays that message, so the
+    /// session resumes at most [`MESSAGE_TOO_LARGE_ATTEMPTS`]` - 1` times at one sequence number
+    /// and then stops with [`Stop::MessageTooLarge`]. Outside a connection this is
+    /// [`Session::handle_transport_lost`].
+    pub fn handle_message_too_large(&mut self, now: Instant) {
+        if !matches!(self.phase, Phase::Open(_)) {
+            return self.handle_transport_lost(now);
+        }
+        let attempt = match self.too_large {
+            Some((at, count)) if at == self.seq => count.saturating_add(1),
+            _ => 1,
+        };
+        self.too_large = Some((self.seq, attempt));
+        self.disconnect(now, DisconnectCause::MessageTooLarge { attempt }, None);
+    }
+
     /// A whole websocket message arrived. Returns the dispatch it carried, if the application
     /// wants it; lifecycle consequences are queued for [`Session::poll_event`].
     ///
@@ -352,7 +388,7 @@ impl Session {
         &mut self,
         now: Instant,
         message: Message<'m>,
-    ) -> Result<Option<Dispatch<'m>>, HandleError> {
+    ) -> Result<Option<DispatchRef<'m>>, HandleError> {
         if self.events.len() + EVENTS_PER_INPUT > EVENT_CAPACITY {
             return Err(HandleError::EventsNotDrained);
         }
@@ -362,6 +398,7 @@ impl Session {
         }
         match message {
             Message::Close(code) => {
+                // RFC 6455 reports a close frame without a code as 1005 (no status received).
                 let code = code.unwrap_or(CloseCode::Other(1005));
                 self.disconnect(now, DisconnectCause::ServerClosed(code), None);
                 Ok(None)
@@ -401,11 +438,12 @@ impl Session {
         self.disconnect(now, cause, Some(RESUME_CLOSE));
     }
 
-    /// Closes the session. With `resumable` the connection closes with a code that keeps the
-    /// session alive on Discord's side for a few minutes, so [`Session::resume_state`] can be
-    /// resumed by a later process; without it the session ends (close 1000) and the bot goes
-    /// offline.
-    pub fn close(&mut self, resumable: bool) {
+    /// Closes the session. [`CloseKind::Resumable`] closes the connection with a code that
+    /// keeps the session alive on Discord's side for a few minutes, so [`Session::resume_state`]
+    /// can be resumed by a later process; [`CloseKind::EndSession`] ends it (close 1000) and the
+    /// bot goes offline.
+    pub fn close(&mut self, kind: CloseKind) {
+        let resumable = kind == CloseKind::Resumable;
         if matches!(self.phase, Phase::Stopped(_)) {
             return;
         }
@@ -420,7 +458,7 @@ impl Session {
             self.identity = None;
             self.seq = None;
         }
-        let stop = Stop::Closed { resumable };
+        let stop = Stop::Closed(kind);
         self.phase = Phase::Stopped(stop);
         self.push(Event::Stopped(stop));
     }
@@ -438,8 +476,27 @@ impl Session {
         command: &impl Encode,
         buf: &'b mut SendBuffer,
     ) -> Result<&'b [u8], SendError> {
-        let op = command.opcode();
-        if matches!(op, OpCode::Identify | OpCode::Resume | OpCode::Heartbeat) {
+        self.check_command(now, command.opcode())?;
+        let len = encode_into(command, buf)?;
+        self.count_command(now);
+        Ok(&buf[..len])
+    }
+
+    /// Admits a command the caller has already encoded (with [`crate::command::encode_into`])
+    /// and will send as it is, counting it against the connection's rate limit: for drivers
+    /// that encode a command once, when it is queued, and hand those bytes to the socket.
+    ///
+    /// # Errors
+    /// As [`Session::send_command`], but for encoding; nothing is counted then.
+    pub fn admit_command(&mut self, now: Instant, op: OpCode) -> Result<(), SendError> {
+        self.check_command(now, op)?;
+        self.count_command(now);
+        Ok(())
+    }
+
+    /// Whether a command with opcode `op` may go out now.
+    fn check_command(&mut self, now: Instant, op: OpCode) -> Result<(), SendError> {
+        if op.is_session_owned() {
             return Err(SendError::Reserved(op));
         }
         let Phase::Open(connection) = &mut self.phase else {
@@ -458,9 +515,14 @@ impl Session {
             );
             return Err(SendError::RateLimited { ready_at });
         }
-        let len = encode_into(command, buf)?;
-        connection.limiter.record(now);
-        Ok(&buf[..len])
+        Ok(())
+    }
+
+    /// Counts a command that passed [`Session::check_command`] against the rate limit.
+    fn count_command(&mut self, now: Instant) {
+        if let Phase::Open(connection) = &mut self.phase {
+            connection.limiter.record(now);
+        }
     }
 
     // ---- outputs ------------------------------------------------------------------------
@@ -473,22 +535,18 @@ impl Session {
         now: Instant,
         buf: &'b mut SendBuffer,
     ) -> Option<Transmit<'b>> {
+        let due = self.due_transmit(now)?;
         if let Some(code) = self.pending_close.take() {
             return Some(Transmit::Close(code));
         }
         let Phase::Open(connection) = &mut self.phase else {
             return None;
         };
-        if connection.limiter.ready_at(now, 0) > now {
-            return None;
-        }
-        if let Some(heart) = &mut connection.heart {
-            if heart.poll(now) == Beat::Send {
-                let len = encode_into(&Heartbeat { seq: self.seq }, buf).ok()?;
-                heart.sent(now);
-                connection.limiter.record(now);
-                return Some(Transmit::Text(&buf[..len]));
-            }
+        if let (Due::Heartbeat, Some(heart)) = (due, &mut connection.heart) {
+            let len = encode_into(&Heartbeat { seq: self.seq }, buf).ok()?;
+            heart.sent(now);
+            connection.limiter.record(now);
+            return Some(Transmit::Text(&buf[..len]));
         }
         let handshake = connection.handshake?;
         let len = match handshake {
@@ -510,6 +568,38 @@ impl Session {
             self.seq = None;
         }
         Some(Transmit::Text(&buf[..len]))
+    }
+
+    /// Whether [`Session::poll_transmit`] has something now, without taking it: a driver whose
+    /// socket is not ready to write checks this before it waits on the socket, so nothing
+    /// is taken from the session that the socket cannot take.
+    #[must_use]
+    pub fn has_transmit(&self, now: Instant) -> bool {
+        self.due_transmit(now).is_some()
+    }
+
+    /// What [`Session::poll_transmit`] would send now: the one decision both share.
+    fn due_transmit(&self, now: Instant) -> Option<Due> {
+        if self.pending_close.is_some() {
+            return Some(Due::Close);
+        }
+        let Phase::Open(connection) = &self.phase else {
+            return None;
+        };
+        if connection.limiter.ready_at(now, 0) > now {
+            return None;
+        }
+        if connection
+            .heart
+            .as_ref()
+            .is_some_and(|heart| heart.poll(now) == Beat::Send)
+        {
+            return Some(Due::Heartbeat);
+        }
+        match connection.handshake? {
+            Handshake::Resume if self.identity.is_none() => None,
+            _ => Some(Due::Handshake),
+        }
     }
 
     /// The next lifecycle event.
@@ -573,7 +663,7 @@ impl Session {
         &mut self,
         now: Instant,
         payload: &'m [u8],
-    ) -> Result<Option<Dispatch<'m>>, HandleError> {
+    ) -> Result<Option<DispatchRef<'m>>, HandleError> {
         let config = &self.config;
         let envelope = Envelope::decode_filtered(payload, |name| {
             wanted_internally(name) || config_wants(config, name)
@@ -642,27 +732,20 @@ impl Session {
     fn handle_dispatch<'m>(
         &mut self,
         envelope: Envelope<'m>,
-    ) -> Result<Option<Dispatch<'m>>, HandleError> {
+    ) -> Result<Option<DispatchRef<'m>>, HandleError> {
         let kind = envelope.event_type();
-        // Everything that can fail is read before anything changes.
-        let ready = if kind == Some(EventType::Ready) {
-            let data = envelope
-                .data()
-                .ok_or(DecodeError::MissingField { field: "d" })?;
-            let ready = Ready::parse(data)?;
-            if ready.session_id.is_empty() {
-                return Err(ProtocolError::EmptySessionId.into());
-            }
-            Some(ready)
-        } else {
-            None
-        };
+        // READY means Discord accepted the Identify, so it always brings the connection live;
+        // only what it names decides whether the session can later be resumed.
+        let ready = (kind == Some(EventType::Ready)).then(|| self.identity_from(&envelope));
 
+        // The sequence check decides what is delivered and remembered, never whether READY or
+        // RESUMED change the session's state.
+        let mut fresh = true;
         if let Some(received) = envelope.seq() {
             match self.seq {
                 Some(last) if received <= last => {
                     self.push(Event::StaleDispatch { last, received });
-                    return Ok(None);
+                    fresh = false;
                 }
                 Some(last) if received != last + 1 => {
                     self.push(Event::SequenceGap {
@@ -672,22 +755,25 @@ impl Session {
                 }
                 _ => {}
             }
-            self.seq = Some(received);
+            if fresh {
+                self.seq = Some(received);
+            }
         }
 
         let Phase::Open(connection) = &mut self.phase else {
             return Ok(None);
         };
-        if let Some(ready) = ready {
-            let resume_url = config::parse_url(&ready.resume_gateway_url)
-                .unwrap_or_else(|_| self.config.gateway_url.clone());
-            self.identity = Some(Identity {
-                session_id: ready.session_id,
-                resume_url,
-            });
+        if let Some(identity) = ready {
             connection.stage = Stage::Active;
             self.failures = 0;
             self.push(Event::Ready);
+            match identity {
+                Ok(identity) => self.identity = Some(identity),
+                Err(reason) => {
+                    self.identity = None;
+                    self.push(Event::NotResumable(reason));
+                }
+            }
         } else if kind == Some(EventType::Resumed) {
             if let Stage::Resuming { replayed } = connection.stage {
                 connection.stage = Stage::Active;
@@ -695,13 +781,35 @@ impl Session {
                 self.push(Event::Resumed { replayed });
             }
         } else if let Stage::Resuming { replayed } = &mut connection.stage {
-            *replayed += 1;
+            if fresh {
+                *replayed += 1;
+            }
         }
 
         let wanted = envelope
             .name()
             .is_some_and(|name| config_wants(&self.config, name));
-        Ok(wanted.then(|| Dispatch::new(envelope)))
+        Ok((fresh && wanted).then(|| DispatchRef::new(envelope)))
+    }
+
+    /// What READY names this session by, or why it cannot be resumed. A missing or unusable
+    /// resume URL falls back to the URL first dialled, which can resume any session.
+    fn identity_from(&self, envelope: &Envelope<'_>) -> Result<Identity, ProtocolError> {
+        let ready = Ready::parse(envelope.data().unwrap_or(b"null"))
+            .map_err(ProtocolError::UnusableSessionId)?;
+        let session_id = ready.session_id.map_err(ProtocolError::UnusableSessionId)?;
+        if session_id.is_empty() {
+            return Err(ProtocolError::EmptySessionId);
+        }
+        let resume_url = ready
+            .resume_gateway_url
+            .ok()
+            .and_then(|url| config::parse_url(&url).ok())
+            .unwrap_or_else(|| self.config.gateway_url.clone());
+        Ok(Identity {
+            session_id,
+            resume_url,
+        })
     }
 
     /// Leaves the current connection (or dial attempt) and decides what comes next.
@@ -713,11 +821,11 @@ impl Session {
         }
         let recovery = cause.recovery();
         if recovery == Recovery::Fatal {
-            let code = match cause {
-                DisconnectCause::ServerClosed(code) => code,
-                _ => CloseCode::UnknownError,
+            let stop = match cause {
+                DisconnectCause::ServerClosed(code) => Stop::Fatal(code),
+                DisconnectCause::MessageTooLarge { .. } => Stop::MessageTooLarge,
+                _ => Stop::Fatal(CloseCode::UnknownError),
             };
-            let stop = Stop::Fatal(code);
             self.phase = Phase::Stopped(stop);
             self.push(Event::Disconnected {
                 cause,

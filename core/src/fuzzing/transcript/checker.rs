@@ -51,13 +51,25 @@ use serde_json::Value;
 use crate::codec::{Envelope, EventName};
 use crate::protocol::{CloseCode, EventSet, EventType, OpCode, Recovery};
 use crate::session::{
-    send_margin, Dispatch, Event, HandleError, Next, SendError, Session, State, Stop, Transmit,
-    SEND_LIMIT,
+    send_margin, CloseKind, DisconnectCause, DispatchRef, Event, HandleError, Next, SendError,
+    Session, State, Stop, Transmit, SEND_LIMIT,
 };
 use crate::time::Instant;
 
 /// The most events one input may queue (the session's own bound; its queue holds 8).
 const EVENTS_PER_INPUT: usize = 3;
+
+/// READY's session id as `serde_json` reads it: `Some(None)` when Resume could not carry it
+/// (missing, not a string, empty, or longer than the room the core keeps), `None` when the
+/// payload is beyond `serde_json` (the differential target compares the two readers).
+fn usable_session_id(bytes: &[u8]) -> Option<Option<String>> {
+    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let id = value["d"]["session_id"].as_str();
+    Some(
+        id.filter(|id| !id.is_empty() && id.len() <= crate::codec::MAX_SESSION_ID_LEN)
+            .map(ToString::to_string),
+    )
+}
 
 /// The socket as the driver sees it.
 #[derive(Debug)]
@@ -126,8 +138,12 @@ struct Owed {
     /// `SequenceGap` and `StaleDispatch` reports the last message called for.
     reports: Vec<Event>,
     ready: u32,
+    /// READY named no session id Resume could carry.
+    not_resumable: bool,
     resumed: Option<u64>,
     stopped: Option<Stop>,
+    /// The attempt a connection lost to an oversized message must be reported with.
+    too_large: Option<u32>,
     heartbeat: bool,
     resume: bool,
     identify: bool,
@@ -145,6 +161,8 @@ pub(super) struct Checker {
     last_delivered: Option<u64>,
     session_id: Option<String>,
     stopped: bool,
+    /// The sequence number at which connections were lost to oversized messages, and how many.
+    too_large: Option<(Option<u64>, u32)>,
     /// The application closed for good in this step: 1000 may be sent.
     closing_for_good: bool,
     owed: Owed,
@@ -174,6 +192,7 @@ impl Checker {
             last_delivered: None,
             session_id: session.session_id().map(ToString::to_string),
             stopped: false,
+            too_large: None,
             closing_for_good: false,
             owed: Owed::default(),
         }
@@ -303,6 +322,11 @@ impl Checker {
                 assert!(self.owed.ready > 0, "Ready without a READY");
                 self.owed.ready -= 1;
             }
+            Event::NotResumable(_) => {
+                assert!(self.owed.not_resumable, "NotResumable after a usable READY");
+                assert!(self.session_id.is_none());
+                self.owed.not_resumable = false;
+            }
             Event::Resumed { replayed } => {
                 assert_eq!(self.owed.resumed.take(), Some(replayed), "Resumed");
             }
@@ -313,11 +337,17 @@ impl Checker {
             }
             Event::Disconnected { cause, next } => {
                 match core::mem::replace(&mut self.link, Link::Idle) {
-                    Link::Dialing => assert_eq!(cause, crate::session::DisconnectCause::DialFailed),
-                    Link::Open(_) => {
-                        assert_ne!(cause, crate::session::DisconnectCause::DialFailed);
-                    }
+                    Link::Dialing => assert_eq!(cause, DisconnectCause::DialFailed),
+                    Link::Open(_) => assert_ne!(cause, DisconnectCause::DialFailed),
                     Link::Idle => panic!("{event:?} without a socket or a dial"),
+                }
+                if let DisconnectCause::MessageTooLarge { attempt } = cause {
+                    assert_eq!(self.owed.too_large.take(), Some(attempt), "{cause:?}");
+                    assert_eq!(
+                        attempt >= crate::session::MESSAGE_TOO_LARGE_ATTEMPTS,
+                        next == Next::Stop,
+                        "{event:?}"
+                    );
                 }
                 if cause.recovery() == Recovery::Reidentify {
                     self.session_id = None;
@@ -326,7 +356,20 @@ impl Checker {
                 match next {
                     Next::Stop => {
                         assert_eq!(cause.recovery(), Recovery::Fatal);
-                        assert!(matches!(session.state(), State::Stopped(Stop::Fatal(_))));
+                        let State::Stopped(stop) = session.state() else {
+                            panic!("{:?} after Next::Stop", session.state())
+                        };
+                        match cause {
+                            DisconnectCause::ServerClosed(code) => {
+                                assert_eq!(stop, Stop::Fatal(code));
+                            }
+                            DisconnectCause::MessageTooLarge { .. } => {
+                                assert_eq!(stop, Stop::MessageTooLarge);
+                            }
+                            _ => assert!(matches!(stop, Stop::Fatal(_)), "{stop:?}"),
+                        }
+                        // Only an application close forgets the session when stopping.
+                        assert_eq!(session.session_id(), self.session_id.as_deref());
                     }
                     Next::Resume { after } | Next::Identify { after } => {
                         assert_ne!(cause.recovery(), Recovery::Fatal);
@@ -344,7 +387,10 @@ impl Checker {
                 if let Some(owed) = self.owed.stopped.take() {
                     assert_eq!(stop, owed);
                 } else {
-                    assert!(matches!(stop, Stop::Fatal(_)), "{stop:?} without a close");
+                    assert!(
+                        matches!(stop, Stop::Fatal(_) | Stop::MessageTooLarge),
+                        "{stop:?} without a close"
+                    );
                 }
             }
         }
@@ -356,7 +402,7 @@ impl Checker {
     pub(super) fn message(
         &mut self,
         bytes: &[u8],
-        result: Result<Option<Dispatch<'_>>, HandleError>,
+        result: Result<Option<DispatchRef<'_>>, HandleError>,
         before: &Session,
         after: &Session,
     ) {
@@ -377,14 +423,19 @@ impl Checker {
             .unwrap_or_else(|error| panic!("accepted, yet the scan fails: {error}"));
         match envelope.op() {
             OpCode::Dispatch => {
-                let fresh = self.dispatch(bytes, &envelope, dispatch, state);
-                if fresh && envelope.event_type() == Some(EventType::Ready) {
-                    // Remember the id Resume must carry.
+                self.dispatch(bytes, &envelope, dispatch, state);
+                if envelope.event_type() == Some(EventType::Ready) {
+                    // READY always brings the connection live; the session keeps its id only
+                    // when Resume can carry it.
                     self.session_id = after.session_id().map(ToString::to_string);
-                    assert!(
-                        self.session_id.is_some(),
-                        "READY accepted without a session id"
-                    );
+                    if let Some(expected) = usable_session_id(bytes) {
+                        assert_eq!(self.session_id, expected, "the session id READY named");
+                    }
+                    if let Some(id) = &self.session_id {
+                        assert!(!id.is_empty() && id.len() <= crate::codec::MAX_SESSION_ID_LEN);
+                    } else {
+                        self.owed.not_resumable = true;
+                    }
                 }
             }
             op => {
@@ -404,50 +455,52 @@ impl Checker {
         }
     }
 
-    /// Checks a dispatch the session accepted; returns whether it was fresh (not stale).
+    /// Checks a dispatch the session accepted. A stale one (its `s` already seen) is neither
+    /// delivered nor remembered, but READY and RESUMED act on the session all the same.
     fn dispatch(
         &mut self,
         bytes: &[u8],
         envelope: &Envelope<'_>,
-        dispatch: Option<Dispatch<'_>>,
+        dispatch: Option<DispatchRef<'_>>,
         state: State,
-    ) -> bool {
+    ) {
         let kind = envelope.event_type();
+        let mut fresh = true;
         if let (Some(received), Some(last)) = (envelope.seq(), self.last_seq) {
             if received <= last {
                 assert!(dispatch.is_none(), "stale dispatch {received} delivered");
                 self.owed
                     .reports
                     .push(Event::StaleDispatch { last, received });
-                return false;
-            }
-            if received != last + 1 {
+                fresh = false;
+            } else if received != last + 1 {
                 self.owed.reports.push(Event::SequenceGap {
                     expected: last + 1,
                     received,
                 });
             }
         }
-        if let Some(received) = envelope.seq() {
-            self.last_seq = Some(received);
-        }
-
-        let wanted = envelope.name().is_some_and(|name| self.wants(name));
-        match dispatch {
-            Some(dispatch) => {
-                assert!(wanted, "an unwanted dispatch was delivered");
-                let full = Envelope::decode(bytes).expect("a delivered dispatch scans in full");
-                assert_eq!(dispatch.envelope(), &full);
-                if let Some(seq) = dispatch.seq() {
-                    assert!(
-                        self.last_delivered.is_none_or(|last| seq > last),
-                        "dispatch {seq} delivered after {:?}",
-                        self.last_delivered
-                    );
-                    self.last_delivered = Some(seq);
-                }
+        if fresh {
+            if let Some(received) = envelope.seq() {
+                self.last_seq = Some(received);
             }
-            None => assert!(!wanted, "a wanted dispatch was dropped: {bytes:?}"),
+            let wanted = envelope.name().is_some_and(|name| self.wants(name));
+            match dispatch {
+                Some(dispatch) => {
+                    assert!(wanted, "an unwanted dispatch was delivered");
+                    let full = Envelope::decode(bytes).expect("a delivered dispatch scans in full");
+                    assert_eq!(dispatch.envelope(), &full);
+                    if let Some(seq) = dispatch.seq() {
+                        assert!(
+                            self.last_delivered.is_none_or(|last| seq > last),
+                            "dispatch {seq} delivered after {:?}",
+                            self.last_delivered
+                        );
+                        self.last_delivered = Some(seq);
+                    }
+                }
+                None => assert!(!wanted, "a wanted dispatch was dropped: {bytes:?}"),
+            }
         }
 
         match kind {
@@ -456,10 +509,23 @@ impl Checker {
                 let replayed = self.connection().replayed;
                 self.owed.resumed = Some(replayed);
             }
-            _ if state == State::Resuming => self.connection().replayed += 1,
+            _ if state == State::Resuming && fresh => self.connection().replayed += 1,
             _ => {}
         }
-        true
+    }
+
+    /// The transport ended the connection for a message over its size limit: on an open
+    /// connection it is counted per sequence number (a dial in progress just fails).
+    pub(super) fn message_too_large(&mut self) {
+        if !matches!(self.link, Link::Open(_)) {
+            return;
+        }
+        let attempt = match self.too_large {
+            Some((at, count)) if at == self.last_seq => count + 1,
+            _ => 1,
+        };
+        self.too_large = Some((self.last_seq, attempt));
+        self.owed.too_large = Some(attempt);
     }
 
     pub(super) fn permit(&mut self, used: bool, state_before: State) {
@@ -478,12 +544,12 @@ impl Checker {
         }
     }
 
-    pub(super) fn closing(&mut self, resumable: bool) {
+    pub(super) fn closing(&mut self, kind: CloseKind) {
         if self.stopped {
             return;
         }
-        self.owed.stopped = Some(Stop::Closed { resumable });
-        if !resumable {
+        self.owed.stopped = Some(Stop::Closed(kind));
+        if kind == CloseKind::EndSession {
             self.closing_for_good = true;
             self.session_id = None;
             self.forget_sequence();
@@ -570,8 +636,16 @@ impl Checker {
             owed.reports
         );
         assert_eq!(owed.ready, 0, "READY without Ready");
+        assert!(
+            !owed.not_resumable,
+            "an unusable READY without NotResumable"
+        );
         assert_eq!(owed.resumed, None, "RESUMED without Resumed");
         assert_eq!(owed.stopped, None, "close without Stopped");
+        assert_eq!(
+            owed.too_large, None,
+            "an oversized message without its Disconnected"
+        );
         let window = self.window;
         if let Link::Open(connection) = &mut self.link {
             let room = !connection.limiter_full(now, window);

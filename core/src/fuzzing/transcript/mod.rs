@@ -4,7 +4,7 @@
 //! The bytes are read as a program. A few bytes choose the configuration (seed, which events
 //! are wanted, timeouts, backoff, the send window, whether a saved session is restored); each
 //! further step is one input: a message from the `grammar`, a close frame, a lost transport, an
-//! identify permit, a command or a flood of them, time passing (waking at every deadline on the
+//! identify permit, a message over the transport's size limit, a command or a flood of them, time passing (waking at every deadline on the
 //! way, or oversleeping them all), dials starting to fail or succeed again, or the application
 //! closing. After every input the driver drains the session exactly as its module docs say.
 
@@ -27,7 +27,7 @@ use crate::command::{
 use crate::fuzzing::Input;
 use crate::protocol::{CloseCode, EventSet, EventType, OpCode, Snowflake};
 use crate::session::{
-    Backoff, Config, ConfigError, Message, ResumeState, SendBuffer, Session, SEND_WINDOW,
+    Backoff, CloseKind, Config, ConfigError, Message, ResumeState, SendBuffer, Session, SEND_WINDOW,
 };
 use crate::time::Instant;
 use crate::token::Token;
@@ -173,7 +173,14 @@ impl Run {
                 let result = self.session.handle_message(self.now, Message::Close(code));
                 assert!(matches!(result, Ok(None)), "{result:?}");
             }
-            16 => self.session.handle_transport_lost(self.now),
+            16 => {
+                if input.bool() {
+                    self.check.message_too_large();
+                    self.session.handle_message_too_large(self.now);
+                } else {
+                    self.session.handle_transport_lost(self.now);
+                }
+            }
             17 | 18 => {
                 let state = self.session.state();
                 let used = self.session.handle_identify_permit(self.now);
@@ -204,9 +211,13 @@ impl Run {
             }
             30 => self.refuse_dials = !self.refuse_dials,
             _ => {
-                let resumable = input.bool();
-                self.check.closing(resumable);
-                self.session.close(resumable);
+                let kind = if input.bool() {
+                    CloseKind::Resumable
+                } else {
+                    CloseKind::EndSession
+                };
+                self.check.closing(kind);
+                self.session.close(kind);
             }
         }
         self.drain();

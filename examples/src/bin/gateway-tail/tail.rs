@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use discord_gateway::protocol::CloseCode;
-use discord_gateway_driver::{Runtime, Shard, ShardError, ShardEvent};
+use discord_gateway_driver::{CloseKind, ErrorChain, Runtime, Shard, ShardError, ShardEvent};
 use futures_util::future::{select, Either};
 
 use crate::session_file;
@@ -79,7 +79,9 @@ pub(crate) async fn run<R: Runtime + Default>(
                 out.flush()?;
                 printed += 1;
             }
-            Some(Ok(ShardEvent::Malformed(error))) => tracing::warn!(%error, "skipped a message"),
+            Some(Ok(ShardEvent::Malformed(error))) => {
+                tracing::warn!(error = %ErrorChain(&error), "skipped a message");
+            }
             Some(Ok(_)) => {}
             Some(Err(ShardError::Fatal(code))) => return Err(TailError::Fatal(code)),
             Some(Err(other)) => {
@@ -90,7 +92,12 @@ pub(crate) async fn run<R: Runtime + Default>(
         }
     };
     out.flush()?;
-    shard.close(session_file.is_some()).await;
+    // With a session file the session is kept alive for the next run to resume.
+    let kind = match session_file {
+        Some(_) => CloseKind::Resumable,
+        None => CloseKind::EndSession,
+    };
+    shard.close(kind).await;
     if let Some(path) = &session_file {
         session_file::save(path, shard.resume_state().as_ref())?;
     }

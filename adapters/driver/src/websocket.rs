@@ -1,0 +1,185 @@
+//! The `async-tungstenite` binding both adapters share: a websocket stream seen as a
+//! [`Transport`], and the upgrade request and limits built from [`ConnectOptions`].
+//!
+//! Only adapters use this module (feature `async-tungstenite`). Nothing in the driver's own API
+//! names a tungstenite type, so a new async-tungstenite release changes this file and the
+//! adapters' connect functions, not the `Runtime` contract.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::error::CapacityError;
+use async_tungstenite::tungstenite::handshake::client::Request;
+use async_tungstenite::tungstenite::http::header::{HeaderValue, USER_AGENT};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::WebSocketStream;
+use futures_util::{Sink, Stream};
+
+use crate::transport::{ConnectOptions, Frame, TransportError};
+
+/// An `async-tungstenite` websocket as the driver's [`crate::Transport`].
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    inner: WebSocketStream<S>,
+}
+
+impl<S> WebSocket<S> {
+    /// Wraps an open websocket.
+    pub fn new(inner: WebSocketStream<S>) -> Self {
+        Self { inner }
+    }
+}
+
+/// The upgrade request for `options`: its URL, with the `User-Agent` header.
+///
+/// # Errors
+/// [`TransportError::Other`] when the URL is not a websocket URL.
+pub fn request(options: &ConnectOptions) -> Result<Request, TransportError> {
+    let mut request = options.url.as_str().into_client_request().map_err(error)?;
+    request
+        .headers_mut()
+        .insert(USER_AGENT, HeaderValue::from_static(options.user_agent));
+    Ok(request)
+}
+
+/// The websocket limits for `options`. Commands are small and flushed one by one, so writes
+/// are not buffered.
+#[must_use]
+pub fn config(options: &ConnectOptions) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(options.max_message_size))
+        .max_frame_size(Some(options.max_message_size))
+        .read_buffer_size(options.read_buffer_size)
+        .write_buffer_size(0)
+}
+
+/// Turns a tungstenite error into the driver's.
+#[must_use]
+pub fn error(error: WsError) -> TransportError {
+    match error {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => TransportError::MessageTooLarge,
+        WsError::ConnectionClosed | WsError::AlreadyClosed => TransportError::Closed,
+        other => TransportError::Other(Box::new(other)),
+    }
+}
+
+impl<S> Stream for WebSocket<S>
+where
+    WebSocketStream<S>: Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    type Item = Result<Frame, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let message = match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) => message,
+                Poll::Ready(Some(Err(WsError::ConnectionClosed))) | Poll::Ready(None) => {
+                    return Poll::Ready(None)
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(error(e)))),
+                Poll::Pending => return Poll::Pending,
+            };
+            let frame = match message {
+                Message::Text(text) => Frame::Text(text.into()),
+                Message::Binary(data) => Frame::Binary(data),
+                Message::Close(frame) => Frame::Close(frame.map(|frame| u16::from(frame.code))),
+                // tungstenite answers pings itself.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            };
+            return Poll::Ready(Some(Ok(frame)));
+        }
+    }
+}
+
+impl<S> Sink<Frame> for WebSocket<S>
+where
+    WebSocketStream<S>: Sink<Message, Error = WsError> + Unpin,
+{
+    type Error = TransportError;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.inner).poll_ready(cx).map_err(error)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, frame: Frame) -> Result<(), Self::Error> {
+        let message = match frame {
+            // The core's encoders write UTF-8; a payload that is not would be an encoder bug,
+            // reported here rather than mangled.
+            Frame::Text(bytes) => Message::Text(
+                Utf8Bytes::try_from(bytes).map_err(|e| TransportError::Other(Box::new(e)))?,
+            ),
+            Frame::Binary(bytes) => Message::Binary(bytes),
+            Frame::Close(code) => Message::Close(code.map(|code| CloseFrame {
+                code: CloseCode::from(code),
+                reason: Utf8Bytes::default(),
+            })),
+        };
+        Pin::new(&mut self.inner).start_send(message).map_err(error)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.inner).poll_flush(cx).map_err(error)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.inner).poll_close(cx).map_err(error)
+    }
+}
+
+/// The TLS client configuration for every `wss://` connection: rustls with its `ring` provider
+/// named explicitly, and the roots the enabled feature chooses.
+///
+/// Naming the provider matters: when rustls is asked for `ClientConfig::builder()` it uses the
+/// process-wide default provider, and if the application's dependency graph enables both of
+/// rustls' providers (`ring` here, `aws-lc-rs` through rustls' default features elsewhere) and
+/// nobody installed a default, rustls panics on the first connect.
+///
+/// # Errors
+/// [`TransportError::Other`] when the native roots cannot be loaded, or none was found.
+#[cfg(feature = "rustls")]
+pub fn tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, TransportError> {
+    // Built once per process: parsing the roots costs more than a handshake.
+    static CONFIG: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(build_tls_config)
+        .clone()
+        .map_err(|why| TransportError::Other(why.into()))
+}
+
+#[cfg(feature = "rustls")]
+fn build_tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("rustls refused its own defaults: {e}"))?
+        .with_root_certificates(roots()?)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[cfg(feature = "rustls")]
+fn roots() -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    #[allow(unused_mut)]
+    let mut problem = String::from("no TLS root certificates are compiled in or installed");
+    #[cfg(feature = "rustls-native-roots")]
+    {
+        let native = rustls_native_certs::load_native_certs();
+        if let Some(error) = native.errors.first() {
+            problem = format!("the system's root certificates could not be read: {error}");
+        }
+        roots.add_parsable_certificates(native.certs);
+    }
+    #[cfg(feature = "rustls-webpki-roots")]
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if roots.is_empty() {
+        return Err(problem);
+    }
+    Ok(roots)
+}
