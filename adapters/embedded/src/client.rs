@@ -8,8 +8,8 @@ use core::time::Duration;
 
 use discord_gateway::command::MAX_PAYLOAD_LEN;
 use discord_gateway::session::{
-    Config, Dispatch, Event, HandleError, Message, SendBuffer, SendError, Session, State, Stop,
-    Transmit,
+    CloseKind, Config, DispatchRef, Event, HandleError, Message, SendBuffer, SendError, Session,
+    State, Stop, Transmit,
 };
 use discord_gateway::{CloseCode, Encode, Instant};
 
@@ -94,7 +94,8 @@ pub enum ConnectionError {
     Eof,
     /// A message larger than the receive buffer whose sequence number could not be read from
     /// its first bytes: the client closed resumably so that the resume replays it, rather than
-    /// guess where the sequence stands.
+    /// guess where the sequence stands (the session's `handle_message_too_large`, which stops
+    /// after `MESSAGE_TOO_LARGE_ATTEMPTS` at one sequence number).
     UnreadableHead {
         /// The message's length.
         size: u64,
@@ -184,7 +185,7 @@ impl Skipped {
 #[non_exhaustive]
 pub enum Received<'a> {
     /// A dispatch the configuration asked for, borrowed from the receive buffer.
-    Dispatch(Dispatch<'a>),
+    Dispatch(DispatchRef<'a>),
     /// A lifecycle event from the session.
     Event(Event),
     /// A dispatch too large for the receive buffer, skipped with its sequence number kept.
@@ -265,8 +266,8 @@ impl Context<'_> {
 
     /// Closes the session; see [`Session::close`]. The loop returns [`Error::Stopped`] once the
     /// close frame is sent.
-    pub fn close(&mut self, resumable: bool) {
-        self.session.close(resumable);
+    pub fn close(&mut self, kind: CloseKind) {
+        self.session.close(kind);
     }
 }
 
@@ -479,7 +480,7 @@ impl<'b, E: Entropy> Client<'b, E> {
                     (_, Some(until)) => Ok(Step::Sleep { until }),
                     // The session waits for a connection it asked for: only after a dial the
                     // loop never reported, which the loops do not do.
-                    (_, None) => Err(Error::Stopped(Stop::Closed { resumable: true })),
+                    (_, None) => Err(Error::Stopped(Stop::Closed(CloseKind::Resumable))),
                 },
             };
         }
@@ -709,8 +710,7 @@ impl<'b, E: Entropy> Client<'b, E> {
     ) -> Result<(), Error> {
         let dispatch = head.filter(|head| head.op == 0);
         let Some(head) = dispatch else {
-            self.send_close(Some(RESUME_CLOSE.to_u16()));
-            self.lose(now, ConnectionError::UnreadableHead { size });
+            self.leave_too_large(now, size);
             return Ok(());
         };
         if head.raw_name() == Some(b"READY") {
@@ -718,8 +718,7 @@ impl<'b, E: Entropy> Client<'b, E> {
         }
         let mut synthetic = [0u8; SYNTHETIC_HEAD_LEN];
         let Some(len) = synthetic_head(&head, &mut synthetic) else {
-            self.send_close(Some(RESUME_CLOSE.to_u16()));
-            self.lose(now, ConnectionError::UnreadableHead { size });
+            self.leave_too_large(now, size);
             return Ok(());
         };
         self.report = Some(
@@ -732,6 +731,18 @@ impl<'b, E: Entropy> Client<'b, E> {
             },
         );
         Ok(())
+    }
+
+    /// Closes resumably so that the resume replays the message. The session counts these at
+    /// one sequence number and stops ([`Stop::MessageTooLarge`]) rather than loop on a message
+    /// whose head never says its sequence number.
+    fn leave_too_large(&mut self, now: Instant, size: u64) {
+        self.send_close(Some(RESUME_CLOSE.to_u16()));
+        self.session.handle_message_too_large(now);
+        self.report = Some(Report::ConnectionLost(ConnectionError::UnreadableHead {
+            size,
+        }));
+        self.hang_up = true;
     }
 
     fn send_close(&mut self, code: Option<u16>) {

@@ -32,7 +32,8 @@
 //! and `op` (Discord writes them before `d`), the sequence number is kept, and the handler gets
 //! [`Received::Skipped`] with the event's name and size. If the first bytes do not settle the
 //! sequence number (keys in another order), the client closes the connection resumably and
-//! resumes, so the gateway replays it, rather than guess. READY itself must fit
+//! resumes, so the gateway replays it, rather than guess; the session counts those resumes and
+//! stops with `Stop::MessageTooLarge` rather than loop on a message that never says. READY itself must fit
 //! ([`Error::ReadyTooLarge`] otherwise); 16 KiB holds a bot's READY for hundreds of guilds.
 //!
 //! # Wiring it on a board: embassy-net and embedded-tls

@@ -187,3 +187,36 @@ fn a_ready_larger_than_the_buffer_is_an_error_not_a_hang() {
         "{log:#?}"
     );
 }
+
+#[test]
+fn a_message_whose_head_never_says_its_sequence_stops_the_session_instead_of_looping() {
+    use discord_gateway::session::{Stop, MESSAGE_TOO_LARGE_ATTEMPTS};
+    let data = format!(r#"{{"big":"{}"}}"#, "x".repeat(3_000));
+    let out_of_order = format!(r#"{{"d":{data},"t":"GUILD_CREATE","s":2,"op":0}}"#);
+    let mut script = Script::new(SEED);
+    script
+        .connect("gateway.test")
+        .identify("s1")
+        .server_text(&out_of_order)
+        .client_close(4000);
+    // Each resume replays the same message, whose head is no better the next time.
+    for _ in 1..MESSAGE_TOO_LARGE_ATTEMPTS {
+        script
+            .connect("resume.test")
+            .server_text(HELLO)
+            .client_text_starting(r#"{"op":6,"d":{"#)
+            .server_text(&out_of_order)
+            .client_close(4000);
+    }
+    let (result, log, _) = play(&script, 1024, |_| None::<()>);
+    assert_eq!(
+        result,
+        Err(Error::Stopped(Stop::MessageTooLarge)),
+        "{log:#?}"
+    );
+    let lost = log
+        .iter()
+        .filter(|line| line.starts_with("lost UnreadableHead"))
+        .count();
+    assert_eq!(lost as u32, MESSAGE_TOO_LARGE_ATTEMPTS, "{log:#?}");
+}

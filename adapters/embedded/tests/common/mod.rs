@@ -63,5 +63,6 @@ fn next_name(next: &discord_gateway::session::Next) -> &'static str {
         discord_gateway::session::Next::Resume { .. } => "resume",
         discord_gateway::session::Next::Identify { .. } => "identify",
         discord_gateway::session::Next::Stop => "stop",
+        _ => "other",
     }
 }
