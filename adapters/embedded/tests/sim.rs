@@ -437,3 +437,71 @@ async fn the_handler_sends_a_command_and_a_second_one_in_the_same_call_is_refuse
     assert_eq!(presences.len(), 1, "{presences:?}");
     assert_eq!(presences[0]["d"]["status"], "idle");
 }
+
+#[test]
+fn the_blocking_client_heartbeats_on_its_read_timeout() {
+    use common::host::{StdClock, StdConnector};
+    let sim = sim(Duration::from_millis(100));
+    let handle = sim.handle();
+    std::thread::spawn(move || {
+        handle
+            .wait_for_blocking(|c| c.heartbeat_acks >= 4, WAIT)
+            .unwrap();
+        handle.message_create("four beats");
+    });
+    let mut rx = [0u8; 8 * 1024];
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let buffers = Buffers {
+        rx: &mut rx,
+        tx: &mut tx,
+    };
+    let mut client = Client::new(config(&sim), buffers, entropy(11)).unwrap();
+    let started = std::time::Instant::now();
+    let result = client.run_blocking(
+        &mut StdConnector::default(),
+        &mut StdClock::new(),
+        |_, received| {
+            assert!(started.elapsed() < WAIT, "no heartbeats in time");
+            match received {
+                Received::Dispatch(d) if d.name().unwrap().raw() == "MESSAGE_CREATE" => {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        },
+    );
+    result.unwrap();
+    let counters = sim.counters();
+    assert!(counters.heartbeats >= 4);
+    assert_eq!(counters.connections, 1, "no zombie, no reconnect");
+}
+
+#[tokio::test]
+async fn a_malformed_payload_is_refused_and_the_connection_goes_on() {
+    let sim = sim(Duration::from_secs(40));
+    let mut rx = [0u8; 8 * 1024];
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let buffers = Buffers {
+        rx: &mut rx,
+        tx: &mut tx,
+    };
+    let mut client = Client::new(config(&sim), buffers, entropy(12)).unwrap();
+    let (result, log) = run_until(&mut client, |_, received| match received {
+        Received::Event(Event::Ready) => {
+            sim.fault(Fault::Malformed);
+            sim.message_create("still here");
+            ControlFlow::Continue(())
+        }
+        Received::Dispatch(d) if d.name().unwrap().raw() == "MESSAGE_CREATE" => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .await;
+    result.unwrap();
+    assert!(
+        log.iter().any(|line| line.starts_with("refused Decode")),
+        "{log:#?}"
+    );
+    assert_eq!(sim.counters().connections, 1);
+}
