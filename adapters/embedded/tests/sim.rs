@@ -505,3 +505,41 @@ async fn a_malformed_payload_is_refused_and_the_connection_goes_on() {
     );
     assert_eq!(sim.counters().connections, 1);
 }
+
+#[tokio::test]
+async fn closing_from_the_handler_sends_1000_and_stops() {
+    use discord_gateway::session::CloseKind;
+    let sim = sim(Duration::from_secs(40));
+    let mut rx = [0u8; 8 * 1024];
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let buffers = Buffers {
+        rx: &mut rx,
+        tx: &mut tx,
+    };
+    let mut client = Client::new(config(&sim), buffers, entropy(13)).unwrap();
+    let mut connector = TokioConnector::default();
+    let mut timer = TokioTimer::new();
+    let result = tokio::time::timeout(
+        WAIT,
+        client.run(&mut connector, &mut timer, |context, received| {
+            if let Received::Event(Event::Ready) = received {
+                context.close(CloseKind::EndSession);
+            }
+            ControlFlow::<()>::Continue(())
+        }),
+    )
+    .await
+    .expect("the close finished the run");
+    assert_eq!(
+        result,
+        Err(Error::Stopped(Stop::Closed(CloseKind::EndSession)))
+    );
+    sim.wait_for(|c| c.client_closed(1000) == 1, WAIT)
+        .await
+        .expect("the sim saw the client's 1000");
+    assert_eq!(
+        sim.session_count(),
+        0,
+        "the session ended on Discord's side"
+    );
+}
