@@ -102,7 +102,7 @@ async fn it_connects_identifies_and_receives_dispatches() {
 
 #[tokio::test]
 async fn heartbeats_go_out_on_time_carry_the_sequence_and_are_acked() {
-    let sim = sim(Duration::from_millis(100));
+    let sim = sim(Duration::from_millis(250));
     let handle = sim.handle();
     std::thread::spawn(move || {
         handle
@@ -305,7 +305,7 @@ async fn fatal_close_codes_stop_the_session() {
 #[tokio::test]
 async fn an_event_three_times_the_receive_buffer_is_skipped_and_its_sequence_kept() {
     const RX: usize = 4096;
-    let sim = sim(Duration::from_millis(150));
+    let sim = sim(Duration::from_millis(400));
     let mut rx = [0u8; RX];
     let mut tx = [0u8; SEND_BUFFER_LEN];
     let mut client = Client::new(
@@ -441,7 +441,7 @@ async fn the_handler_sends_a_command_and_a_second_one_in_the_same_call_is_refuse
 #[test]
 fn the_blocking_client_heartbeats_on_its_read_timeout() {
     use common::host::{StdClock, StdConnector};
-    let sim = sim(Duration::from_millis(100));
+    let sim = sim(Duration::from_millis(250));
     let handle = sim.handle();
     std::thread::spawn(move || {
         handle
