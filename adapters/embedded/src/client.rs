@@ -478,9 +478,13 @@ impl<'b, E: Entropy> Client<'b, E> {
                 Link::Down => match (self.session.state(), session_due) {
                     (State::Stopped(stop), _) => Err(Error::Stopped(stop)),
                     (_, Some(until)) => Ok(Step::Sleep { until }),
-                    // The session waits for a connection it asked for: only after a dial the
-                    // loop never reported, which the loops do not do.
-                    (_, None) => Err(Error::Stopped(Stop::Closed(CloseKind::Resumable))),
+                    // No socket, yet the session thinks it has one or is dialing (a loop that
+                    // returned mid-dial): that connection is lost, and the session says when
+                    // to try again.
+                    (_, None) => {
+                        self.session.handle_transport_lost(now);
+                        continue;
+                    }
                 },
             };
         }
