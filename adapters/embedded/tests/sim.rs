@@ -543,3 +543,50 @@ async fn closing_from_the_handler_sends_1000_and_stops() {
         "the session ended on Discord's side"
     );
 }
+
+/// A connector whose dials never finish.
+struct NeverConnects;
+
+impl discord_gateway_embedded::Connector for NeverConnects {
+    type Socket<'a> = common::host::TokioSocket;
+    type Error = ();
+
+    async fn connect(
+        &mut self,
+        _url: &discord_gateway_embedded::GatewayUrl,
+    ) -> Result<common::host::TokioSocket, ()> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_run_cancelled_while_dialing_leaves_a_client_that_connects_next_time() {
+    let sim = sim(Duration::from_secs(40));
+    let mut rx = [0u8; 8 * 1024];
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let buffers = Buffers {
+        rx: &mut rx,
+        tx: &mut tx,
+    };
+    let mut client = Client::new(config(&sim), buffers, entropy(14)).unwrap();
+    let mut timer = TokioTimer::new();
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(50),
+        client.run(&mut NeverConnects, &mut timer, |_, _| {
+            ControlFlow::<()>::Continue(())
+        }),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the dial never finishes");
+    let (result, log) = run_until(&mut client, |_, received| match received {
+        Received::Event(Event::Ready) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .await;
+    result.unwrap();
+    assert!(
+        log.iter()
+            .any(|line| line.starts_with("disconnected DialFailed")),
+        "{log:#?}"
+    );
+}
