@@ -12,9 +12,17 @@ use crate::url::GatewayUrl;
 /// Opens connections to the gateway: TCP, plus TLS for `wss://` URLs.
 ///
 /// The socket may borrow the connector (an embassy-net `TcpSocket` with its buffers kept in the
-/// connector, wrapped in an embedded-tls `TlsConnection`). Its `read` must be cancel-safe
-/// (dropping an unfinished read loses no bytes), because the loop races it against the timer:
-/// embassy-net's `TcpSocket` is.
+/// connector, wrapped in an embedded-tls `TlsConnection`).
+///
+/// # Cancel safety
+///
+/// The loop races each `read` against the timer and drops it when the timer wins (a heartbeat is
+/// due), so `read` must be cancel-safe: a read dropped before it completes must lose no bytes
+/// and leave the stream readable. embassy-net's `TcpSocket` is. embedded-tls's `TlsConnection`
+/// was not in its releases up to its issue #142 (a record header consumed before an await point,
+/// so a dropped read corrupts the stream: "InvalidRecord"); its pull request #143 makes the
+/// record reader cancel-safe. Use a version with that change, or a TLS layer whose read is
+/// cancel-safe; otherwise a timer firing in the middle of a TLS record breaks the connection.
 #[allow(async_fn_in_trait)] // Embedded executors are single-threaded; no `Send` bound wanted.
 pub trait Connector {
     /// An open connection.

@@ -84,7 +84,8 @@
 //! embedded-tls verifies certificates only with a verifier you provide; `UnsecureProvider`
 //! (as above) checks none and is for trying things out. The TLS read buffer must hold a
 //! whole TLS record (16 KiB + overhead) whatever the client's receive buffer is. The read
-//! future is raced against the timer, so it must be cancel-safe (see [`Connector`]).
+//! future is raced against the timer, so it must be cancel-safe: check that your embedded-tls
+//! has the cancel-safe record reader (see [`Connector`], "Cancel safety").
 //!
 //! # On the host
 //!
