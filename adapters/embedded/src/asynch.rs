@@ -19,10 +19,12 @@ use crate::url::GatewayUrl;
 /// The loop races each `read` against the timer and drops it when the timer wins (a heartbeat is
 /// due), so `read` must be cancel-safe: a read dropped before it completes must lose no bytes
 /// and leave the stream readable. embassy-net's `TcpSocket` is. embedded-tls's `TlsConnection`
-/// was not in its releases up to its issue #142 (a record header consumed before an await point,
-/// so a dropped read corrupts the stream: "InvalidRecord"); its pull request #143 makes the
-/// record reader cancel-safe. Use a version with that change, or a TLS layer whose read is
-/// cancel-safe; otherwise a timer firing in the middle of a TLS record breaks the connection.
+/// was not (its issue #142: a record header read on the future's stack and lost when the read
+/// is dropped, so the stream desyncs with "InvalidRecord"); its pull request #204, merged in
+/// September 2026, keeps the partial header and reads only what is missing on resume. Use a
+/// release with that fix, or a TLS layer whose read is cancel-safe; otherwise a timer firing in
+/// the middle of a TLS record breaks the connection (the session then resumes, but it is a
+/// reconnect for nothing).
 #[allow(async_fn_in_trait)] // Embedded executors are single-threaded; no `Send` bound wanted.
 pub trait Connector {
     /// An open connection.
