@@ -590,3 +590,42 @@ async fn a_run_cancelled_while_dialing_leaves_a_client_that_connects_next_time()
         "{log:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_fragmented_dispatch_arrives_whole_and_a_server_ping_is_answered_with_its_payload() {
+    let sim = sim(Duration::from_secs(40));
+    let mut rx = [0u8; 8 * 1024];
+    let mut tx = [0u8; SEND_BUFFER_LEN];
+    let buffers = Buffers {
+        rx: &mut rx,
+        tx: &mut tx,
+    };
+    let mut client = Client::new(config(&sim), buffers, entropy(15)).unwrap();
+    // A dispatch without a sequence number (the sim's raw faults take none), in five frames.
+    let fragmented = r#"{"t":"CHANNEL_PINS_UPDATE","s":null,"op":0,"d":{"channel_id":"77","note":"sent in five frames"}}"#;
+    let mut data = None;
+    let (result, log) = run_until(&mut client, |_, received| match received {
+        Received::Event(Event::Ready) => {
+            sim.fault(Fault::Ping(b"are you there".to_vec()));
+            sim.fault(Fault::FragmentedText(fragmented.into(), 5));
+            ControlFlow::Continue(())
+        }
+        Received::Dispatch(d) if d.name().unwrap().raw() == "CHANNEL_PINS_UPDATE" => {
+            data = Some(String::from_utf8(d.data().to_vec()).unwrap());
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .await;
+    result.unwrap();
+    assert_eq!(
+        data.as_deref(),
+        Some(r#"{"channel_id":"77","note":"sent in five frames"}"#),
+        "{log:#?}"
+    );
+    sim.wait_for(|c| c.pongs == 1, WAIT)
+        .await
+        .expect("the client answered the ping");
+    assert_eq!(sim.counters().last_pong, b"are you there");
+    assert_eq!(sim.counters().connections, 1);
+}
