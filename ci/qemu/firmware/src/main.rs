@@ -121,7 +121,7 @@ fn run() -> Result<(), ()> {
         let _ = summarize(&received, &mut line);
         if expected.next() != Some(line.as_str()) && wrong.is_none() {
             wrong = Some(handed);
-            let _ = hprintln!("event {} differs: the client handed over {}", handed, line);
+            hprintln!("event {} differs: the client handed over {}", handed, line);
         }
         handed += 1;
         match &received {
@@ -146,22 +146,22 @@ fn run() -> Result<(), ()> {
 
     let mut ok = true;
     if let Err(error) = result {
-        let _ = hprintln!("the client stopped: {}", error);
+        hprintln!("the client stopped: {}", error);
         ok = false;
     }
     if let Some(mismatch) = replay.mismatch() {
-        let _ = hprintln!(
+        hprintln!(
             "the client's messages departed from the recording: {}",
             mismatch
         );
         ok = false;
     }
     if wrong.is_some() || expected.next().is_some() || !replay.finished() {
-        let _ = hprintln!("the replay did not end where the recording does");
+        hprintln!("the replay did not end where the recording does");
         ok = false;
     }
     if dispatches < 1_000 || skipped == 0 || measured.is_empty() {
-        let _ = hprintln!("too few dispatches ({}) or no skipped event", dispatches);
+        hprintln!("too few dispatches ({}) or no skipped event", dispatches);
         ok = false;
     }
 
@@ -193,9 +193,9 @@ fn run() -> Result<(), ()> {
         stack::peak_usage(),
         construction_stack,
     );
-    let _ = hprintln!("{}", report.as_str());
+    hprintln!("{}", report.as_str());
     if ok {
-        let _ = hprintln!("firmware: all events and sent bytes match the recording");
+        hprintln!("firmware: all events and sent bytes match the recording");
         Ok(())
     } else {
         Err(())
