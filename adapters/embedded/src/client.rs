@@ -8,8 +8,8 @@ use core::time::Duration;
 
 use discord_gateway::command::MAX_PAYLOAD_LEN;
 use discord_gateway::session::{
-    CloseKind, Config, DispatchRef, Event, HandleError, Message, SendBuffer, SendError, Session,
-    State, Stop, Transmit,
+    CloseKind, Compression, Config, DispatchRef, Event, HandleError, Message, SendBuffer,
+    SendError, Session, State, Stop, Transmit,
 };
 use discord_gateway::{CloseCode, Encode, Instant};
 
@@ -58,6 +58,10 @@ pub enum BuildError {
         /// Its length.
         len: usize,
     },
+    /// The configuration asks for transport compression, which this client does not inflate
+    /// (its window alone would be 32 KiB; see the crate docs). Leave it at
+    /// `Compression::None`.
+    CompressionUnsupported(Compression),
 }
 
 impl fmt::Display for BuildError {
@@ -66,6 +70,10 @@ impl fmt::Display for BuildError {
             Self::ReceiveBufferTooSmall { len } => write!(
                 f,
                 "the receive buffer has {len} bytes; at least {MIN_RECEIVE_BUFFER_LEN} are needed"
+            ),
+            Self::CompressionUnsupported(compression) => write!(
+                f,
+                "the embedded client does not inflate {compression:?}; configure no compression"
             ),
         }
     }
@@ -360,7 +368,8 @@ impl<'b, E: Entropy> Client<'b, E> {
     ///
     /// # Errors
     /// [`BuildError::ReceiveBufferTooSmall`] when the receive buffer is shorter than
-    /// [`MIN_RECEIVE_BUFFER_LEN`].
+    /// [`MIN_RECEIVE_BUFFER_LEN`], [`BuildError::CompressionUnsupported`] when the configuration
+    /// asks for transport compression.
     pub fn new(config: Config, buffers: Buffers<'b>, entropy: E) -> Result<Self, BuildError> {
         Self::with_session(Session::new(config), buffers, entropy)
     }
@@ -377,6 +386,10 @@ impl<'b, E: Entropy> Client<'b, E> {
         let Buffers { rx, tx } = buffers;
         if rx.len() < MIN_RECEIVE_BUFFER_LEN {
             return Err(BuildError::ReceiveBufferTooSmall { len: rx.len() });
+        }
+        let compression = session.config().compression();
+        if compression != Compression::None {
+            return Err(BuildError::CompressionUnsupported(compression));
         }
         Ok(Self {
             session,
@@ -836,6 +849,37 @@ fn synthetic_head(head: &Head, out: &mut [u8; SYNTHETIC_HEAD_LEN]) -> Option<usi
 mod tests {
     use super::*;
     use crate::head::{scan, HeadScan};
+
+    #[test]
+    fn a_configuration_with_transport_compression_is_refused_and_a_small_buffer_too() {
+        let token = discord_gateway::Token::new("test-token").unwrap();
+        let config = Config::builder(token)
+            .compression(Compression::ZlibStream)
+            .build()
+            .unwrap();
+        let mut rx = [0u8; MIN_RECEIVE_BUFFER_LEN];
+        let mut tx = [0u8; SEND_BUFFER_LEN];
+        let entropy = |_: &mut [u8]| {};
+        let buffers = Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        };
+        assert_eq!(
+            Client::new(config.clone(), buffers, entropy).err(),
+            Some(BuildError::CompressionUnsupported(Compression::ZlibStream))
+        );
+        let mut small = [0u8; MIN_RECEIVE_BUFFER_LEN - 1];
+        let buffers = Buffers {
+            rx: &mut small,
+            tx: &mut tx,
+        };
+        assert_eq!(
+            Client::new(config, buffers, entropy).err(),
+            Some(BuildError::ReceiveBufferTooSmall {
+                len: MIN_RECEIVE_BUFFER_LEN - 1
+            })
+        );
+    }
 
     #[test]
     fn the_synthetic_head_says_what_the_real_one_said() {

@@ -36,6 +36,13 @@
 //! stops with `Stop::MessageTooLarge` rather than loop on a message that never says. READY itself must fit
 //! ([`Error::ReadyTooLarge`] otherwise); 16 KiB holds a bot's READY for hundreds of guilds.
 //!
+//! # No transport compression
+//!
+//! The client asks Discord for plain JSON and refuses a configuration with `zlib-stream` or
+//! `zstd-stream` ([`BuildError::CompressionUnsupported`]): zlib-stream's inflater needs 10.5 KB of
+//! state and a 32 KiB window for the whole connection, about twice this client's whole memory
+//! budget (BENCHMARKS.md, "Embedded", has the figures).
+//!
 //! # Wiring it on a board: embassy-net and embedded-tls
 //!
 //! The [`Connector`] opens a TCP socket with embassy-net and, for `wss://`, wraps it in an
