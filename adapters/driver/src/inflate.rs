@@ -290,6 +290,7 @@ fn inflate_zstd(
 
 /// Where a decompressor writes next: the room after the payload, cut to one byte past `limit`
 /// so that going over is seen; once over, any room (its output is thrown away).
+#[cfg(any(feature = "zlib", feature = "zstd"))]
 fn output_window(
     out: &mut PayloadBuffer,
     overflowed: bool,
@@ -307,6 +308,7 @@ fn output_window(
 }
 
 /// Counts `produced` bytes as payload unless the limit has been passed; returns whether it has.
+#[cfg(any(feature = "zlib", feature = "zstd"))]
 fn keep_output(out: &mut PayloadBuffer, overflowed: bool, limit: usize, produced: usize) -> bool {
     if overflowed {
         return true;

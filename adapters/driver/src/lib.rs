@@ -11,7 +11,7 @@
 //! A [`Shard`] is a [`futures_util::Stream`] of events, driven by its `poll_next` alone. It
 //! never spawns tasks: it does its work while the application polls it. It never logs the token.
 //!
-//! With the `testing` feature, [`testing::TestRuntime`] runs shards over in-memory sockets on a
+//! With the `testing` feature, `testing::TestRuntime` runs shards over in-memory sockets on a
 //! manual clock, so tests go through minutes of heartbeats and backoff in microseconds.
 
 mod builder;
@@ -42,7 +42,7 @@ pub use inflate::InflateError;
 pub use runtime::{os_seed, Runtime};
 pub use sender::{QueueError, ShardSender};
 pub use shard::Shard;
-pub use transport::{ConnectOptions, Frame, Transport, TransportError, USER_AGENT};
+pub use transport::{BoxedTransport, ConnectOptions, Frame, Transport, TransportError, USER_AGENT};
 
 pub use discord_gateway;
 pub use discord_gateway::session::CloseKind;

@@ -46,6 +46,7 @@ impl PayloadBuffer {
     }
 
     /// How many bytes of the payload are assembled.
+    #[cfg(any(feature = "zlib", feature = "zstd"))]
     pub(crate) fn written(&self) -> usize {
         self.written
     }

@@ -6,6 +6,8 @@
 //! adapters use.
 
 use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
@@ -95,4 +97,51 @@ impl<T> Transport for T where
         + Send
         + 'static
 {
+}
+
+/// Any [`Transport`] behind one pointer: what the adapters hand the driver, so that their public
+/// `Runtime::Socket` type names no websocket library's types (a new async-tungstenite release
+/// then changes no signature of theirs). One allocation per connection; each poll goes through a
+/// vtable, which is noise beside the syscall behind it.
+pub struct BoxedTransport(Box<dyn Transport>);
+
+impl BoxedTransport {
+    /// Boxes `transport`.
+    pub fn new(transport: impl Transport) -> Self {
+        Self(Box::new(transport))
+    }
+}
+
+impl fmt::Debug for BoxedTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoxedTransport")
+    }
+}
+
+impl Stream for BoxedTransport {
+    type Item = Result<Frame, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut *self.0).poll_next(cx)
+    }
+}
+
+impl Sink<Frame> for BoxedTransport {
+    type Error = TransportError;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut *self.0).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, frame: Frame) -> Result<(), Self::Error> {
+        Pin::new(&mut *self.0).start_send(frame)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut *self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut *self.0).poll_close(cx)
+    }
 }

@@ -1,9 +1,11 @@
 //! The `async-tungstenite` binding both adapters share: a websocket stream seen as a
 //! [`Transport`], and the upgrade request and limits built from [`ConnectOptions`].
 //!
-//! Only adapters use this module (feature `async-tungstenite`). Nothing in the driver's own API
-//! names a tungstenite type, so a new async-tungstenite release changes this file and the
-//! adapters' connect functions, not the `Runtime` contract.
+//! Only adapters use this module (feature `async-tungstenite`), and they hand the driver a
+//! [`crate::BoxedTransport`], so no tungstenite type reaches an application: a new
+//! async-tungstenite release changes this module and the adapters' connect functions, not the
+//! `Runtime` contract nor the adapters' public types. Its own signatures follow
+//! async-tungstenite's and are not covered by this crate's semver promise.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -165,6 +167,8 @@ fn build_tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
 
 #[cfg(feature = "rustls")]
 fn roots() -> Result<rustls::RootCertStore, String> {
+    // Mutated only by the root features that are on.
+    #[allow(unused_mut)]
     let mut roots = rustls::RootCertStore::empty();
     #[allow(unused_mut)]
     let mut problem = String::from("no TLS root certificates are compiled in or installed");

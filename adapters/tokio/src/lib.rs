@@ -26,9 +26,8 @@
 use std::future::Future;
 use std::time::Instant;
 
-use async_tungstenite::tokio::ConnectStream;
 use discord_gateway_driver::websocket::{self, WebSocket};
-use discord_gateway_driver::{ConnectOptions, TransportError};
+use discord_gateway_driver::{BoxedTransport, ConnectOptions, TransportError};
 
 pub use discord_gateway_driver::discord_gateway;
 pub use discord_gateway_driver::prelude::*;
@@ -39,7 +38,8 @@ pub use discord_gateway_driver::prelude::*;
 pub struct Tokio;
 
 impl Runtime for Tokio {
-    type Socket = WebSocket<ConnectStream>;
+    // Boxed, so the public type names no websocket library's.
+    type Socket = BoxedTransport;
 
     // Not an `async fn`: the future must be `'static`, which one borrowing `&self` is not.
     #[allow(clippy::manual_async_fn)]
@@ -61,7 +61,7 @@ impl Runtime for Tokio {
                 )
                 .await
                 .map_err(websocket::error)?;
-            Ok(WebSocket::new(socket))
+            Ok(BoxedTransport::new(WebSocket::new(socket)))
         }
     }
 
