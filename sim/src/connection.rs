@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_tungstenite::tokio::TokioAdapter;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use async_tungstenite::tungstenite::protocol::frame::coding::{
+    CloseCode as WsCloseCode, Data as WsData, OpCode as WsOpCode,
+};
+use async_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 use async_tungstenite::WebSocketStream;
@@ -239,6 +242,13 @@ impl Conn {
                 Err(End::ClientDropped)
             }
             Some(Ok(Message::Text(text))) => self.on_payload(text.as_bytes(), false).await,
+            Some(Ok(Message::Pong(payload))) => {
+                self.shared.count(|c| {
+                    c.pongs += 1;
+                    c.last_pong = payload.to_vec();
+                });
+                Ok(())
+            }
             Some(Ok(Message::Binary(bytes))) => self.on_payload(&bytes, true).await,
             Some(Ok(Message::Close(frame))) => {
                 let code = frame.map_or(1005, |f| u16::from(f.code));
@@ -912,6 +922,28 @@ impl Conn {
             }
             Fault::RawText(text) => self.send_raw(Message::Text(Utf8Bytes::from(text))).await,
             Fault::RawBinary(bytes) => self.send_raw(Message::Binary(Bytes::from(bytes))).await,
+            Fault::FragmentedText(text, parts) => {
+                let bytes = Bytes::from(text.into_bytes());
+                let parts = parts.clamp(1, bytes.len().max(1));
+                let size = bytes.len().div_ceil(parts).max(1);
+                let mut start = 0;
+                loop {
+                    let end = (start + size).min(bytes.len());
+                    let opcode = if start == 0 {
+                        WsOpCode::Data(WsData::Text)
+                    } else {
+                        WsOpCode::Data(WsData::Continue)
+                    };
+                    let last = end == bytes.len();
+                    let frame = WsFrame::message(bytes.slice(start..end), opcode, last);
+                    self.send_raw(Message::Frame(frame)).await?;
+                    if last {
+                        return Ok(());
+                    }
+                    start = end;
+                }
+            }
+            Fault::Ping(payload) => self.send_raw(Message::Ping(Bytes::from(payload))).await,
             Fault::Delay(d) => {
                 let until = Instant::now() + d;
                 self.paused_until = Some(self.paused_until.map_or(until, |u| u.max(until)));

@@ -55,6 +55,14 @@ pub enum Fault {
     RawText(String),
     /// Send these bytes as a binary websocket message, bypassing compression.
     RawBinary(Vec<u8>),
+    /// Send this text as one websocket message split into this many frames (a text frame, then
+    /// continuation frames), bypassing compression. Discord does not fragment, but RFC 6455
+    /// allows any server to, and a client must reassemble.
+    FragmentedText(String, usize),
+    /// Send a websocket ping with this payload (at most 125 bytes). The client's pongs are
+    /// counted in [`crate::Counters::pongs`], the last one's payload kept in
+    /// [`crate::Counters::last_pong`].
+    Ping(Vec<u8>),
     /// Hold everything sent on the connection for this long (latency spike / stalled server).
     Delay(Duration),
     /// Dispatch a GUILD_CREATE of at least this many bytes.

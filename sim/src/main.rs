@@ -117,6 +117,8 @@ Faults (library: Sim::fault / fault_to; CLI: --reconnect-every-s, --invalidate-e
   UnknownOpcode(n)     payload with an undocumented op
   UnknownEvent         dispatch with an unknown t
   RawText / RawBinary  arbitrary websocket message
+  FragmentedText(s, n) a text message in n frames
+  Ping(payload)        a websocket ping
   Delay(d)             hold output for d
   HugeGuildCreate(n)   GUILD_CREATE of n bytes
   Burst(n)             n MESSAGE_CREATE at once

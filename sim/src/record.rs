@@ -53,6 +53,10 @@ pub struct Counters {
     pub heartbeat_requests_sent: u64,
     /// Request Guild Members received.
     pub member_requests: u64,
+    /// Websocket pongs received from clients (answers to [`crate::Fault::Ping`]).
+    pub pongs: u64,
+    /// The payload of the last pong received.
+    pub last_pong: Vec<u8>,
     /// Close frames sent by the sim, by code.
     pub server_closes: BTreeMap<u16, u64>,
     /// Close frames received from clients, by code (1005 = close frame without a code).

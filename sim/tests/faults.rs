@@ -280,3 +280,19 @@ async fn chaos_with_the_default_mix_keeps_the_sim_serving() {
     let (_c, ready) = ready(&sim, Q).await;
     assert_eq!(ready["t"], "READY");
 }
+
+#[tokio::test]
+async fn a_fragmented_text_arrives_as_one_message_and_pings_are_answered() {
+    let sim = sim().await;
+    let (mut c, _) = ready(&sim, Q).await;
+    c.recv_until(0, Some("GUILD_CREATE")).await;
+    let text = r#"{"t":null,"s":null,"op":11,"d":null}"#;
+    sim.fault(Fault::FragmentedText(text.into(), 3));
+    assert_eq!(c.next_text().await.unwrap(), text);
+    sim.fault(Fault::Ping(b"are you there".to_vec()));
+    // Something to read after the ping, so the client's automatic pong is flushed.
+    sim.fault(Fault::Reconnect);
+    c.recv_until(7, None).await;
+    sim.wait_for(|c| c.pongs == 1, WAIT).await.unwrap();
+    assert_eq!(sim.counters().last_pong, b"are you there");
+}

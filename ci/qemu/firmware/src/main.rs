@@ -1,0 +1,203 @@
+//! The embedded client on a Cortex-M4, unchanged, over an in-memory `embedded-io-async`
+//! transport replaying a session recorded from the sim (`recording/`, made by
+//! `cargo run -p discord-gateway-embedded --example record`): upgrade, Hello, Identify, READY,
+//! a GUILD_CREATE larger than the receive buffer, 1,000+ dispatches, op 7, Resume, replay.
+//!
+//! Every event the client hands over is compared with `session.expect`, every message it sends
+//! with the recording (by the replay transport). It prints its figures over semihosting and
+//! exits 0 only when everything matched; a mismatch or a panic exits non-zero.
+#![no_std]
+#![no_main]
+
+use core::fmt::Write as _;
+use core::ops::ControlFlow;
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use discord_gateway::session::Config;
+use discord_gateway::{Instant, Intents, Token};
+use discord_gateway_embedded::replay::{summarize, Replay, SeededEntropy, VirtualTimer};
+use discord_gateway_embedded::{Buffers, BuildError, Client, Received, SEND_BUFFER_LEN};
+use panic_semihosting as _;
+use static_cell::StaticCell;
+
+mod stack;
+
+const RECORDING: &[u8] = include_bytes!("../recording/session.rec");
+const EXPECTED: &str = include_str!("../recording/session.expect");
+/// As in `adapters/embedded/examples/record.rs`.
+const TOKEN: &str = "sim-token-for-the-firmware";
+const SEED: u64 = 0xF12E_3A11;
+const GATEWAY: &str = "ws://127.0.0.1:48620";
+const RX_LEN: usize = 8 * 1024;
+/// QEMU's SysTick on this board counts at 25 MHz; with `-icount shift=0` one instruction takes
+/// 1 ns, so a tick is 40 instructions.
+const INSTRUCTIONS_PER_TICK: u64 = 40;
+/// The recorded MESSAGE_CREATEs whose cost is measured (the recorder's 1.3 KB ones).
+const MEASURED_LEN: core::ops::Range<usize> = 1_200..1_400;
+
+static RX: StaticCell<[u8; RX_LEN]> = StaticCell::new();
+static TX: StaticCell<[u8; SEND_BUFFER_LEN]> = StaticCell::new();
+static CLIENT: StaticCell<Result<Client<'static, SeededEntropy>, BuildError>> = StaticCell::new();
+static REPLAY: StaticCell<Replay<'static>> = StaticCell::new();
+
+#[entry]
+fn main() -> ! {
+    let code = match run() {
+        Ok(()) => debug::EXIT_SUCCESS,
+        Err(()) => debug::EXIT_FAILURE,
+    };
+    debug::exit(code);
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}
+
+/// Counts SysTick ticks across its 24-bit wraps (it is read far more often than it wraps).
+struct Ticks {
+    last: u32,
+    total: u64,
+}
+
+impl Ticks {
+    fn start(syst: &mut SYST) -> Self {
+        syst.set_clock_source(SystClkSource::Core);
+        syst.set_reload(0x00FF_FFFF);
+        syst.clear_current();
+        syst.enable_counter();
+        Self {
+            last: SYST::get_current(),
+            total: 0,
+        }
+    }
+
+    fn now(&mut self) -> u64 {
+        let current = SYST::get_current();
+        // A down-counter: what went by since the last read, modulo the 24-bit reload.
+        let elapsed = self.last.wrapping_sub(current) & 0x00FF_FFFF;
+        self.last = current;
+        self.total += u64::from(elapsed);
+        self.total
+    }
+}
+
+fn run() -> Result<(), ()> {
+    let mut peripherals = cortex_m::Peripherals::take().ok_or(())?;
+    let mut ticks = Ticks::start(&mut peripherals.SYST);
+
+    let config = Config::builder(Token::new(TOKEN).map_err(|_| ())?)
+        .gateway_url(GATEWAY)
+        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT)
+        .seed(SEED)
+        .build()
+        .map_err(|_| ())?;
+    // The client, its receive buffer and the replay live in statics, built in place: the stack
+    // then holds only what handling a message needs, not 19 KB of state.
+    let buffers = Buffers {
+        rx: RX.init_with(|| [0u8; RX_LEN]),
+        tx: TX.init_with(|| [0u8; SEND_BUFFER_LEN]),
+    };
+    let client = CLIENT
+        .init_with(|| Client::new(config, buffers, SeededEntropy::new(SEED)))
+        .as_mut()
+        .map_err(|_| ())?;
+    let replay = REPLAY.init_with(|| Replay::new(RECORDING));
+    let construction_stack = stack::peak_usage();
+    let mut timer = VirtualTimer::new(Instant::from_millis(1));
+
+    let mut expected = EXPECTED.lines();
+    let mut handed = 0u32;
+    let mut dispatches = 0u32;
+    let mut skipped = 0u32;
+    let mut wrong: Option<u32> = None;
+    let mut measured = heapless::Vec::<u64, 32>::new();
+    let start = ticks.now();
+    let mut left_handler = start;
+    let result = embassy_futures::block_on(client.run(replay, &mut timer, |_, received| {
+        let entered = ticks.now();
+        let mut line = heapless::String::<128>::new();
+        let _ = summarize(&received, &mut line);
+        if expected.next() != Some(line.as_str()) && wrong.is_none() {
+            wrong = Some(handed);
+            hprintln!("event {} differs: the client handed over {}", handed, line);
+        }
+        handed += 1;
+        match &received {
+            Received::Dispatch(dispatch) => {
+                dispatches += 1;
+                if MEASURED_LEN.contains(&dispatch.message().len()) {
+                    let _ = measured.push(entered - left_handler);
+                }
+            }
+            Received::Skipped(_) => skipped += 1,
+            _ => {}
+        }
+        let done = expected.clone().next().is_none() || wrong.is_some();
+        left_handler = ticks.now();
+        if done {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }));
+    let total = ticks.now() - start;
+
+    let mut ok = true;
+    if let Err(error) = result {
+        hprintln!("the client stopped: {}", error);
+        ok = false;
+    }
+    if let Some(mismatch) = replay.mismatch() {
+        hprintln!(
+            "the client's messages departed from the recording: {}",
+            mismatch
+        );
+        ok = false;
+    }
+    if wrong.is_some() || expected.next().is_some() || !replay.finished() {
+        hprintln!("the replay did not end where the recording does");
+        ok = false;
+    }
+    if dispatches < 1_000 || skipped == 0 || measured.is_empty() {
+        hprintln!("too few dispatches ({}) or no skipped event", dispatches);
+        ok = false;
+    }
+
+    measured.sort_unstable();
+    let median = measured.get(measured.len() / 2).copied().unwrap_or(0);
+    let fastest = measured.first().copied().unwrap_or(0);
+    let mut report = heapless::String::<512>::new();
+    let _ = write!(
+        report,
+        "replayed {} bytes: {} events, {} dispatches, {} skipped, {} client messages checked\n\
+         instructions: {} in all; per 1.3 KB MESSAGE_CREATE (n={}) median {}, fastest {}\n\
+         RAM: Client {} B (of which Session {} B, its Config {} B), buffers lent: receive {} B, send {} B; Replay {} B\n\
+         stack: peak {} B of the painted stack ({} B by the time the client was built)",
+        replay.server_bytes(),
+        handed,
+        dispatches,
+        skipped,
+        replay.frames_checked(),
+        total * INSTRUCTIONS_PER_TICK,
+        measured.len(),
+        median * INSTRUCTIONS_PER_TICK,
+        fastest * INSTRUCTIONS_PER_TICK,
+        core::mem::size_of_val(client),
+        core::mem::size_of::<discord_gateway::session::Session>(),
+        core::mem::size_of::<Config>(),
+        RX_LEN,
+        SEND_BUFFER_LEN,
+        core::mem::size_of_val(replay),
+        stack::peak_usage(),
+        construction_stack,
+    );
+    hprintln!("{}", report.as_str());
+    if ok {
+        hprintln!("firmware: all events and sent bytes match the recording");
+        Ok(())
+    } else {
+        Err(())
+    }
+}
