@@ -42,8 +42,6 @@ macro_rules! suite_tests {
     ($rt:ty, $run:path) => {
         $crate::suite_tests!(@cases $rt, $run;
             identify_ready_and_dispatch,
-            heartbeats_and_requested_heartbeat,
-            zombie_connection_is_closed_and_resumed,
             reconnect_op7_resumes,
             reconnect_op7_before_hello,
             invalid_session_resumable_resumes,
@@ -488,100 +486,6 @@ pub async fn identify_ready_and_dispatch<R: Runtime + Default>() {
     let c = sim.counters();
     assert_eq!((c.identifies, c.readies, c.connections), (1, 1, 1));
     assert!(h.seen.seq_breaks.is_empty(), "{:?}", h.seen.seq_breaks);
-}
-
-/// Heartbeats go out on the Hello interval carrying the last sequence number, each is ACKed,
-/// and op 1 gets an immediate heartbeat.
-pub async fn heartbeats_and_requested_heartbeat<R: Runtime + Default>() {
-    let sim = sim();
-    let mut h = Harness::<R>::build(builder(&sim));
-    h.ready().await;
-    send_numbers(&sim, 0..5);
-    h.until_sim(&sim, "4 heartbeats", || sim.counters().heartbeats >= 4)
-        .await;
-    let c = sim.counters();
-    assert_eq!(c.heartbeat_seq_errors, 0);
-    assert!(h.shard.latency().is_some(), "an ACK measured the latency");
-    // The sim's records: every heartbeat's `d` is the last `s` the sim had written when it came.
-    let conn = &sim.connections()[0];
-    let beats: Vec<_> = conn.payloads.iter().filter(|p| p.op == Some(1)).collect();
-    let last = beats.last().unwrap();
-    assert_eq!(
-        last.json().unwrap()["d"].as_u64(),
-        last.last_seq_sent,
-        "heartbeat carries the last sequence number"
-    );
-    // Beats are an interval apart (after the jittered first one), never much faster.
-    for pair in beats[1..].windows(2) {
-        let gap = pair[1].at - pair[0].at;
-        assert!(gap >= HEARTBEAT / 2, "beats {gap:?} apart");
-    }
-    assert_eq!(sim.counters().connections, 1, "no reconnect");
-    drop(h);
-
-    // op 1, with scheduled beats 10 s apart: three requests, three beats within a few seconds.
-    let sim = start(sim_builder().heartbeat_interval(Duration::from_secs(10)));
-    let mut h = Harness::<R>::build(builder(&sim));
-    h.ready().await;
-    let asked = Instant::now();
-    for i in 1..=3 {
-        let before = sim.counters().heartbeats;
-        sim.fault(Fault::RequestHeartbeat);
-        h.until_sim_within(
-            &sim,
-            "the requested heartbeat",
-            Duration::from_secs(2),
-            &mut || sim.counters().heartbeats > before,
-        )
-        .await;
-        assert_eq!(sim.counters().heartbeat_requests_sent, i);
-    }
-    assert!(
-        asked.elapsed() < Duration::from_secs(6),
-        "{:?}",
-        asked.elapsed()
-    );
-    // An ACK may still be on its way for the last beat.
-    h.until_sim_within(
-        &sim,
-        "every heartbeat acknowledged",
-        Duration::from_secs(2),
-        &mut || sim.counters().heartbeat_acks == sim.counters().heartbeats,
-    )
-    .await;
-    assert_eq!(sim.counters().connections, 1, "no reconnect");
-}
-
-/// Withheld ACKs: the shard closes with a resumable code (not 1000/1001), reconnects to the
-/// resume URL and resumes, replaying what was sent meanwhile.
-pub async fn zombie_connection_is_closed_and_resumed<R: Runtime + Default>() {
-    let sim = sim();
-    let mut h = Harness::<R>::build(builder(&sim));
-    h.ready().await;
-    sim.fault(Fault::WithholdAcks);
-    send_numbers(&sim, 0..3);
-    let event = h
-        .until("zombie disconnect", |e| {
-            matches!(e, ShardEvent::Disconnected { .. })
-        })
-        .await;
-    assert!(
-        matches!(event, ShardEvent::Disconnected { cause: DisconnectCause::Zombie, next } if is_resume(&next)),
-        "{event:?}"
-    );
-    h.resumed().await;
-    send_numbers(&sim, 3..5);
-    h.numbers(5).await;
-    assert_exactly_once(&h.seen.numbers, 5);
-    let c = sim.counters();
-    assert_eq!((c.identifies, c.resumed), (1, 1));
-    assert_eq!(c.resume_url_connections, 1);
-    let first = &sim.connections()[0];
-    let code = first.client_close;
-    assert!(
-        code.is_some_and(|code| code != 1000 && code != 1001),
-        "zombie close code {code:?}"
-    );
 }
 
 /// op 7 while active: close, resume on the resume URL, replay, carry on.

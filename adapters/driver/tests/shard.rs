@@ -38,6 +38,27 @@ fn heartbeats_keep_the_interval_on_a_manual_clock() {
     assert!(scene.shard.latency().is_some());
 }
 
+/// Op 1: the gateway asks for a heartbeat, and gets one at once (no time passes), carrying the
+/// last sequence number, whatever the schedule says.
+#[test]
+fn a_requested_heartbeat_goes_out_at_once_with_the_last_sequence_number() {
+    let mut scene = Scene::new(|b| b);
+    scene.connect_and_ready();
+    scene.gateway_says(&message(2));
+    scene.gateway_says(&message(3));
+    let start = scene.rt.elapsed();
+    for _ in 0..3 {
+        scene.gateway_says(r#"{"t":null,"s":null,"op":1,"d":null}"#);
+        assert_eq!(scene.sent(), [r#"{"op":1,"d":3}"#]);
+        scene.gateway_says(ack());
+    }
+    assert_eq!(scene.rt.elapsed(), start);
+    // The scheduled beats carry on after it, and the connection stays.
+    scene.wait();
+    assert_eq!(scene.sent(), [r#"{"op":1,"d":3}"#]);
+    assert_eq!(scene.rt.dials().len(), 1);
+}
+
 #[test]
 fn a_zombie_connection_is_closed_and_resumed() {
     let mut scene = Scene::new(|b| b);
