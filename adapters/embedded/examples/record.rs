@@ -19,8 +19,7 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::time::Duration;
 
-use discord_gateway::session::{Config, DisconnectCause, Event};
-use discord_gateway::{Intents, Token};
+use discord_gateway::session::{DisconnectCause, Event};
 use discord_gateway_embedded::replay::{
     summarize, unmask_frame, SeededEntropy, RECORD_CONNECT, RECORD_SERVER, RECORD_UPGRADE,
     RECORD_WRITE,
@@ -29,11 +28,8 @@ use discord_gateway_embedded::{Buffers, Client, Connector, GatewayUrl, Received,
 use discord_gateway_sim::{Fault, Sim};
 use host::{TokioConnector, TokioSocket, TokioTimer};
 
-/// What the firmware uses too (`ci/qemu/firmware/src/main.rs`).
-const PORT: u16 = 48_620;
-const TOKEN: &str = "sim-token-for-the-firmware";
-const SEED: u64 = 0xF12E_3A11;
-const RX_LEN: usize = 8 * 1024;
+// What the firmware and the host replay test use too.
+use discord_gateway_embedded::replay::firmware_session::{self, PORT, RX_LEN, SEED, TOKEN};
 const TICKS: usize = 1_000;
 const MESSAGES: usize = 8;
 /// MESSAGE_CREATEs of about 1.3 KB, what the firmware counts instructions on.
@@ -159,12 +155,8 @@ async fn main() {
         .start()
         .await
         .expect("the sim starts on its fixed port");
-    let config = Config::builder(Token::new(TOKEN).unwrap())
-        .gateway_url(&sim.url())
-        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT)
-        .seed(SEED)
-        .build()
-        .unwrap();
+    assert_eq!(sim.url(), firmware_session::GATEWAY_URL);
+    let config = firmware_session::config().expect("the recording's configuration is valid");
     let mut rx = vec![0u8; RX_LEN];
     let mut tx = [0u8; SEND_BUFFER_LEN];
     let mut client = Client::new(

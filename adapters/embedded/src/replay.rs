@@ -435,3 +435,36 @@ pub fn summarize(received: &Received<'_>, out: &mut impl fmt::Write) -> fmt::Res
         Received::ConnectionLost(error) => write!(out, "L {error:?}"),
     }
 }
+
+/// The parameters of the session recorded in `ci/qemu/firmware/recording`. The recorder (the
+/// `record` example), the host test that replays it and the firmware all take them from here:
+/// the recording holds bytes the client sent, so one differing setting is a mismatch.
+pub mod firmware_session {
+    use discord_gateway::session::Config;
+    use discord_gateway::{Intents, Token};
+
+    /// The sim's token for the recording.
+    pub const TOKEN: &str = "sim-token-for-the-firmware";
+    /// The seed of the session's jitter and of the masking entropy.
+    pub const SEED: u64 = 0xF12E_3A11;
+    /// The receive buffer the recording was made with.
+    pub const RX_LEN: usize = 8 * 1024;
+    /// The sim's fixed port while recording.
+    pub const PORT: u16 = 48620;
+    /// The gateway URL the client dialled.
+    pub const GATEWAY_URL: &str = "ws://127.0.0.1:48620";
+
+    /// The client's configuration; `None` only if the constants above stop being valid.
+    // Inlined: the firmware measures its peak stack, and a call returning the 1.7 KB `Config`
+    // by value would add a copy of it there.
+    #[must_use]
+    #[inline(always)]
+    pub fn config() -> Option<Config> {
+        Config::builder(Token::new(TOKEN).ok()?)
+            .gateway_url(GATEWAY_URL)
+            .intents(Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT)
+            .seed(SEED)
+            .build()
+            .ok()
+    }
+}

@@ -3,26 +3,17 @@
 
 use std::ops::ControlFlow;
 
-use discord_gateway::session::Config;
-use discord_gateway::{Instant, Intents, Token};
+use discord_gateway::Instant;
+use discord_gateway_embedded::replay::firmware_session::{self, RX_LEN, SEED};
 use discord_gateway_embedded::replay::{summarize, Replay, SeededEntropy, VirtualTimer};
 use discord_gateway_embedded::{Buffers, Client, SEND_BUFFER_LEN};
 
 const RECORDING: &[u8] = include_bytes!("../../../ci/qemu/firmware/recording/session.rec");
 const EXPECTED: &str = include_str!("../../../ci/qemu/firmware/recording/session.expect");
-/// As in `examples/record.rs` and the firmware.
-const TOKEN: &str = "sim-token-for-the-firmware";
-const SEED: u64 = 0xF12E_3A11;
-const RX_LEN: usize = 8 * 1024;
 
 #[test]
 fn the_recorded_session_replays_event_for_event_and_byte_for_byte() {
-    let config = Config::builder(Token::new(TOKEN).unwrap())
-        .gateway_url("ws://127.0.0.1:48620")
-        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT)
-        .seed(SEED)
-        .build()
-        .unwrap();
+    let config = firmware_session::config().expect("the recording's configuration is valid");
     let mut rx = vec![0u8; RX_LEN];
     let mut tx = [0u8; SEND_BUFFER_LEN];
     let mut client = Client::new(

@@ -10,7 +10,17 @@ use common::{config, describe, sim, WAIT};
 use discord_gateway::session::{DisconnectCause, Event, Stop};
 use discord_gateway::CloseCode;
 use discord_gateway_embedded::{Buffers, Client, Error, Received, SEND_BUFFER_LEN};
-use discord_gateway_sim::Fault;
+use discord_gateway_sim::{Fault, Sim};
+
+/// A client of `sim` on the lent buffers, its masking entropy seeded with `seed`.
+fn client<'b>(
+    sim: &Sim,
+    rx: &'b mut [u8],
+    tx: &'b mut [u8; SEND_BUFFER_LEN],
+    seed: u64,
+) -> Client<'b, impl discord_gateway_embedded::Entropy> {
+    Client::new(config(sim), Buffers { rx, tx }, entropy(seed)).unwrap()
+}
 
 /// Runs the client until `script` breaks, with a log of everything it handed over.
 async fn run_until<B>(
@@ -37,17 +47,8 @@ async fn run_until<B>(
 #[tokio::test]
 async fn it_connects_identifies_and_receives_dispatches() {
     let sim = sim(Duration::from_secs(40));
-    let mut rx = [0u8; 16 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let mut client = Client::new(
-        config(&sim),
-        Buffers {
-            rx: &mut rx,
-            tx: &mut tx,
-        },
-        entropy(1),
-    )
-    .unwrap();
+    let (mut rx, mut tx) = ([0u8; 16 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 1);
     let (result, log) = run_until(&mut client, |_, received| match received {
         Received::Event(Event::Ready) => {
             sim.message_create("hello from the sim");
@@ -110,17 +111,8 @@ async fn heartbeats_go_out_on_time_carry_the_sequence_and_are_acked() {
             .unwrap();
         handle.message_create("five beats");
     });
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let mut client = Client::new(
-        config(&sim),
-        Buffers {
-            rx: &mut rx,
-            tx: &mut tx,
-        },
-        entropy(2),
-    )
-    .unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 2);
     let (result, _) = run_until(&mut client, |_, received| match received {
         Received::Dispatch(dispatch) if dispatch.name().unwrap().raw() == "MESSAGE_CREATE" => {
             ControlFlow::Break(())
@@ -143,17 +135,8 @@ async fn heartbeats_go_out_on_time_carry_the_sequence_and_are_acked() {
 #[tokio::test]
 async fn a_zombie_connection_is_left_and_the_session_resumed() {
     let sim = sim(Duration::from_millis(100));
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let mut client = Client::new(
-        config(&sim),
-        Buffers {
-            rx: &mut rx,
-            tx: &mut tx,
-        },
-        entropy(3),
-    )
-    .unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 3);
     let (result, log) = run_until(&mut client, |_, received| match received {
         Received::Event(Event::Ready) => {
             sim.fault(Fault::WithholdAcks);
@@ -183,17 +166,8 @@ async fn a_zombie_connection_is_left_and_the_session_resumed() {
 #[tokio::test]
 async fn op_7_reconnects_to_the_resume_url_and_resumes() {
     let sim = sim(Duration::from_secs(40));
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let mut client = Client::new(
-        config(&sim),
-        Buffers {
-            rx: &mut rx,
-            tx: &mut tx,
-        },
-        entropy(4),
-    )
-    .unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 4);
     let mut reconnected = false;
     let (result, log) = run_until(&mut client, |_, received| match received {
         Received::Event(Event::Ready) => {
@@ -226,17 +200,8 @@ async fn op_7_reconnects_to_the_resume_url_and_resumes() {
 #[tokio::test]
 async fn op_9_resumable_resumes_and_not_resumable_identifies_again() {
     let sim = sim(Duration::from_secs(40));
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let mut client = Client::new(
-        config(&sim),
-        Buffers {
-            rx: &mut rx,
-            tx: &mut tx,
-        },
-        entropy(5),
-    )
-    .unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 5);
     let (result, log) = run_until(&mut client, |log, received| match received {
         Received::Event(Event::Ready)
             if log.iter().filter(|l| *l == "event Ready").count() == 1 =>
@@ -275,17 +240,8 @@ async fn op_9_resumable_resumes_and_not_resumable_identifies_again() {
 async fn fatal_close_codes_stop_the_session() {
     for code in [4004u16, 4010, 4014] {
         let sim = sim(Duration::from_secs(40));
-        let mut rx = [0u8; 8 * 1024];
-        let mut tx = [0u8; SEND_BUFFER_LEN];
-        let mut client = Client::new(
-            config(&sim),
-            Buffers {
-                rx: &mut rx,
-                tx: &mut tx,
-            },
-            entropy(6),
-        )
-        .unwrap();
+        let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+        let mut client = client(&sim, &mut rx, &mut tx, 6);
         let (result, log) = run_until(&mut client, |_, received| {
             if let Received::Event(Event::Ready) = received {
                 sim.fault(Fault::Close(code));
@@ -306,17 +262,8 @@ async fn fatal_close_codes_stop_the_session() {
 async fn an_event_three_times_the_receive_buffer_is_skipped_and_its_sequence_kept() {
     const RX: usize = 4096;
     let sim = sim(Duration::from_millis(400));
-    let mut rx = [0u8; RX];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let mut client = Client::new(
-        config(&sim),
-        Buffers {
-            rx: &mut rx,
-            tx: &mut tx,
-        },
-        entropy(8),
-    )
-    .unwrap();
+    let (mut rx, mut tx) = ([0u8; RX], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 8);
     let mut skipped_seq = None;
     let (result, log) = run_until(&mut client, |_, received| match received {
         Received::Event(Event::Ready) => {
@@ -350,17 +297,8 @@ async fn an_event_three_times_the_receive_buffer_is_skipped_and_its_sequence_kep
 fn the_blocking_client_connects_and_resumes_after_op_7() {
     use common::host::{StdClock, StdConnector};
     let sim = sim(Duration::from_millis(200));
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let mut client = Client::new(
-        config(&sim),
-        Buffers {
-            rx: &mut rx,
-            tx: &mut tx,
-        },
-        entropy(9),
-    )
-    .unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 9);
     let mut connector = StdConnector::default();
     let mut clock = StdClock::new();
     let mut log = Vec::new();
@@ -393,17 +331,8 @@ async fn the_handler_sends_a_command_and_a_second_one_in_the_same_call_is_refuse
     use discord_gateway::command::{Status, UpdatePresence};
     use discord_gateway_embedded::CommandError;
     let sim = sim(Duration::from_millis(200));
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let mut client = Client::new(
-        config(&sim),
-        Buffers {
-            rx: &mut rx,
-            tx: &mut tx,
-        },
-        entropy(10),
-    )
-    .unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 10);
     let mut connector = TokioConnector::default();
     let mut timer = TokioTimer::new();
     let presence = UpdatePresence::new(Status::Idle, &[]);
@@ -449,13 +378,8 @@ fn the_blocking_client_heartbeats_on_its_read_timeout() {
             .unwrap();
         handle.message_create("four beats");
     });
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let buffers = Buffers {
-        rx: &mut rx,
-        tx: &mut tx,
-    };
-    let mut client = Client::new(config(&sim), buffers, entropy(11)).unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 11);
     let started = std::time::Instant::now();
     let result = client.run_blocking(
         &mut StdConnector::default(),
@@ -479,13 +403,8 @@ fn the_blocking_client_heartbeats_on_its_read_timeout() {
 #[tokio::test]
 async fn a_malformed_payload_is_refused_and_the_connection_goes_on() {
     let sim = sim(Duration::from_secs(40));
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let buffers = Buffers {
-        rx: &mut rx,
-        tx: &mut tx,
-    };
-    let mut client = Client::new(config(&sim), buffers, entropy(12)).unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 12);
     let (result, log) = run_until(&mut client, |_, received| match received {
         Received::Event(Event::Ready) => {
             sim.fault(Fault::Malformed);
@@ -510,13 +429,8 @@ async fn a_malformed_payload_is_refused_and_the_connection_goes_on() {
 async fn closing_from_the_handler_sends_1000_and_stops() {
     use discord_gateway::session::CloseKind;
     let sim = sim(Duration::from_secs(40));
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let buffers = Buffers {
-        rx: &mut rx,
-        tx: &mut tx,
-    };
-    let mut client = Client::new(config(&sim), buffers, entropy(13)).unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 13);
     let mut connector = TokioConnector::default();
     let mut timer = TokioTimer::new();
     let result = tokio::time::timeout(
@@ -562,13 +476,8 @@ impl discord_gateway_embedded::Connector for NeverConnects {
 #[tokio::test]
 async fn a_run_cancelled_while_dialing_leaves_a_client_that_connects_next_time() {
     let sim = sim(Duration::from_secs(40));
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let buffers = Buffers {
-        rx: &mut rx,
-        tx: &mut tx,
-    };
-    let mut client = Client::new(config(&sim), buffers, entropy(14)).unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 14);
     let mut timer = TokioTimer::new();
     let cancelled = tokio::time::timeout(
         Duration::from_millis(50),
@@ -594,13 +503,8 @@ async fn a_run_cancelled_while_dialing_leaves_a_client_that_connects_next_time()
 #[tokio::test]
 async fn a_fragmented_dispatch_arrives_whole_and_a_server_ping_is_answered_with_its_payload() {
     let sim = sim(Duration::from_secs(40));
-    let mut rx = [0u8; 8 * 1024];
-    let mut tx = [0u8; SEND_BUFFER_LEN];
-    let buffers = Buffers {
-        rx: &mut rx,
-        tx: &mut tx,
-    };
-    let mut client = Client::new(config(&sim), buffers, entropy(15)).unwrap();
+    let (mut rx, mut tx) = ([0u8; 8 * 1024], [0u8; SEND_BUFFER_LEN]);
+    let mut client = client(&sim, &mut rx, &mut tx, 15);
     // A dispatch without a sequence number (the sim's raw faults take none), in five frames.
     let fragmented = r#"{"t":"CHANNEL_PINS_UPDATE","s":null,"op":0,"d":{"channel_id":"77","note":"sent in five frames"}}"#;
     let mut data = None;

@@ -17,7 +17,8 @@ use cortex_m::peripheral::SYST;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use discord_gateway::session::Config;
-use discord_gateway::{Instant, Intents, Token};
+use discord_gateway::Instant;
+use discord_gateway_embedded::replay::firmware_session::{self, RX_LEN, SEED};
 use discord_gateway_embedded::replay::{summarize, Replay, SeededEntropy, VirtualTimer};
 use discord_gateway_embedded::{Buffers, BuildError, Client, Received, SEND_BUFFER_LEN};
 use panic_semihosting as _;
@@ -27,11 +28,6 @@ mod stack;
 
 const RECORDING: &[u8] = include_bytes!("../recording/session.rec");
 const EXPECTED: &str = include_str!("../recording/session.expect");
-/// As in `adapters/embedded/examples/record.rs`.
-const TOKEN: &str = "sim-token-for-the-firmware";
-const SEED: u64 = 0xF12E_3A11;
-const GATEWAY: &str = "ws://127.0.0.1:48620";
-const RX_LEN: usize = 8 * 1024;
 /// QEMU's SysTick on this board counts at 25 MHz; with `-icount shift=0` one instruction takes
 /// 1 ns, so a tick is 40 instructions.
 const INSTRUCTIONS_PER_TICK: u64 = 40;
@@ -87,12 +83,7 @@ fn run() -> Result<(), ()> {
     let mut peripherals = cortex_m::Peripherals::take().ok_or(())?;
     let mut ticks = Ticks::start(&mut peripherals.SYST);
 
-    let config = Config::builder(Token::new(TOKEN).map_err(|_| ())?)
-        .gateway_url(GATEWAY)
-        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT)
-        .seed(SEED)
-        .build()
-        .map_err(|_| ())?;
+    let config = firmware_session::config().ok_or(())?;
     // The client, its receive buffer and the replay live in statics, built in place: the stack
     // then holds only what handling a message needs, not 19 KB of state.
     let buffers = Buffers {
