@@ -26,6 +26,7 @@ mod payloads;
 mod runtime;
 mod sender;
 mod shard;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transport;
@@ -42,6 +43,7 @@ pub use inflate::InflateError;
 pub use runtime::{os_seed, Runtime};
 pub use sender::{QueueError, ShardSender};
 pub use shard::Shard;
+pub use store::{SessionStore, StoreError, StoreFuture};
 pub use transport::{BoxedTransport, ConnectOptions, Frame, Transport, TransportError, USER_AGENT};
 
 pub use discord_gateway;
@@ -52,7 +54,7 @@ pub use discord_gateway::session::CloseKind;
 pub mod prelude {
     pub use crate::{
         BuildError, CloseKind, Dispatch, ErrorChain, IdentifyQueue, MessageError, QueueError,
-        Runtime, SessionStartLimit, ShardError, ShardEvent, ShardSender,
+        Runtime, SessionStartLimit, SessionStore, ShardError, ShardEvent, ShardSender,
     };
     pub use discord_gateway::command;
     pub use discord_gateway::protocol::{
