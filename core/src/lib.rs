@@ -32,6 +32,7 @@
 
 pub mod codec;
 pub mod command;
+mod decimal;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod protocol;

@@ -1,7 +1,7 @@
 //! Proof that the `discord-gateway` core needs neither std nor an allocator.
 //!
 //! This crate is `#![no_std]`, brings no allocator and defines its own `#[panic_handler]`. If
-//! anything in its dependency graph (the core, serde, serde-json-core, heapless, bitflags,
+//! anything in its dependency graph (the core, serde, heapless, bitflags,
 //! embedded-io, memchr, and safe_arch on x86) linked std, std's `panic_impl` lang item would
 //! clash with the handler below and the build would fail with E0152. If anything needed an allocator, there is none to link.
 //!

@@ -253,7 +253,7 @@ mod tests {
     fn control_characters_use_json_escapes() {
         let activities = [Activity::new(ActivityType::Playing, "\"\\\n\u{0}\u{1f}")];
         let text = encode_to_string(&UpdatePresence::new(Status::Online, &activities));
-        assert!(text.contains(r#""name":"\"\\\n\u0000\u001F""#), "{text}");
+        assert!(text.contains(r#""name":"\"\\\n\u0000\u001f""#), "{text}");
     }
 
     /// Collects everything written, like a websocket message being assembled.

@@ -23,6 +23,7 @@ pub mod fuzzing;
 mod guild_members;
 mod heartbeat;
 mod identify;
+mod json_out;
 mod owned_presence;
 mod presence;
 mod raw;
@@ -52,8 +53,8 @@ use crate::protocol::OpCode;
 /// A typed send event: the `d` of one opcode.
 ///
 /// Sealed: every send event Discord documents is implemented here, and the encoder relies on
-/// these types serializing only what `serde-json-core` supports. Use [`RawCommand`] for anything
-/// else.
+/// these types holding nothing JSON cannot say (no floats, only string map keys). Use
+/// [`RawCommand`] for anything else.
 pub trait Command: serde::Serialize + sealed::Typed {
     /// The opcode this command is sent with.
     const OPCODE: OpCode;
@@ -93,9 +94,9 @@ impl<C: Command> sealed::Envelope for C {
             d: &'c C,
         }
 
-        // serde-json-core fails only when the buffer is full: none of the commands produce an
-        // error of their own (its `custom` errors would panic).
-        serde_json_core::to_slice(
+        // Only a full buffer fails here: no command holds a float or a non-string map key,
+        // the writer's other refusal.
+        json_out::to_slice(
             &Envelope {
                 op: C::OPCODE.to_u8(),
                 d: self,

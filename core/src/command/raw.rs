@@ -95,9 +95,9 @@ impl sealed::Envelope for RawCommand<'_> {
     }
 
     fn write_envelope(&self, buf: &mut [u8]) -> Option<usize> {
-        // serde-json-core has no way to embed raw JSON, so the envelope is written by hand.
-        let mut digits = [0u8; 3];
-        let op = decimal(self.op.to_u8(), &mut digits);
+        // `d` is already JSON (checked by `check`), so the envelope is written around it by hand.
+        let mut digits = [0u8; 20];
+        let op = crate::decimal::digits(self.op.to_u8().into(), &mut digits);
         let mut out = Cursor { buf, len: 0 };
         out.put(b"{\"op\":")?;
         out.put(op)?;
@@ -105,19 +105,6 @@ impl sealed::Envelope for RawCommand<'_> {
         out.put(self.data)?;
         out.put(b"}")?;
         Some(out.len)
-    }
-}
-
-/// The decimal digits of `value`, written at the end of `digits`.
-fn decimal(mut value: u8, digits: &mut [u8; 3]) -> &[u8] {
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + value % 10;
-        value /= 10;
-        if value == 0 {
-            return &digits[at..];
-        }
     }
 }
 
@@ -145,7 +132,7 @@ mod tests {
 
     use serde_json::json;
 
-    use super::{check_data, decimal, reason, RawCommand};
+    use super::{check_data, reason, RawCommand};
     use crate::codec::MAX_DEPTH;
     use crate::command::testing::{encode_to_string, round_trip};
     use crate::command::{encode_into, EncodeError, MAX_PAYLOAD_LEN};
@@ -284,13 +271,5 @@ mod tests {
             "bytes must not be listed either: {text}"
         );
         assert_eq!(text, "RawCommand { op: Identify, data_len: 24, .. }");
-    }
-
-    #[test]
-    fn opcode_digits() {
-        let mut digits = [0u8; 3];
-        assert_eq!(decimal(0, &mut digits), b"0");
-        assert_eq!(decimal(43, &mut digits), b"43");
-        assert_eq!(decimal(255, &mut digits), b"255");
     }
 }

@@ -109,19 +109,10 @@ impl core::error::Error for InvalidSnowflake {}
 
 impl serde::Serialize for Snowflake {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut value = self.0;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
+        let mut out = [0u8; 20];
+        let digits = crate::decimal::digits(self.0, &mut out);
         // Only ASCII digits were written.
-        let text = core::str::from_utf8(&digits[at..]).map_err(serde::ser::Error::custom)?;
+        let text = core::str::from_utf8(digits).map_err(serde::ser::Error::custom)?;
         serializer.serialize_str(text)
     }
 }
