@@ -23,6 +23,8 @@ mod identify;
 mod inflate;
 mod link;
 mod payloads;
+#[cfg(feature = "async-tungstenite")]
+mod read_ahead;
 mod runtime;
 mod sender;
 mod shard;

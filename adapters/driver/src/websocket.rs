@@ -21,6 +21,7 @@ use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
 use futures_util::{Sink, Stream};
 
+pub use crate::read_ahead::{ReadAhead, ReadAheadStream, WEBSOCKET_READ_BUFFER};
 use crate::transport::{ConnectOptions, Frame, TransportError};
 
 /// An `async-tungstenite` websocket as the driver's [`crate::Transport`].
@@ -48,15 +49,46 @@ pub fn request(options: &ConnectOptions) -> Result<Request, TransportError> {
     Ok(request)
 }
 
-/// The websocket limits for `options`. Commands are small and flushed one by one, so writes
-/// are not buffered.
+/// The websocket limits for `options`, for a websocket that reads through a [`ReadAhead`] of
+/// `options.read_buffer_size`: tungstenite's own read buffer is then only
+/// [`WEBSOCKET_READ_BUFFER`]. Commands are small and flushed one by one, so writes are not
+/// buffered.
 #[must_use]
 pub fn config(options: &ConnectOptions) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(options.max_message_size))
         .max_frame_size(Some(options.max_message_size))
-        .read_buffer_size(options.read_buffer_size)
+        .read_buffer_size(WEBSOCKET_READ_BUFFER)
         .write_buffer_size(0)
+}
+
+/// The host and port to open a TCP connection to for `request` (443 for `wss://` and 80 for
+/// `ws://` unless the URL names a port).
+///
+/// # Errors
+/// [`TransportError::Other`] when the URL has no host, or a scheme other than `ws`/`wss` and
+/// no port.
+pub fn address(request: &Request) -> Result<(String, u16), TransportError> {
+    let uri = request.uri();
+    let host = uri
+        .host()
+        .ok_or_else(|| TransportError::Other("the gateway URL has no host".into()))?;
+    // An IPv6 literal keeps its brackets in the URI, which no resolver accepts.
+    let host = host
+        .strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(host);
+    let port = match (uri.port_u16(), uri.scheme_str()) {
+        (Some(port), _) => port,
+        (None, Some("wss")) => 443,
+        (None, Some("ws")) => 80,
+        (None, _) => {
+            return Err(TransportError::Other(
+                "the gateway URL is neither ws:// nor wss://".into(),
+            ))
+        }
+    };
+    Ok((host.to_owned(), port))
 }
 
 /// Turns a tungstenite error into the driver's.
@@ -201,4 +233,41 @@ fn roots() -> Result<rustls::RootCertStore, String> {
         return Err(problem);
     }
     Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{address, request};
+    use crate::transport::{ConnectOptions, USER_AGENT};
+
+    fn options(url: &str) -> ConnectOptions {
+        ConnectOptions {
+            url: url.to_owned(),
+            max_message_size: 1 << 20,
+            read_buffer_size: 16 * 1024,
+            user_agent: USER_AGENT,
+        }
+    }
+
+    #[test]
+    fn the_address_follows_the_scheme_unless_a_port_is_given() {
+        let cases = [
+            (
+                "wss://gateway.discord.gg/?v=10",
+                ("gateway.discord.gg", 443),
+            ),
+            ("ws://127.0.0.1/?v=10", ("127.0.0.1", 80)),
+            ("ws://127.0.0.1:4711/?v=10", ("127.0.0.1", 4711)),
+            ("wss://[::1]:9000/", ("::1", 9000)),
+            ("wss://[::1]/", ("::1", 443)),
+        ];
+        for (url, (host, port)) in cases {
+            let request = request(&options(url)).expect("a websocket URL");
+            assert_eq!(
+                address(&request).expect(url),
+                (host.to_owned(), port),
+                "{url}"
+            );
+        }
+    }
 }

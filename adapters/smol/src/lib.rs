@@ -29,7 +29,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use discord_gateway_driver::websocket::{self, WebSocket};
+use discord_gateway_driver::websocket::{self, ReadAheadStream, WebSocket};
 use discord_gateway_driver::{BoxedTransport, ConnectOptions, TransportError};
 
 pub use discord_gateway_driver::discord_gateway;
@@ -52,9 +52,15 @@ impl Runtime for Smol {
         async move {
             let request = websocket::request(&options)?;
             let connector = websocket::tls_for(&options)?.map(Into::into);
+            let (host, port) = websocket::address(&request)?;
+            let tcp = async_net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| TransportError::Other(Box::new(e)))?;
+            let stream = ReadAheadStream::new(tcp, options.read_buffer_size);
             let (socket, _response) =
-                async_tungstenite::smol::connect_async_with_tls_connector_and_config(
+                async_tungstenite::smol::client_async_tls_with_connector_and_config(
                     request,
+                    stream,
                     connector,
                     Some(websocket::config(&options)),
                 )

@@ -23,11 +23,14 @@
 //!
 //! The shard does its work only while it is polled; it spawns nothing.
 
+mod read_ahead;
+
 use std::future::Future;
 use std::time::Instant;
 
 use discord_gateway_driver::websocket::{self, WebSocket};
 use discord_gateway_driver::{BoxedTransport, ConnectOptions, TransportError};
+use read_ahead::ReadAheadStream;
 
 pub use discord_gateway_driver::discord_gateway;
 pub use discord_gateway_driver::prelude::*;
@@ -50,9 +53,15 @@ impl Runtime for Tokio {
         async move {
             let request = websocket::request(&options)?;
             let connector = websocket::tls_for(&options)?.map(Into::into);
+            let (host, port) = websocket::address(&request)?;
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| TransportError::Other(Box::new(e)))?;
+            let stream = ReadAheadStream::new(tcp, options.read_buffer_size);
             let (socket, _response) =
-                async_tungstenite::tokio::connect_async_with_tls_connector_and_config(
+                async_tungstenite::tokio::client_async_tls_with_connector_and_config(
                     request,
+                    stream,
                     connector,
                     Some(websocket::config(&options)),
                 )
