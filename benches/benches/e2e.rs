@@ -143,11 +143,20 @@ fn main() {
             );
         }
         let find = |wanted: Client| medians.iter().find(|(c, _)| *c == wanted).map(|(_, r)| *r);
-        for anchor in [Client::TwilightRaw, Client::TwilightEvent] {
+        // Raw against raw (ours checks `d`, twilight's raw mode does not look inside), and
+        // typed against typed (both end with a `twilight_model` Message per event).
+        let pairs = [
+            (Client::TwilightRaw, &[Client::Tokio, Client::Smol][..]),
+            (
+                Client::TwilightEvent,
+                &[Client::TokioTyped, Client::Tokio, Client::Smol][..],
+            ),
+        ];
+        for (anchor, ours_clients) in pairs {
             let Some(anchor_report) = find(anchor) else {
                 continue;
             };
-            for ours in [Client::Tokio, Client::Smol] {
+            for &ours in ours_clients {
                 if let Some(r) = find(ours) {
                     println!(
                         "ratio {ours} / {anchor}: events/s {:.2}x, events per CPU-s {:.2}x",

@@ -35,6 +35,9 @@ pub enum Client {
     Tokio,
     /// `discord-gateway-smol`.
     Smol,
+    /// `discord-gateway-tokio`, ending where most bots end: each MESSAGE_CREATE deserialized
+    /// into the same `twilight_model::channel::Message` twilight's `next_event` produces.
+    TokioTyped,
     /// `twilight-gateway` 0.18, reading raw messages (`Shard` as a `Stream` of `Message`s):
     /// the same work as ours, which hands out the raw event.
     TwilightRaw,
@@ -45,9 +48,10 @@ pub enum Client {
 
 impl Client {
     /// Every contender.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Tokio,
         Self::Smol,
+        Self::TokioTyped,
         Self::TwilightRaw,
         Self::TwilightEvent,
     ];
@@ -58,6 +62,7 @@ impl Client {
         match self {
             Self::Tokio => "ours-tokio",
             Self::Smol => "ours-smol",
+            Self::TokioTyped => "ours-tokio-typed",
             Self::TwilightRaw => "twilight-raw",
             Self::TwilightEvent => "twilight-event",
         }
@@ -376,21 +381,38 @@ fn ours_builder<R: Runtime + Default>(url: &str, compress: Compress) -> ShardBui
         .seed(7)
 }
 
+/// How far a client of ours takes each event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// The checked raw event, as twilight's raw mode hands out an unchecked one.
+    Raw,
+    /// A `twilight_model::channel::Message`, as twilight's `next_event` hands out.
+    Typed,
+}
+
 async fn stream_ours<R: Runtime + Default>(
     url: &str,
     compress: Compress,
     count: u64,
+    depth: Depth,
 ) -> StreamReport {
     let mut shard = ours_builder::<R>(url, compress).build().expect("config");
     let mut window = Window::new(count);
     while let Some(event) = shard.next_event().await {
         match event.expect("no fatal close") {
             ShardEvent::Ready { .. } => signal_ready(),
-            ShardEvent::Dispatch(dispatch)
-                if dispatch.kind() == Some(EventType::MessageCreate)
-                    && window.event(std::hint::black_box(dispatch.message()).len()) =>
-            {
-                return window.report();
+            ShardEvent::Dispatch(dispatch) if dispatch.kind() == Some(EventType::MessageCreate) => {
+                let len = match depth {
+                    Depth::Raw => std::hint::black_box(dispatch.message()).len(),
+                    Depth::Typed => {
+                        let message: twilight_model::channel::Message =
+                            dispatch.deserialize().expect("a MESSAGE_CREATE");
+                        std::hint::black_box(&message).content.len()
+                    }
+                };
+                if window.event(len) {
+                    return window.report();
+                }
             }
             _ => {}
         }
@@ -463,10 +485,18 @@ pub fn stream(client: Client, compress: Compress, url: &str, count: u64) -> Stre
     }
     match client {
         Client::Tokio => current_thread_tokio().block_on(
-            stream_ours::<discord_gateway_tokio::Tokio>(url, compress, count),
+            stream_ours::<discord_gateway_tokio::Tokio>(url, compress, count, Depth::Raw),
         ),
+        Client::TokioTyped => current_thread_tokio().block_on(stream_ours::<
+            discord_gateway_tokio::Tokio,
+        >(
+            url, compress, count, Depth::Typed
+        )),
         Client::Smol => smol::block_on(stream_ours::<discord_gateway_smol::Smol>(
-            url, compress, count,
+            url,
+            compress,
+            count,
+            Depth::Raw,
         )),
         Client::TwilightRaw => current_thread_tokio().block_on(stream_twilight_raw(url, count)),
         Client::TwilightEvent => current_thread_tokio().block_on(stream_twilight_event(url, count)),
@@ -629,7 +659,8 @@ pub fn idle(client: Client, compress: Compress, url: &str, shards: u32) -> IdleR
         assert_eq!(compress, TWILIGHT_COMPRESSION, "twilight build mismatch");
     }
     match client {
-        Client::Tokio => {
+        // Idle shards deserialize nothing: the typed client idles as the raw one.
+        Client::Tokio | Client::TokioTyped => {
             let runtime = current_thread_tokio();
             runtime.block_on(idle_ours(
                 discord_gateway_tokio::Tokio,

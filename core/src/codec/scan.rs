@@ -46,6 +46,7 @@ trait Classifier {
     any(target_arch = "x86", target_arch = "x86_64"),
     target_feature = "sse2"
 ))]
+#[cfg_attr(target_feature = "avx2", allow(dead_code))]
 mod sse2 {
     use safe_arch::{
         bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
@@ -89,6 +90,59 @@ mod sse2 {
                 let bits = |mask| u64::from(move_mask_i8_m128i(mask) as u16) << (16 * lane);
                 masks.quotes |= bits(cmp_eq_mask_i8_m128i(bytes, quote));
                 masks.backslashes |= bits(cmp_eq_mask_i8_m128i(bytes, backslash));
+                masks.brackets |= bits(brackets);
+            }
+            masks
+        }
+    }
+}
+
+/// AVX2, when the build enables it (`-C target-cpu=native` on a machine that has it, or
+/// `-C target-feature=+avx2`): the SSE2 classification 32 bytes per compare.
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "avx2"
+))]
+mod avx2 {
+    use safe_arch::{
+        bitor_m256i, cmp_eq_mask_i8_m256i, m256i, move_mask_i8_m256i, set_splat_i8_m256i,
+    };
+
+    use super::{Classifier, Masks, BLOCK};
+
+    /// 32 bytes per compare, exact.
+    pub(super) struct Avx2;
+
+    impl Classifier for Avx2 {
+        const FINDS_BACKSLASHES: bool = true;
+        const EXACT_BRACKETS: bool = true;
+
+        #[inline(always)]
+        fn classify(block: &[u8; BLOCK], _may_escape: bool) -> Masks {
+            // The same fold as SSE2's: 0x20 maps `[` onto `{` and `]` onto `}`, nothing else.
+            let quote = set_splat_i8_m256i(b'"' as i8);
+            let backslash = set_splat_i8_m256i(b'\\' as i8);
+            let fold = set_splat_i8_m256i(0x20);
+            let open = set_splat_i8_m256i(b'{' as i8);
+            let close = set_splat_i8_m256i(b'}' as i8);
+            let mut masks = Masks {
+                quotes: 0,
+                backslashes: 0,
+                brackets: 0,
+            };
+            for (lane, chunk) in block.chunks_exact(32).enumerate() {
+                let Ok(chunk) = <[u8; 32]>::try_from(chunk) else {
+                    continue;
+                };
+                let bytes = m256i::from(chunk);
+                let folded = bitor_m256i(bytes, fold);
+                let brackets = bitor_m256i(
+                    cmp_eq_mask_i8_m256i(folded, open),
+                    cmp_eq_mask_i8_m256i(folded, close),
+                );
+                let bits = |mask| u64::from(move_mask_i8_m256i(mask) as u32) << (32 * lane);
+                masks.quotes |= bits(cmp_eq_mask_i8_m256i(bytes, quote));
+                masks.backslashes |= bits(cmp_eq_mask_i8_m256i(bytes, backslash));
                 masks.brackets |= bits(brackets);
             }
             masks
@@ -162,10 +216,16 @@ mod swar {
     }
 }
 
-/// The classifier this target runs.
+/// The classifier this target runs: the widest the build may use.
 #[cfg(all(
     any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "sse2"
+    target_feature = "avx2"
+))]
+type Native = avx2::Avx2;
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx2")
 ))]
 type Native = sse2::Sse2;
 #[cfg(not(all(
@@ -196,8 +256,29 @@ const fn unescaped(quotes: u64, backslashes: u64, escaped: bool) -> (u64, bool) 
 }
 
 /// Bit `i` set when an odd number of bits `0..=i` of `x` are set.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "pclmulqdq")))]
 #[inline(always)]
-const fn prefix_xor(mut x: u64) -> u64 {
+const fn prefix_xor(x: u64) -> u64 {
+    prefix_xor_shifts(x)
+}
+
+/// Bit `i` set when an odd number of bits `0..=i` of `x` are set: a carry-less multiply by
+/// all ones, one instruction where the shifts take twelve.
+#[cfg(all(target_arch = "x86_64", target_feature = "pclmulqdq"))]
+#[inline(always)]
+fn prefix_xor(x: u64) -> u64 {
+    use safe_arch::{m128i, mul_i64_carryless_m128i};
+    let product = mul_i64_carryless_m128i::<0>(m128i::from(x as u128), m128i::from(u128::MAX));
+    u128::from(product) as u64
+}
+
+/// [`prefix_xor`] by shifts, on any target.
+#[inline(always)]
+#[cfg_attr(
+    all(target_arch = "x86_64", target_feature = "pclmulqdq", not(test)),
+    allow(dead_code)
+)]
+const fn prefix_xor_shifts(mut x: u64) -> u64 {
     x ^= x << 1;
     x ^= x << 2;
     x ^= x << 4;
@@ -251,7 +332,7 @@ impl Strings {
 
     /// The bits inside strings given the block's real (unescaped) quotes.
     #[inline(always)]
-    const fn inside_given(&self, real: u64) -> u64 {
+    fn inside_given(&self, real: u64) -> u64 {
         let carry = if self.inside { u64::MAX } else { 0 };
         prefix_xor(real) ^ carry
     }
@@ -452,8 +533,32 @@ mod tests {
                     assert_eq!(container_end(text, start, room), expected, "{}", context());
                     let portable = delimit::<swar::Swar>(text, start, room);
                     assert_eq!(portable, expected, "portable: {}", context());
+                    #[cfg(all(
+                        any(target_arch = "x86", target_arch = "x86_64"),
+                        target_feature = "sse2"
+                    ))]
+                    assert_eq!(
+                        delimit::<super::sse2::Sse2>(text, start, room),
+                        expected,
+                        "sse2: {}",
+                        context()
+                    );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn prefix_xor_agrees_with_the_shifts() {
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        for round in 0..100_000u64 {
+            let x = match round {
+                0 => 0,
+                1 => u64::MAX,
+                2 => 1 << 63,
+                _ => next(),
+            };
+            assert_eq!(super::prefix_xor(x), super::prefix_xor_shifts(x), "{x:#x}");
         }
     }
 
@@ -636,6 +741,8 @@ mod classifiers_agree {
             }
             let fast = Sse2::classify(&block, true);
             let portable = Swar::classify(&block, true);
+            #[cfg(target_feature = "avx2")]
+            assert_eq!(super::avx2::Avx2::classify(&block, true), fast, "{block:?}");
             assert_eq!(fast.quotes, portable.quotes, "{block:?}");
             assert_eq!(fast.backslashes, portable.backslashes, "{block:?}");
             assert_eq!(fast.brackets, exact_brackets(&block), "{block:?}");
