@@ -79,6 +79,30 @@ pub struct RedisIdentifyQueueBuilder {
 }
 
 impl RedisIdentifyQueueBuilder {
+    /// A builder for a queue on the Redis `client` points at.
+    ///
+    /// ```no_run
+    /// # fn demo() -> redis::RedisResult<()> {
+    /// use discord_gateway_redis::RedisIdentifyQueueBuilder;
+    /// use discord_gateway_tokio::Tokio;
+    ///
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let queue = RedisIdentifyQueueBuilder::new(client)
+    ///     .max_concurrency(16)
+    ///     .build(Tokio);
+    /// # Ok(()) }
+    /// ```
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            prefix: "discord-gateway".to_owned(),
+            max_concurrency: 1,
+            limit: None,
+            window: IDENTIFY_WINDOW,
+            guard: None,
+        }
+    }
+
     /// The prefix of every key the queue uses (default `discord-gateway`). Bots sharing one
     /// Redis need one prefix each; every process of one bot must use the same.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -146,6 +170,7 @@ impl RedisIdentifyQueueBuilder {
 }
 
 /// An [`IdentifyQueue`] kept in Redis, shared by every process of a bot: see the module docs.
+/// Build one with [`RedisIdentifyQueueBuilder::new`].
 ///
 /// If Redis cannot be reached, permits wait (retrying with backoff, and saying so in the log):
 /// a shard never identifies without Redis's word that it may.
@@ -175,30 +200,6 @@ impl<R: Runtime> std::fmt::Debug for RedisIdentifyQueue<R> {
 }
 
 impl<R: Runtime> RedisIdentifyQueue<R> {
-    /// A builder for a queue on the Redis `client` points at.
-    ///
-    /// ```no_run
-    /// # fn demo() -> redis::RedisResult<()> {
-    /// use discord_gateway_redis::RedisIdentifyQueue;
-    /// use discord_gateway_tokio::Tokio;
-    ///
-    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
-    /// let queue = RedisIdentifyQueue::<Tokio>::builder(client)
-    ///     .max_concurrency(16)
-    ///     .build(Tokio);
-    /// # Ok(()) }
-    /// ```
-    pub fn builder(client: Client) -> RedisIdentifyQueueBuilder {
-        RedisIdentifyQueueBuilder {
-            client,
-            prefix: "discord-gateway".to_owned(),
-            max_concurrency: 1,
-            limit: None,
-            window: IDENTIFY_WINDOW,
-            guard: None,
-        }
-    }
-
     /// Sessions left in the daily budget, as Redis has it now (`None` when no budget is kept
     /// or it has not been seeded yet).
     pub async fn remaining(&self) -> RedisResult<Option<u32>> {

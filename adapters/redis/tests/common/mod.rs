@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::print_stderr)]
 
 pub mod server;
+pub mod shards;
 
 #[allow(unused_imports)]
 pub use server::{Persistence, RedisServer};
