@@ -156,7 +156,11 @@ impl RedisIdentifyQueueBuilder {
                 budget_key: format!("{}:identify:budget", self.prefix),
                 hold: self.window + guard,
                 limit: self.limit,
-                owner: format!("{}:{:x}", std::process::id(), discord_gateway_driver::os_seed()),
+                owner: format!(
+                    "{}:{:x}",
+                    std::process::id(),
+                    discord_gateway_driver::os_seed()
+                ),
                 script: Script::new(ACQUIRE),
                 seeded: AtomicBool::new(false),
                 budget_logged: AtomicBool::new(false),

@@ -77,9 +77,7 @@ impl SessionStore for RedisSessionStore {
                     value
                         .map(|json| serde_json::from_str(&json))
                         .transpose()
-                        .map_err(|error| {
-                            StoreError::new("reading a session saved in Redis", error)
-                        })
+                        .map_err(|error| StoreError::new("reading a session saved in Redis", error))
                 })
                 .collect()
         })

@@ -197,7 +197,11 @@ impl RedisStreamSink {
 
     /// Queues one raw event of `shard`; waits while the buffer is full (Redis unreachable or
     /// slower than the gateway).
-    pub async fn push(&mut self, shard: ShardId, event: impl Into<Bytes>) -> Result<(), WriterGone> {
+    pub async fn push(
+        &mut self,
+        shard: ShardId,
+        event: impl Into<Bytes>,
+    ) -> Result<(), WriterGone> {
         let item = Item::Event {
             shard: shard.id(),
             event: event.into(),

@@ -52,10 +52,17 @@ fn one_bucket_grants_in_order_one_per_window_and_skips_a_dropped_permit() {
         // In bucket 0, 8 moves up into 4's place; bucket 1 does not wait for bucket 0's window.
         let bucket_0: Vec<u32> = order.iter().copied().filter(|id| id % 4 == 0).collect();
         assert_eq!(bucket_0, vec![0, 8, 12]);
-        assert_eq!(order[..2].iter().filter(|&&id| id == 1).count(), 1, "{order:?}");
+        assert_eq!(
+            order[..2].iter().filter(|&&id| id == 1).count(),
+            1,
+            "{order:?}"
+        );
         let at = |id: u32| granted.iter().find(|(g, _)| *g == id).unwrap().1;
         let gap = at(8) - at(0);
-        assert!(gap >= Duration::from_millis(100), "bucket 0 granted twice {gap:?} apart");
+        assert!(
+            gap >= Duration::from_millis(100),
+            "bucket 0 granted twice {gap:?} apart"
+        );
     });
 }
 
@@ -66,7 +73,11 @@ fn a_bucket_taken_by_a_dead_process_frees_when_its_key_expires() {
     };
     run(async {
         // What a process that died right after taking bucket 0 leaves behind.
-        let mut connection = redis.client().get_multiplexed_async_connection().await.unwrap();
+        let mut connection = redis
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
         redis::cmd("SET")
             .arg("discord-gateway:identify:bucket:0")
             .arg("dead-process")
@@ -79,7 +90,10 @@ fn a_bucket_taken_by_a_dead_process_frees_when_its_key_expires() {
         let asked = Instant::now();
         queue.acquire(shard(0)).await;
         let waited = asked.elapsed();
-        assert!(waited >= Duration::from_millis(200), "granted after {waited:?}");
+        assert!(
+            waited >= Duration::from_millis(200),
+            "granted after {waited:?}"
+        );
         let owner: String = redis::cmd("GET")
             .arg("discord-gateway:identify:bucket:0")
             .query_async(&mut connection)
@@ -108,7 +122,9 @@ fn a_spent_budget_waits_for_the_reset_and_says_so() {
         max_concurrency: 4,
     };
     let (_logs_guard, logs) = capture_logs();
-    let queue = queue_builder(redis.client(), "bot").limit(limit).build(Tokio);
+    let queue = queue_builder(redis.client(), "bot")
+        .limit(limit)
+        .build(Tokio);
     let (started, remaining) = run(async {
         let (_, started) = start_all(shards(&sim.url(), 0..6, 6, &queue, None)).await;
         (started, queue.remaining().await.unwrap())
@@ -118,7 +134,10 @@ fn a_spent_budget_waits_for_the_reset_and_says_so() {
     let times: Vec<Duration> = identifies(&sim).into_iter().map(|(at, _)| at).collect();
     assert_eq!(times.len(), 6, "no Identify was refused or repeated");
     assert!(times[1] < RESET, "two identified at once: {times:?}");
-    assert!(times[2] >= RESET, "the third waited for the reset: {times:?}");
+    assert!(
+        times[2] >= RESET,
+        "the third waited for the reset: {times:?}"
+    );
     assert_identify_rule(&sim);
     assert!(
         logs.text()

@@ -52,7 +52,13 @@ fn second_process() {
     });
 }
 
-fn vars(redis: &RedisServer, sim_url: &str, role: &str, ids: std::ops::Range<u32>, total: u32) -> Vec<(&'static str, String)> {
+fn vars(
+    redis: &RedisServer,
+    sim_url: &str,
+    role: &str,
+    ids: std::ops::Range<u32>,
+    total: u32,
+) -> Vec<(&'static str, String)> {
     vec![
         (env::ROLE, role.to_owned()),
         (env::REDIS, redis.url()),
@@ -96,7 +102,11 @@ fn two_processes_share_the_identify_rule() {
     let shards: Vec<u32> = identifies(&sim).into_iter().map(|(_, id)| id).collect();
     let mut sorted = shards.clone();
     sorted.sort_unstable();
-    assert_eq!(sorted, (0..32).collect::<Vec<_>>(), "one Identify per shard");
+    assert_eq!(
+        sorted,
+        (0..32).collect::<Vec<_>>(),
+        "one Identify per shard"
+    );
     assert_eq!(sim.counters().readies, 32);
     assert_identify_rule(&sim);
 }
@@ -115,7 +125,10 @@ fn a_process_killed_mid_start_leaves_the_other_starting() {
         std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(60);
             while identifies(&sim).iter().filter(|(_, id)| *id >= 16).count() < 2 {
-                assert!(Instant::now() < deadline, "the second process never identified");
+                assert!(
+                    Instant::now() < deadline,
+                    "the second process never identified"
+                );
                 std::thread::sleep(Duration::from_millis(2));
             }
             other.kill().unwrap();
@@ -125,7 +138,11 @@ fn a_process_killed_mid_start_leaves_the_other_starting() {
     let queue = queue_builder(redis.client(), "bot").build(Tokio);
     let (_, started) = run(start_all(shards(&sim.url(), 0..16, 32, &queue, None)));
     killer.join().unwrap();
-    assert_eq!(started.ready.len(), 16, "this process started all its shards");
+    assert_eq!(
+        started.ready.len(),
+        16,
+        "this process started all its shards"
+    );
 
     let theirs = identifies(&sim).iter().filter(|(_, id)| *id >= 16).count();
     assert!(
@@ -150,7 +167,10 @@ fn sessions_saved_by_one_process_resume_in_another() {
     let queue = queue_builder(redis.client(), "bot").build(Tokio);
     let started = run(async {
         let states = store.load(&ids).await.unwrap();
-        assert!(states.iter().all(Option::is_some), "every session saved: {states:?}");
+        assert!(
+            states.iter().all(Option::is_some),
+            "every session saved: {states:?}"
+        );
         let (_, started) = start_all(shards(&sim.url(), 0..8, 8, &queue, Some(states))).await;
         store.clear(&ids).await.unwrap();
         assert!(store.load(&ids).await.unwrap().iter().all(Option::is_none));
@@ -159,6 +179,9 @@ fn sessions_saved_by_one_process_resume_in_another() {
     assert_eq!(started.resumed.len(), 8, "{started:?}");
     assert!(started.ready.is_empty());
     let counters = sim.counters();
-    assert_eq!(counters.identifies, 8, "no Identify from the second process");
+    assert_eq!(
+        counters.identifies, 8,
+        "no Identify from the second process"
+    );
     assert_eq!(counters.resumed, 8);
 }

@@ -44,7 +44,10 @@ fn saves_loads_and_clears_by_shard_id_and_count() {
         assert_eq!(other.load(&wanted[..1]).await.unwrap(), vec![None]);
 
         // A save replaces; a clear forgets only what it names.
-        store.save(&[(shard(0, 16), state("cccc", 30))]).await.unwrap();
+        store
+            .save(&[(shard(0, 16), state("cccc", 30))])
+            .await
+            .unwrap();
         store.clear(&[shard(3, 16)]).await.unwrap();
         let loaded = store.load(&wanted).await.unwrap();
         assert_eq!(loaded, vec![Some(state("cccc", 30)), None, None, None]);
@@ -64,8 +67,15 @@ fn expired_sessions_are_forgotten() {
     run(async {
         let store = RedisSessionStore::new(redis.client())
             .expire_after(std::time::Duration::from_millis(100));
-        store.save(&[(shard(0, 1), state("aaaa", 1))]).await.unwrap();
-        let mut connection = redis.client().get_multiplexed_async_connection().await.unwrap();
+        store
+            .save(&[(shard(0, 1), state("aaaa", 1))])
+            .await
+            .unwrap();
+        let mut connection = redis
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
         let ttl: i64 = redis::cmd("PTTL")
             .arg("discord-gateway:session:1:0")
             .query_async(&mut connection)
@@ -82,7 +92,11 @@ fn unreadable_sessions_and_unreachable_redis_are_typed_errors() {
     };
     run(async {
         let store = RedisSessionStore::new(redis.client());
-        let mut connection = redis.client().get_multiplexed_async_connection().await.unwrap();
+        let mut connection = redis
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
         redis::cmd("SET")
             .arg("discord-gateway:session:1:0")
             .arg("{not json")
@@ -97,7 +111,10 @@ fn unreadable_sessions_and_unreachable_redis_are_typed_errors() {
         assert!(std::error::Error::source(&error).is_some());
 
         redis.kill();
-        let error = store.save(&[(shard(0, 1), state("aaaa", 1))]).await.unwrap_err();
+        let error = store
+            .save(&[(shard(0, 1), state("aaaa", 1))])
+            .await
+            .unwrap_err();
         assert_eq!(
             error.to_string(),
             "session store failed while saving sessions to Redis"

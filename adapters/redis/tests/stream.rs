@@ -67,7 +67,9 @@ fn assert_exactly_once_in_order(entries: &[(u32, Vec<u8>)], shards: u32, per_sha
         );
         *expected += 1;
     }
-    let counts: Vec<u64> = (0..shards).map(|s| next.get(&s).copied().unwrap_or(0)).collect();
+    let counts: Vec<u64> = (0..shards)
+        .map(|s| next.get(&s).copied().unwrap_or(0))
+        .collect();
     assert_eq!(counts, vec![per_shard; shards as usize], "events per shard");
     assert_eq!(entries.len() as u64, u64::from(shards) * per_shard);
 }

@@ -107,7 +107,9 @@ pub fn identifies(sim: &SimHandle) -> Vec<(Duration, u32)> {
     for connection in sim.connections() {
         for payload in connection.payloads.iter().filter(|p| p.op == Some(2)) {
             let json = payload.json().expect("Identify is JSON");
-            let id = json["d"]["shard"][0].as_u64().expect("Identify names its shard");
+            let id = json["d"]["shard"][0]
+                .as_u64()
+                .expect("Identify names its shard");
             found.push((payload.at, id as u32));
         }
     }
@@ -156,7 +158,13 @@ pub mod env {
 /// Runs the ignored test `test` of this test binary as a second OS process, with `vars`.
 pub fn spawn_process(test: &str, vars: &[(&str, String)]) -> Child {
     Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", test, "--nocapture", "--ignored", "--test-threads=1"])
+        .args([
+            "--exact",
+            test,
+            "--nocapture",
+            "--ignored",
+            "--test-threads=1",
+        ])
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .spawn()
         .expect("the second process starts")
