@@ -19,6 +19,9 @@ pub enum Persistence {
     /// An append-only file fsynced on every write, so a restart (even after SIGKILL) keeps
     /// every acknowledged write.
     AppendAlways,
+    /// An append-only file fsynced once a second: Redis's default when AOF is on, what most
+    /// deployments run.
+    AppendEverySec,
 }
 
 pub struct RedisServer {
@@ -89,6 +92,11 @@ impl RedisServer {
         panic!("redis-server did not start after 5 tries");
     }
 
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -144,6 +152,13 @@ impl RedisServer {
                     .arg("yes")
                     .arg("--appendfsync")
                     .arg("always");
+            }
+            Persistence::AppendEverySec => {
+                command
+                    .arg("--appendonly")
+                    .arg("yes")
+                    .arg("--appendfsync")
+                    .arg("everysec");
             }
         }
         let mut child = command.spawn().expect("redis-server runs");
