@@ -160,7 +160,7 @@ fn sessions_saved_by_one_process_resume_in_another() {
     let sim = sim_builder().start_blocking().unwrap();
     let other = spawn_process(SECOND, &vars(&redis, &sim.url(), "save-sessions", 0..8, 8));
     wait_success(other);
-    assert_eq!(sim.counters().identifies, 8);
+    assert_eq!(sim.counters().identifies, 8, "{:#?}", sim.counters());
 
     let ids: Vec<ShardId> = (0..8).map(|id| ShardId::new(id, 8).unwrap()).collect();
     let store = RedisSessionStore::new(redis.client()).prefix("bot");
