@@ -47,14 +47,20 @@ pub fn redis_available() -> bool {
              (install it: apt-get install redis-server)"
         );
     }
-    eprintln!(
-        "\n\
-         ************************************************************************\n\
-         * SKIPPED: redis-server is not on PATH, so this Redis test did not run. *\n\
-         * Install it (apt-get install redis-server) or set {REQUIRE}=1  *\n\
-         * to make its absence an error.                                        *\n\
-         ************************************************************************\n"
-    );
+    // Straight to the process's stderr: the test harness captures `eprintln!` of passing
+    // tests, and this notice must be seen. Once per test binary is enough.
+    static NOTICE: std::sync::Once = std::sync::Once::new();
+    NOTICE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n\
+             ************************************************************************\n\
+             * SKIPPED: redis-server is not on PATH, so the Redis tests did not run. *\n\
+             * Install it (apt-get install redis-server) or set {REQUIRE}=1  *\n\
+             * to make its absence an error.                                        *\n\
+             ************************************************************************\n"
+        );
+    });
     false
 }
 
