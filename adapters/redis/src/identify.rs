@@ -10,7 +10,9 @@
 //!
 //! A process that dies while it holds a bucket blocks nobody for longer than the window: the
 //! key expires on its own. Nothing is ever released early, so a crash can only make the bot
-//! slower, never faster than Discord allows.
+//! slower, never faster than Discord allows. The same holds for a reply lost after Redis ran the
+//! script (a timeout, a cut connection): the retry finds the bucket taken and waits it out,
+//! which costs one window and one session start, never a second Identify in the window.
 //!
 //! [`LocalIdentifyQueue`]: discord_gateway_driver::LocalIdentifyQueue
 
@@ -20,7 +22,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use discord_gateway_driver::discord_gateway::ShardId;
 use discord_gateway_driver::{IdentifyQueue, Permit, Runtime, SessionStartLimit, IDENTIFY_WINDOW};
@@ -42,7 +44,8 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Checks the bucket, then the budget, then takes both, atomically.
 ///
 /// KEYS: the bucket, the budget. ARGV: the owner written into the bucket, how long to hold it
-/// (ms), the budget's total ("" when no budget is kept), the budget period (ms).
+/// (ms), then for a budget found missing ("" when no budget is kept) what to put in it and for
+/// how long (ms): see [`Shared::budget_seed`].
 /// Returns `{0, ms}` when the bucket frees in `ms` (-1: it has no expiry), `{1, ms}` when the
 /// budget is spent and resets in `ms`, `{2, 0}` when the bucket was taken.
 const ACQUIRE: &str = r"
@@ -53,7 +56,8 @@ end
 if ARGV[3] ~= '' then
   local remaining = redis.call('GET', KEYS[2])
   if not remaining then
-    -- The key expired: the daily reset came, the budget is whole again.
+    -- First use, a reset (the key expired), or a Redis that lost its data: the caller says
+    -- what the budget is at most, from the limit Discord gave it.
     redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
     remaining = ARGV[3]
   end
@@ -118,9 +122,11 @@ impl RedisIdentifyQueueBuilder {
 
     /// Keeps the daily budget of `limit` in Redis (and takes its `max_concurrency`).
     ///
-    /// The first process to start seeds Redis with `remaining` and `reset_after`; later ones
-    /// find the budget there and leave it alone, so a budget spent by one process is spent for
-    /// all. When the budget key expires (the reset), it comes back as `total` for a day.
+    /// The first process to identify seeds Redis with `remaining`, expiring at `reset_after`;
+    /// later ones find the budget there and leave it alone, so a budget spent by one process is
+    /// spent for all. When the key expires (the reset) it comes back as `total` for a day. Should
+    /// Redis lose the key before then (a restart without persistence), the next process to
+    /// identify puts back what its own `limit` says is left at most, never the whole `total`.
     pub fn limit(mut self, limit: SessionStartLimit) -> Self {
         self.max_concurrency = limit.max_concurrency.max(1);
         self.limit = Some(limit);
@@ -146,6 +152,7 @@ impl RedisIdentifyQueueBuilder {
     pub fn build<R: Runtime>(self, runtime: R) -> RedisIdentifyQueue<R> {
         let guard = self.guard.unwrap_or(self.window / 25);
         let buckets = self.max_concurrency.max(1);
+        let limit_known_at = runtime.now();
         RedisIdentifyQueue {
             inner: Arc::new(Shared {
                 runtime,
@@ -156,13 +163,13 @@ impl RedisIdentifyQueueBuilder {
                 budget_key: format!("{}:identify:budget", self.prefix),
                 hold: self.window + guard,
                 limit: self.limit,
+                limit_known_at,
                 owner: format!(
                     "{}:{:x}",
                     std::process::id(),
                     discord_gateway_driver::os_seed()
                 ),
                 script: Script::new(ACQUIRE),
-                seeded: AtomicBool::new(false),
                 budget_logged: AtomicBool::new(false),
                 lines: Mutex::new(Lines {
                     buckets: (0..buckets).map(|_| VecDeque::new()).collect(),
@@ -229,11 +236,11 @@ struct Shared<R: Runtime> {
     /// How long a granted bucket stays taken: the window and its guard.
     hold: Duration,
     limit: Option<SessionStartLimit>,
+    /// When `limit` was true, on the runtime's clock.
+    limit_known_at: Instant,
     /// Written into the bucket keys this process takes, for whoever inspects Redis.
     owner: String,
     script: Script,
-    /// Whether this process has offered Redis its budget (`SET NX`).
-    seeded: AtomicBool,
     /// Whether the wait for the budget's reset was already logged.
     budget_logged: AtomicBool,
     lines: Mutex<Lines>,
@@ -309,36 +316,43 @@ impl<R: Runtime> Shared<R> {
         }
     }
 
+    /// What to put in a budget found missing in Redis, and until when: as of now, by this
+    /// process's `limit`, `remaining` until its reset, then `total` for each day after. Other
+    /// processes may have spent some since, so it is an upper bound, which is why Redis's own
+    /// count wins whenever it has one.
+    fn budget_seed(&self) -> Option<(u32, Duration)> {
+        let limit = self.limit?;
+        let known_for = self
+            .runtime
+            .now()
+            .saturating_duration_since(self.limit_known_at);
+        Some(match limit.reset_after.checked_sub(known_for) {
+            Some(left) if !left.is_zero() => (limit.remaining, left),
+            _ => {
+                let into_day =
+                    (known_for - limit.reset_after).as_millis() % BUDGET_PERIOD.as_millis();
+                let into_day = Duration::from_millis(u64::try_from(into_day).unwrap_or(0));
+                (limit.total, BUDGET_PERIOD - into_day)
+            }
+        })
+    }
+
     async fn try_take(&self, bucket: usize) -> RedisResult<Verdict> {
         let hold_ms = millis(self.hold).max(1);
         self.link
             .run(|mut connection| async move {
-                if let Some(limit) = self.limit {
-                    if !self.seeded.load(Ordering::Relaxed) {
-                        // Only the first process's view counts; later ones find it in place.
-                        redis::cmd("SET")
-                            .arg(&self.budget_key)
-                            .arg(limit.remaining)
-                            .arg("PX")
-                            .arg(millis(limit.reset_after).max(1))
-                            .arg("NX")
-                            .query_async::<()>(&mut connection)
-                            .await?;
-                        self.seeded.store(true, Ordering::Relaxed);
-                    }
-                }
-                let total = self
-                    .limit
-                    .map(|limit| limit.total.to_string())
-                    .unwrap_or_default();
+                let (seed_remaining, seed_ttl) = match self.budget_seed() {
+                    Some((remaining, ttl)) => (remaining.to_string(), millis(ttl).max(1)),
+                    None => (String::new(), 0),
+                };
                 let (status, ms): (u8, i64) = self
                     .script
                     .key(&self.bucket_keys[bucket])
                     .key(&self.budget_key)
                     .arg(&self.owner)
                     .arg(hold_ms)
-                    .arg(total)
-                    .arg(millis(BUDGET_PERIOD))
+                    .arg(seed_remaining)
+                    .arg(seed_ttl)
                     .invoke_async(&mut connection)
                     .await?;
                 let wait = u64::try_from(ms).ok().map(Duration::from_millis);

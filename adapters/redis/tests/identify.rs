@@ -148,3 +148,49 @@ fn a_spent_budget_waits_for_the_reset_and_says_so() {
     // After the reset the budget came back whole (6) and four were spent from it.
     assert_eq!(remaining, Some(2));
 }
+
+/// Redis losing the budget (a restart without persistence) must not hand out a whole day's
+/// `total`: the queue puts back at most what its own limit says is left.
+#[test]
+fn a_lost_budget_comes_back_as_the_known_remaining_not_the_total() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    run(async {
+        let limit = SessionStartLimit {
+            total: 1000,
+            remaining: 3,
+            reset_after: Duration::from_secs(3600),
+            max_concurrency: 1,
+        };
+        let queue = RedisIdentifyQueueBuilder::new(redis.client())
+            .limit(limit)
+            .window(Duration::from_millis(20))
+            .guard(Duration::ZERO)
+            .build(Tokio);
+        queue.acquire(shard(0)).await;
+        assert_eq!(queue.remaining().await.unwrap(), Some(2));
+
+        let mut connection = redis
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis::cmd("DEL")
+            .arg("discord-gateway:identify:budget")
+            .query_async::<()>(&mut connection)
+            .await
+            .unwrap();
+        queue.acquire(shard(1)).await;
+        assert_eq!(queue.remaining().await.unwrap(), Some(2));
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg("discord-gateway:identify:budget")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(
+            ttl > 3_500_000 && ttl <= 3_600_000,
+            "resets with the known reset: {ttl}"
+        );
+    });
+}
