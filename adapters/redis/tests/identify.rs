@@ -1,0 +1,196 @@
+//! The Redis identify queue in one process: first come first served within a bucket, a dropped
+//! permit handing its place on, a bucket held by a process that died, and the daily budget.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::shards::{
+    assert_identify_rule, identifies, queue_builder, shards, sim_builder, start_all,
+};
+use common::{capture_logs, run, RedisServer};
+use discord_gateway_redis::RedisIdentifyQueueBuilder;
+use discord_gateway_tokio::{IdentifyQueue, SessionStartLimit, ShardId, Tokio};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+fn shard(id: u32) -> ShardId {
+    ShardId::new(id, 16).unwrap()
+}
+
+#[test]
+fn one_bucket_grants_in_order_one_per_window_and_skips_a_dropped_permit() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    run(async {
+        let queue = RedisIdentifyQueueBuilder::new(redis.client())
+            .max_concurrency(4)
+            .window(Duration::from_millis(200))
+            .guard(Duration::ZERO)
+            .build(Tokio);
+        // Shards 0, 4, 8, 12 share bucket 0; 4 gives up before its turn.
+        let granted = Arc::new(Mutex::new(Vec::new()));
+        let mut permits = FuturesUnordered::new();
+        let mut dropped = None;
+        for id in [0, 4, 8, 12, 1] {
+            let permit = queue.acquire(shard(id));
+            if id == 4 {
+                dropped = Some(permit);
+                continue;
+            }
+            let granted = Arc::clone(&granted);
+            permits.push(async move {
+                permit.await;
+                granted.lock().unwrap().push((id, Instant::now()));
+            });
+        }
+        drop(dropped);
+        while permits.next().await.is_some() {}
+        let granted = granted.lock().unwrap().clone();
+        let order: Vec<u32> = granted.iter().map(|(id, _)| *id).collect();
+        // In bucket 0, 8 moves up into 4's place; bucket 1 does not wait for bucket 0's window.
+        let bucket_0: Vec<u32> = order.iter().copied().filter(|id| id % 4 == 0).collect();
+        assert_eq!(bucket_0, vec![0, 8, 12]);
+        assert_eq!(
+            order[..2].iter().filter(|&&id| id == 1).count(),
+            1,
+            "{order:?}"
+        );
+        let at = |id: u32| granted.iter().find(|(g, _)| *g == id).unwrap().1;
+        let gap = at(8) - at(0);
+        assert!(
+            gap >= Duration::from_millis(100),
+            "bucket 0 granted twice {gap:?} apart"
+        );
+    });
+}
+
+#[test]
+fn a_bucket_taken_by_a_dead_process_frees_when_its_key_expires() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    run(async {
+        // What a process that died right after taking bucket 0 leaves behind.
+        let mut connection = redis
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis::cmd("SET")
+            .arg("discord-gateway:identify:bucket:0")
+            .arg("dead-process")
+            .arg("PX")
+            .arg(400)
+            .query_async::<()>(&mut connection)
+            .await
+            .unwrap();
+        let queue = RedisIdentifyQueueBuilder::new(redis.client()).build(Tokio);
+        let asked = Instant::now();
+        queue.acquire(shard(0)).await;
+        let waited = asked.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200),
+            "granted after {waited:?}"
+        );
+        let owner: String = redis::cmd("GET")
+            .arg("discord-gateway:identify:bucket:0")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert_ne!(owner, "dead-process", "this process holds the bucket now");
+    });
+}
+
+#[test]
+fn a_spent_budget_waits_for_the_reset_and_says_so() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    const RESET: Duration = Duration::from_millis(1_500);
+    // 6 shards, 2 session starts left until a reset 1.5 s away (scaled down from a day).
+    let sim = sim_builder()
+        .session_start_limit(6, 2)
+        .session_start_reset_after(RESET)
+        .start_blocking()
+        .unwrap();
+    let limit = SessionStartLimit {
+        total: 6,
+        remaining: 2,
+        reset_after: RESET,
+        max_concurrency: 4,
+    };
+    let (_logs_guard, logs) = capture_logs();
+    let queue = queue_builder(redis.client(), "bot")
+        .limit(limit)
+        .build(Tokio);
+    let (started, remaining) = run(async {
+        let (_, started) = start_all(shards(&sim.url(), 0..6, 6, &queue, None)).await;
+        (started, queue.remaining().await.unwrap())
+    });
+    assert_eq!(started.ready.len(), 6);
+
+    let times: Vec<Duration> = identifies(&sim).into_iter().map(|(at, _)| at).collect();
+    assert_eq!(times.len(), 6, "no Identify was refused or repeated");
+    assert!(times[1] < RESET, "two identified at once: {times:?}");
+    assert!(
+        times[2] >= RESET,
+        "the third waited for the reset: {times:?}"
+    );
+    assert_identify_rule(&sim);
+    assert!(
+        logs.text()
+            .contains("the daily session start limit is used up; waiting for it to reset"),
+        "{}",
+        logs.text()
+    );
+    // After the reset the budget came back whole (6) and four were spent from it.
+    assert_eq!(remaining, Some(2));
+}
+
+/// Redis losing the budget (a restart without persistence) must not hand out a whole day's
+/// `total`: the queue puts back at most what its own limit says is left.
+#[test]
+fn a_lost_budget_comes_back_as_the_known_remaining_not_the_total() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    run(async {
+        let limit = SessionStartLimit {
+            total: 1000,
+            remaining: 3,
+            reset_after: Duration::from_secs(3600),
+            max_concurrency: 1,
+        };
+        let queue = RedisIdentifyQueueBuilder::new(redis.client())
+            .limit(limit)
+            .window(Duration::from_millis(20))
+            .guard(Duration::ZERO)
+            .build(Tokio);
+        queue.acquire(shard(0)).await;
+        assert_eq!(queue.remaining().await.unwrap(), Some(2));
+
+        let mut connection = redis
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis::cmd("DEL")
+            .arg("discord-gateway:identify:budget")
+            .query_async::<()>(&mut connection)
+            .await
+            .unwrap();
+        queue.acquire(shard(1)).await;
+        assert_eq!(queue.remaining().await.unwrap(), Some(2));
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg("discord-gateway:identify:budget")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(
+            ttl > 3_500_000 && ttl <= 3_600_000,
+            "resets with the known reset: {ttl}"
+        );
+    });
+}
