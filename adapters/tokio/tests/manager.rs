@@ -349,3 +349,51 @@ fn sharding_required_says_what_to_do_and_the_other_shards_carry_on() {
             .await;
     });
 }
+
+#[test]
+fn a_spent_daily_budget_holds_identifies_back_instead_of_spending_past_it() {
+    let sim = Sim::builder()
+        .token(TOKEN)
+        .heartbeat_interval(Duration::from_secs(5))
+        .max_concurrency(4)
+        .session_start_limit(1000, 2)
+        .guilds(0)
+        .start_blocking()
+        .unwrap();
+    let token = Token::new(TOKEN).unwrap();
+    run(async {
+        let api = format!("{}/api/v10", sim.http_url());
+        let bot = discord_gateway_tokio::Discovery::new(&api)
+            .gateway_bot(&Tokio, &token)
+            .await
+            .expect("discovery");
+        assert_eq!(bot.session_start_limit.remaining, 2);
+        let mut manager = ShardManager::builder(shard_builder(&sim), ShardRange::all(4).unwrap())
+            .identify_queue(LocalIdentifyQueue::with_limit(
+                Tokio,
+                bot.session_start_limit,
+            ))
+            .start()
+            .await
+            .unwrap();
+        while manager.ready() < 2 {
+            if let Err(stopped) = next(&mut manager).await {
+                panic!("{stopped}");
+            }
+        }
+        // The other two wait for the reset (a day away) rather than identify.
+        let more = tokio::time::timeout(Duration::from_millis(500), async {
+            while manager.ready() < 3 {
+                manager.next_event().await;
+            }
+        })
+        .await;
+        assert!(more.is_err(), "a third shard identified past the budget");
+        assert_eq!(manager.ready(), 2);
+        manager
+            .close(discord_gateway_tokio::CloseKind::EndSession)
+            .await;
+    });
+    let counters = sim.counters();
+    assert_eq!(counters.identifies, 2, "{counters:?}");
+}
