@@ -10,3 +10,4 @@ pub mod clients;
 pub mod corpus;
 pub mod json;
 pub mod measure;
+pub mod scale;

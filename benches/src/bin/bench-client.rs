@@ -3,6 +3,7 @@
 //! ```text
 //! bench-client stream CLIENT COMPRESSION URL COUNT   # prints `ready`, then a `result` line
 //! bench-client idle CLIENT COMPRESSION URL SHARDS    # prints an `idle` line
+//! bench-client managed URL SHARDS MAX_CONCURRENCY WINDOW_MS   # prints a `managed` line
 //! bench-client twilight-compression                  # what this build's twilight negotiates
 //! ```
 //!
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 use discord_gateway_benches::alloc::CountingAlloc;
 use discord_gateway_benches::clients::{self, Client, Compress, TWILIGHT_COMPRESSION};
 use discord_gateway_benches::measure::raise_fd_limit;
+use discord_gateway_benches::scale;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -24,6 +26,22 @@ fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["twilight-compression"] => println!("{TWILIGHT_COMPRESSION}"),
+        ["managed", url, shards, max_concurrency, window_ms] => {
+            let (Ok(shards), Ok(max_concurrency), Ok(window_ms)) = (
+                shards.parse::<u32>(),
+                max_concurrency.parse::<u32>(),
+                window_ms.parse::<u64>(),
+            ) else {
+                eprintln!("bench-client: bad arguments {args:?}");
+                return ExitCode::from(2);
+            };
+            raise_fd_limit();
+            let window = std::time::Duration::from_millis(window_ms);
+            println!(
+                "{}",
+                scale::managed(url, shards, max_concurrency, window).to_line()
+            );
+        }
         [mode @ ("stream" | "idle"), client, compress, url, n] => {
             let (Ok(client), Ok(compress), Ok(n)) = (
                 client.parse::<Client>(),
@@ -43,7 +61,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: bench-client stream|idle CLIENT COMPRESSION URL N | twilight-compression"
+                "usage: bench-client stream|idle CLIENT COMPRESSION URL N | managed URL SHARDS MAX_CONCURRENCY WINDOW_MS | twilight-compression"
             );
             return ExitCode::from(2);
         }
