@@ -322,3 +322,135 @@ fn without_a_token_or_url_it_runs_the_offline_demo_and_exits_0() {
         "a new session after an invalid session"
     );
 }
+
+#[test]
+fn shards_run_in_one_process_and_each_line_names_its_shard() {
+    for runtime in RUNTIMES {
+        let sim = Sim::builder()
+            .token(TOKEN)
+            .heartbeat_interval(Duration::from_millis(500))
+            .max_concurrency(4)
+            .start_blocking()
+            .unwrap();
+        let api = format!("{}/api/v10", sim.http_url());
+        let tail = spawn(
+            &sim,
+            runtime,
+            &[
+                "--shards",
+                "0-3/4",
+                "--api-url",
+                &api,
+                "--events",
+                "MESSAGE_CREATE",
+                "--max-events",
+                "8",
+            ],
+            TOKEN,
+        );
+        wait_ready(&sim, 4);
+        for round in 0..2 {
+            for shard in 0..4 {
+                let d = serde_json::json!({
+                    "id": "1",
+                    "guild_id": "584799433523331074",
+                    "channel_id": "584799433523331074",
+                    "content": format!("{shard}:{round}"),
+                });
+                assert_eq!(
+                    sim.dispatch_to(Target::Shard(shard), "MESSAGE_CREATE", &d),
+                    1
+                );
+            }
+        }
+        let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+        assert_eq!(code, 0, "{runtime}: {stderr}");
+        let lines = lines(&stdout);
+        assert_eq!(
+            lines.len(),
+            8,
+            "{runtime}: --max-events counts every shard's"
+        );
+        for line in &lines {
+            let content = line["d"]["content"].as_str().unwrap();
+            let (shard, _) = content.split_once(':').unwrap();
+            assert_eq!(line["shard"].to_string(), shard, "{runtime}: {line}");
+        }
+        let counters = sim.counters();
+        assert_eq!(counters.identifies, 4, "{runtime}: {counters:?}");
+        assert!(counters.http_requests >= 1, "discovery asked the sim");
+    }
+}
+
+#[test]
+fn a_session_store_resumes_every_shard_across_runs() {
+    let sim = Sim::builder()
+        .token(TOKEN)
+        .heartbeat_interval(Duration::from_millis(500))
+        .max_concurrency(2)
+        .start_blocking()
+        .unwrap();
+    let api = format!("{}/api/v10", sim.http_url());
+    let path = std::env::temp_dir().join(format!("gateway-tail-store-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let store = format!("file:{}", path.display());
+    let message = |shard: u32, n: u32| {
+        let d = serde_json::json!({
+            "id": "1",
+            "guild_id": "584799433523331074",
+            "channel_id": "584799433523331074",
+            "content": format!("{shard}:{n}"),
+        });
+        assert_eq!(
+            sim.dispatch_to(Target::Shard(shard), "MESSAGE_CREATE", &d),
+            1
+        );
+    };
+    let flags = |max: &'static str| {
+        [
+            "--shards",
+            "0-1/2",
+            "--api-url",
+            api.as_str(),
+            "--session-store",
+            store.as_str(),
+            "--events",
+            "MESSAGE_CREATE",
+            "--max-events",
+            max,
+        ]
+        .map(str::to_owned)
+    };
+    let first = flags("2");
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let tail = spawn(&sim, "tokio", &first, TOKEN);
+    wait_ready(&sim, 2);
+    message(0, 0);
+    message(1, 0);
+    let (code, _, stderr) = tail.finish(Duration::from_secs(30));
+    assert_eq!(code, 0, "{stderr}");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(saved["sessions"].as_object().unwrap().len(), 2, "{saved}");
+
+    // Generated while no process runs the shards: replayed on resume.
+    message(0, 1);
+    message(1, 1);
+    let second = flags("2");
+    let second: Vec<&str> = second.iter().map(String::as_str).collect();
+    let tail = spawn(&sim, "smol", &second, TOKEN);
+    let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+    assert_eq!(code, 0, "{stderr}");
+    let mut contents: Vec<String> = lines(&stdout)
+        .iter()
+        .map(|line| line["d"]["content"].as_str().unwrap().to_owned())
+        .collect();
+    contents.sort();
+    assert_eq!(contents, ["0:1", "1:1"]);
+    let counters = sim.counters();
+    assert_eq!(
+        counters.identifies, 2,
+        "the second run resumed: {counters:?}"
+    );
+    assert_eq!(counters.resumed, 2, "{counters:?}");
+    let _ = std::fs::remove_file(&path);
+}

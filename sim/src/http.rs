@@ -111,9 +111,20 @@ pub(crate) async fn respond(
     reason: &str,
     body: &str,
 ) -> io::Result<()> {
+    respond_with(stream, status, reason, "", body).await
+}
+
+/// [`respond`] with extra header lines (each ending in `\r\n`).
+async fn respond_with(
+    stream: &mut TcpStream,
+    status: u16,
+    reason: &str,
+    headers: &str,
+    body: &str,
+) -> io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-Connection: close\r\n\r\n",
+{headers}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
@@ -156,6 +167,18 @@ pub(crate) async fn serve(
                 )
                 .await;
             }
+            if let Some(retry_after) = take_rate_limit(shared) {
+                shared.count(|c| c.http_rate_limited += 1);
+                let body = format!(
+                    r#"{{"message": "You are being rate limited.", "retry_after": {:.3}, "global": false}}"#,
+                    retry_after.as_secs_f64()
+                );
+                let headers = format!(
+                    "Retry-After: {}\r\nX-RateLimit-Scope: user\r\n",
+                    retry_after.as_secs_f64().ceil() as u64
+                );
+                return respond_with(stream, 429, "Too Many Requests", &headers, &body).await;
+            }
             let (total, remaining, reset_after, max_concurrency) =
                 lock(&shared.limiter).snapshot(Instant::now());
             let body = format!(
@@ -175,6 +198,16 @@ pub(crate) async fn serve(
             .await
         }
     }
+}
+
+/// The `retry_after` to answer this request with, if a rate limit was asked for.
+fn take_rate_limit(shared: &Shared) -> Option<std::time::Duration> {
+    let mut limited = lock(&shared.gateway_bot_429);
+    if limited.0 == 0 {
+        return None;
+    }
+    limited.0 -= 1;
+    Some(limited.1)
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -19,6 +19,8 @@ pub struct Counters {
     pub resume_url_connections: u64,
     /// Plain HTTP requests served (`GET /api/v10/gateway/bot`, ...), including refused ones.
     pub http_requests: u64,
+    /// `GET /gateway/bot` requests answered 429 (see [`crate::SimHandle::rate_limit_gateway_bot`]).
+    pub http_rate_limited: u64,
     /// Identify payloads received (accepted or not).
     pub identifies: u64,
     /// Sessions started (READY sent).

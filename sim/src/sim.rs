@@ -388,6 +388,13 @@ impl SimHandle {
         )
     }
 
+    /// Answers the next `times` authorised `GET /gateway/bot` requests with 429 Too Many
+    /// Requests, as Discord's REST rate limit does: `retry_after` (seconds, fractional) in the
+    /// JSON body, `Retry-After` (whole seconds, rounded up) in the headers.
+    pub fn rate_limit_gateway_bot(&self, times: u32, retry_after: Duration) {
+        *lock(&self.shared.gateway_bot_429) = (times, retry_after);
+    }
+
     /// Applies a fault to every open connection. Returns how many connections it hit.
     pub fn fault(&self, fault: Fault) -> usize {
         self.fault_to(Target::All, fault)

@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) conns: Mutex<HashMap<ConnId, ConnEntry>>,
     pub(crate) next_conn_faults: Mutex<Vec<Fault>>,
     pub(crate) limiter: Mutex<IdentifyLimiter>,
+    /// `GET /gateway/bot` answers 429 this many more times, asking to retry after this long.
+    pub(crate) gateway_bot_429: Mutex<(u32, Duration)>,
     pub(crate) guilds: Vec<Guild>,
     pub(crate) all_member_requests: Mutex<HashMap<u64, Instant>>,
     pub(crate) chaos_log: Mutex<Vec<ChaosEvent>>,
@@ -94,6 +96,7 @@ impl Shared {
                 config.session_start_reset_after,
                 now,
             )),
+            gateway_bot_429: Mutex::new((0, Duration::ZERO)),
             sessions: Mutex::new(Sessions::new(config.backlog_size, config.session_timeout)),
             config,
             addr,

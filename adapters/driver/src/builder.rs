@@ -159,6 +159,17 @@ impl<R: Runtime> ShardBuilder<R> {
         self
     }
 
+    /// [`ShardBuilder::identify_queue`] for a queue that is already shared.
+    pub(crate) fn shared_identify_queue(mut self, queue: Arc<dyn IdentifyQueue>) -> Self {
+        self.identify = Some(queue);
+        self
+    }
+
+    /// The runtime the shards will run on.
+    pub(crate) fn runtime(&self) -> &R {
+        &self.runtime
+    }
+
     /// How long dialing may take before it counts as a failed attempt.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;

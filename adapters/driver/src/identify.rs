@@ -81,6 +81,8 @@ struct Shared<R: Runtime> {
 
 struct State {
     buckets: Vec<Bucket>,
+    /// How long a bucket stays taken after an Identify ([`IDENTIFY_WINDOW`] unless scaled).
+    window: Duration,
     budget: Option<Budget>,
     next_ticket: u64,
 }
@@ -151,11 +153,22 @@ impl<R: Runtime> LocalIdentifyQueue<R> {
                 runtime,
                 state: Mutex::new(State {
                     buckets,
+                    window: IDENTIFY_WINDOW,
                     budget,
                     next_ticket: 0,
                 }),
             }),
         }
+    }
+
+    /// The same queue with each bucket taken for `window` after an Identify instead of Discord's
+    /// [`IDENTIFY_WINDOW`]. Only for a simulated gateway that scales its own window down by the
+    /// same factor: against Discord, a shorter window gets Identifies refused with Invalid
+    /// Session.
+    #[must_use]
+    pub fn with_window(self, window: Duration) -> Self {
+        self.inner.lock().window = window;
+        self
     }
 
     /// Sessions left in the daily budget, when one is kept.
@@ -176,7 +189,10 @@ impl<R: Runtime> Shared<R> {
         let now = self.runtime.now();
         let mut state = self.lock();
         let State {
-            buckets, budget, ..
+            buckets,
+            budget,
+            window,
+            ..
         } = &mut *state;
         let line = &mut buckets[bucket];
         let Some(position) = line.waiters.iter().position(|w| w.ticket == ticket) else {
@@ -208,7 +224,7 @@ impl<R: Runtime> Shared<R> {
         if line.free_at > now {
             return Err(Some(line.free_at));
         }
-        line.free_at = now + IDENTIFY_WINDOW;
+        line.free_at = now + *window;
         line.waiters.pop_front();
         if let Some(budget) = budget.as_mut() {
             budget.remaining -= 1;

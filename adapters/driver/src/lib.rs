@@ -16,18 +16,23 @@
 
 mod builder;
 mod clock;
+#[cfg(feature = "discovery")]
+pub mod discovery;
 mod event;
+mod file_store;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identify;
 mod inflate;
 mod link;
+mod manager;
 mod payloads;
 #[cfg(feature = "async-tungstenite")]
 mod read_ahead;
 mod runtime;
 mod sender;
 mod shard;
+mod shard_range;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -40,11 +45,14 @@ pub use builder::{
     DEFAULT_READ_BUFFER_SIZE,
 };
 pub use event::{Dispatch, ErrorChain, MessageError, ShardError, ShardEvent};
+pub use file_store::FileSessionStore;
 pub use identify::{IdentifyQueue, LocalIdentifyQueue, Permit, SessionStartLimit, IDENTIFY_WINDOW};
 pub use inflate::InflateError;
+pub use manager::{ManagedEvent, ManagerBuilder, ShardManager, ShardStopped, StartError};
 pub use runtime::{os_seed, Runtime};
 pub use sender::{QueueError, ShardSender};
 pub use shard::Shard;
+pub use shard_range::{InvalidRange, ShardRange};
 pub use store::{SessionStore, StoreError, StoreFuture};
 pub use transport::{BoxedTransport, ConnectOptions, Frame, Transport, TransportError, USER_AGENT};
 
@@ -55,8 +63,9 @@ pub use discord_gateway::session::CloseKind;
 /// `discord_gateway_tokio::*` and `discord_gateway_smol::*` name the same things.
 pub mod prelude {
     pub use crate::{
-        BuildError, CloseKind, Dispatch, ErrorChain, IdentifyQueue, MessageError, QueueError,
-        Runtime, SessionStartLimit, SessionStore, ShardError, ShardEvent, ShardSender,
+        BuildError, CloseKind, Dispatch, ErrorChain, FileSessionStore, IdentifyQueue, InvalidRange,
+        ManagedEvent, MessageError, QueueError, Runtime, SessionStartLimit, SessionStore,
+        ShardError, ShardEvent, ShardRange, ShardSender, ShardStopped, StartError,
     };
     pub use discord_gateway::command;
     pub use discord_gateway::protocol::{

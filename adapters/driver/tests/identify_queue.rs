@@ -125,3 +125,16 @@ fn clones_share_one_queue() {
     let times = grant_times(&rt, permits);
     assert_eq!(times, [Duration::ZERO, Duration::from_secs(5)]);
 }
+
+#[test]
+fn a_scaled_window_spaces_a_bucket_by_that_window() {
+    let rt = TestRuntime::new();
+    let window = Duration::from_millis(200);
+    let queue = LocalIdentifyQueue::new(rt.clone(), 4).with_window(window);
+    let permits = (0..12).map(|id| Some(queue.acquire(shard(id)))).collect();
+    let times = grant_times(&rt, permits);
+    // Bucket b holds shards b, b + 4, b + 8: one per window, all four buckets in step.
+    for (id, at) in times.iter().enumerate() {
+        assert_eq!(*at, window * (id as u32 / 4), "shard {id}: {times:?}");
+    }
+}

@@ -84,3 +84,10 @@ pub type Shard = discord_gateway_driver::Shard<Smol>;
 pub type ShardBuilder = discord_gateway_driver::ShardBuilder<Smol>;
 /// Identify permits shared by the shards of one process.
 pub type LocalIdentifyQueue = discord_gateway_driver::LocalIdentifyQueue<Smol>;
+/// A range of shards in one process, as one stream. Build one with `ShardManager::builder`.
+pub type ShardManager = discord_gateway_driver::ShardManager<Smol>;
+/// Sets up a [`ShardManager`].
+pub type ManagerBuilder = discord_gateway_driver::ManagerBuilder<Smol>;
+
+#[cfg(feature = "discovery")]
+pub use discord_gateway_driver::discovery::{Discovery, DiscoveryError, GatewayBot, DISCORD_API};

@@ -82,3 +82,10 @@ pub type Shard = discord_gateway_driver::Shard<Tokio>;
 pub type ShardBuilder = discord_gateway_driver::ShardBuilder<Tokio>;
 /// Identify permits shared by the shards of one process.
 pub type LocalIdentifyQueue = discord_gateway_driver::LocalIdentifyQueue<Tokio>;
+/// A range of shards in one process, as one stream. Build one with `ShardManager::builder`.
+pub type ShardManager = discord_gateway_driver::ShardManager<Tokio>;
+/// Sets up a [`ShardManager`].
+pub type ManagerBuilder = discord_gateway_driver::ManagerBuilder<Tokio>;
+
+#[cfg(feature = "discovery")]
+pub use discord_gateway_driver::discovery::{Discovery, DiscoveryError, GatewayBot, DISCORD_API};

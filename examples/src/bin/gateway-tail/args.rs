@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use discord_gateway::protocol::{EventSet, Intents, ShardId};
 use discord_gateway::session::Compression;
+use discord_gateway_driver::ShardRange;
 
 /// A `tail -f` for Discord gateway events: every dispatch as one JSON object per line.
 ///
@@ -33,8 +34,29 @@ pub(crate) struct Args {
     pub(crate) events: Option<EventSet>,
 
     /// Which shard to run, as ID/COUNT.
-    #[arg(long, value_name = "ID/COUNT", value_parser = parse_shard)]
+    #[arg(long, value_name = "ID/COUNT", value_parser = parse_shard, conflicts_with = "shards")]
     pub(crate) shard: Option<ShardId>,
+
+    /// Run several shards in this process: FIRST-LAST/COUNT (e.g. 0-15/32), or `auto` for every
+    /// shard of the count GET /gateway/bot recommends. Identifies are paced by the bot's
+    /// max_concurrency and daily budget, as discovery reports them.
+    #[arg(long, value_name = "A-B/N|auto", value_parser = parse_shards)]
+    pub(crate) shards: Option<ShardsChoice>,
+
+    /// The REST base discovery asks (`{URL}/gateway/bot`) with --shards. --gateway-url still
+    /// overrides the gateway URL it returns.
+    #[arg(long, value_name = "URL", default_value = discord_gateway_driver::discovery::DISCORD_API)]
+    pub(crate) api_url: String,
+
+    /// Where identify permits come from with --shards: `local` (this process paces its own
+    /// shards).
+    #[arg(long, value_name = "QUEUE", value_parser = parse_identify_queue, default_value = "local", requires = "shards")]
+    pub(crate) identify_queue: IdentifyQueueChoice,
+
+    /// With --shards: save every shard's session here on exit and resume them on the next start
+    /// (`file:PATH`, one JSON file).
+    #[arg(long, value_name = "STORE", value_parser = parse_session_store, requires = "shards")]
+    pub(crate) session_store: Option<SessionStoreChoice>,
 
     /// Transport compression.
     #[arg(long, value_enum, default_value_t = CompressChoice::None)]
@@ -44,9 +66,60 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     pub(crate) max_events: Option<u64>,
 
-    /// Resume the session saved in this file on start, and save it there on exit.
-    #[arg(long, value_name = "PATH")]
+    /// Resume the session saved in this file on start, and save it there on exit (one shard;
+    /// with --shards, use --session-store).
+    #[arg(long, value_name = "PATH", conflicts_with = "shards")]
     pub(crate) session_file: Option<PathBuf>,
+}
+
+/// Which shards `--shards` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ShardsChoice {
+    /// These shards.
+    Range(ShardRange),
+    /// Every shard of the count discovery recommends.
+    Auto,
+}
+
+/// Where identify permits come from. Distributed queues (a Redis one) are further variants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum IdentifyQueueChoice {
+    /// This process's own queue, paced by discovery's `max_concurrency` and budget.
+    Local,
+}
+
+/// Where sessions are kept between runs. Networked stores (a Redis one) are further variants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SessionStoreChoice {
+    /// One JSON file.
+    File(PathBuf),
+}
+
+pub(crate) fn parse_shards(text: &str) -> Result<ShardsChoice, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(ShardsChoice::Auto);
+    }
+    text.parse()
+        .map(ShardsChoice::Range)
+        .map_err(|error: discord_gateway_driver::InvalidRange| error.to_string())
+}
+
+pub(crate) fn parse_identify_queue(text: &str) -> Result<IdentifyQueueChoice, String> {
+    match text.trim() {
+        "local" => Ok(IdentifyQueueChoice::Local),
+        other => Err(format!(
+            "`{other}` is not an identify queue; expected `local`"
+        )),
+    }
+}
+
+pub(crate) fn parse_session_store(text: &str) -> Result<SessionStoreChoice, String> {
+    match text.split_once(':') {
+        Some(("file", path)) if !path.is_empty() => Ok(SessionStoreChoice::File(path.into())),
+        _ => Err(format!(
+            "`{text}` is not a session store; expected file:PATH"
+        )),
+    }
 }
 
 /// The async runtime to use.
@@ -147,5 +220,26 @@ mod tests {
             2
         );
         assert!(parse_events("MESSAGE_CREATE,NOT_AN_EVENT").is_err());
+    }
+
+    #[test]
+    fn shard_ranges_queues_and_stores_parse() {
+        assert_eq!(parse_shards("auto"), Ok(ShardsChoice::Auto));
+        assert_eq!(
+            parse_shards("0-3/4"),
+            Ok(ShardsChoice::Range(ShardRange::new(0, 3, 4).unwrap()))
+        );
+        assert!(parse_shards("0-4/4").unwrap_err().contains("past the end"));
+        assert_eq!(
+            parse_identify_queue("local"),
+            Ok(IdentifyQueueChoice::Local)
+        );
+        assert!(parse_identify_queue("elsewhere").is_err());
+        assert_eq!(
+            parse_session_store("file:/tmp/s.json"),
+            Ok(SessionStoreChoice::File("/tmp/s.json".into()))
+        );
+        assert!(parse_session_store("file:").is_err());
+        assert!(parse_session_store("/tmp/s.json").is_err());
     }
 }

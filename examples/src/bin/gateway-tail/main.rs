@@ -10,6 +10,7 @@ mod args;
 mod demo;
 mod ndjson;
 mod session_file;
+mod shards;
 mod tail;
 
 use std::process::ExitCode;
@@ -85,6 +86,27 @@ fn run(args: Args) -> Result<Finish, String> {
         stop_rx.next().await;
     };
 
+    if let Some(choice) = args.shards {
+        // The demo gateway answers discovery too.
+        let api_url = match &demo {
+            Some(demo) if args.api_url == discord_gateway_driver::discovery::DISCORD_API => {
+                format!("{}/api/v10", demo.sim.http_url())
+            }
+            _ => args.api_url.clone(),
+        };
+        let plan = shards::Plan {
+            shards: choice,
+            api_url,
+            gateway_url_given: args.gateway_url.is_some(),
+            identify_queue: args.identify_queue.clone(),
+            session_store: args.session_store.clone(),
+            max_events: args.max_events,
+        };
+        let result = run_shards(&args, token, gateway_url, demo.is_some(), plan, stop);
+        drop(demo);
+        return result.map_err(|error| error.to_string());
+    }
+
     let resume = match &args.session_file {
         Some(path) => {
             session_file::load(path).map_err(|error| format!("{}: {error}", path.display()))?
@@ -103,7 +125,7 @@ fn run(args: Args) -> Result<Finish, String> {
                 gateway_url,
                 resume,
                 demo.is_some(),
-            )?;
+            );
             runtime.block_on(tail::run(
                 builder.build().map_err(|e| e.to_string())?,
                 args.max_events,
@@ -118,7 +140,7 @@ fn run(args: Args) -> Result<Finish, String> {
                 gateway_url,
                 resume,
                 demo.is_some(),
-            )?;
+            );
             let shard = builder.build().map_err(|e| e.to_string())?;
             smol::block_on(tail::run(
                 shard,
@@ -129,10 +151,44 @@ fn run(args: Args) -> Result<Finish, String> {
         }
     };
     drop(demo);
-    result.map_err(|error| match error {
-        TailError::Fatal(code) => code.to_string(),
-        TailError::Io(error) => format!("output failed: {error}"),
-    })
+    result.map_err(|error: TailError| error.to_string())
+}
+
+/// `--shards`: the shard manager on the chosen runtime.
+fn run_shards(
+    args: &Args,
+    token: Token,
+    gateway_url: Option<String>,
+    demo: bool,
+    plan: shards::Plan,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Finish, TailError> {
+    match args.runtime {
+        RuntimeChoice::Tokio => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(TailError::Io)?;
+            let template = configure(
+                ShardBuilder::new(discord_gateway_tokio::Tokio, token.clone()),
+                args,
+                gateway_url,
+                None,
+                demo,
+            );
+            runtime.block_on(shards::run(template, &token, plan, stop))
+        }
+        RuntimeChoice::Smol => {
+            let template = configure(
+                ShardBuilder::new(discord_gateway_smol::Smol, token.clone()),
+                args,
+                gateway_url,
+                None,
+                demo,
+            );
+            smol::block_on(shards::run(template, &token, plan, stop))
+        }
+    }
 }
 
 /// Applies the flags to a shard builder.
@@ -142,7 +198,7 @@ fn configure<R: Runtime>(
     gateway_url: Option<String>,
     resume: Option<discord_gateway::session::ResumeState>,
     demo: bool,
-) -> Result<ShardBuilder<R>, String> {
+) -> ShardBuilder<R> {
     if let Some(url) = &gateway_url {
         builder = builder.gateway_url(url);
     }
@@ -161,5 +217,5 @@ fn configure<R: Runtime>(
     if let Some(state) = resume {
         builder = builder.resume(state);
     }
-    Ok(builder.compression(args.compress.into()))
+    builder.compression(args.compress.into())
 }

@@ -7,7 +7,11 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use discord_gateway::protocol::CloseCode;
-use discord_gateway_driver::{CloseKind, ErrorChain, Runtime, Shard, ShardError, ShardEvent};
+use discord_gateway_driver::discovery::DiscoveryError;
+use discord_gateway_driver::{
+    CloseKind, ErrorChain, Runtime, Shard, ShardError, ShardEvent, ShardStopped, StartError,
+    StoreError,
+};
 use futures_util::future::{select, Either};
 
 use crate::session_file;
@@ -30,6 +34,27 @@ pub(crate) enum TailError {
     Fatal(CloseCode),
     /// Writing to stdout or the session file failed.
     Io(io::Error),
+    /// `GET /gateway/bot` failed (with --shards).
+    Discovery(DiscoveryError),
+    /// The shards could not be started (with --shards).
+    Start(StartError),
+    /// The sessions could not be saved (with --shards and --session-store).
+    Store(StoreError),
+    /// One of the shards stopped for good (with --shards).
+    ShardStopped(ShardStopped),
+}
+
+impl std::fmt::Display for TailError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fatal(code) => write!(f, "{code}"),
+            Self::Io(error) => write!(f, "output failed: {error}"),
+            Self::Discovery(error) => write!(f, "{}", ErrorChain(error)),
+            Self::Start(error) => write!(f, "{}", ErrorChain(error)),
+            Self::Store(error) => write!(f, "{}", ErrorChain(error)),
+            Self::ShardStopped(error) => write!(f, "{}", ErrorChain(error)),
+        }
+    }
 }
 
 impl From<io::Error> for TailError {
@@ -39,7 +64,7 @@ impl From<io::Error> for TailError {
 }
 
 /// How long the tail keeps printing after it is asked to stop, for events already on their way.
-const DRAIN: Duration = Duration::from_millis(750);
+pub(crate) const DRAIN: Duration = Duration::from_millis(750);
 
 /// Prints every dispatch of `shard` until it stops, `max_events` were printed, or `stop`
 /// completes; then closes the shard (resumably when there is a session file) and saves the
