@@ -454,3 +454,271 @@ fn a_session_store_resumes_every_shard_across_runs() {
     assert_eq!(counters.resumed, 2, "{counters:?}");
     let _ = std::fs::remove_file(&path);
 }
+
+// --- Redis: the identify queue, the session store and the stream, against a real redis-server.
+
+/// The Redis adapter's own test server (one copy of the logic): a redis-server on a free port,
+/// or `None` with a notice when none is installed (unless DISCORD_GATEWAY_REQUIRE_REDIS=1).
+#[path = "../../adapters/redis/tests/common/server.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod redis_server;
+
+use redis_server::RedisServer;
+
+/// Discord's 5 s identify window, scaled down in the sim and in gateway-tail's queue together.
+const WINDOW: Duration = Duration::from_millis(500);
+/// How long gateway-tail's Redis queue holds a bucket past the window: two processes on a
+/// loaded machine may send their Identifies this much apart after Redis granted them.
+const GUARD_MS: &str = "200";
+
+fn redis_sim(max_concurrency: u32) -> Sim {
+    Sim::builder()
+        .token(TOKEN)
+        .heartbeat_interval(Duration::from_millis(500))
+        .max_concurrency(max_concurrency)
+        .identify_window(WINDOW)
+        .start_blocking()
+        .unwrap()
+}
+
+fn message_to(sim: &Sim, shard: u32, content: &str) {
+    let d = serde_json::json!({
+        "id": "1",
+        "guild_id": "584799433523331074",
+        "channel_id": "584799433523331074",
+        "content": content,
+    });
+    assert_eq!(
+        sim.dispatch_to(Target::Shard(shard), "MESSAGE_CREATE", &d),
+        1,
+        "shard {shard} is connected"
+    );
+}
+
+fn owned(flags: &[&str]) -> Vec<String> {
+    flags.iter().map(|flag| (*flag).to_owned()).collect()
+}
+
+fn spawn_owned(sim: &Sim, runtime: &str, flags: &[String]) -> Tail {
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    spawn(sim, runtime, &flags, TOKEN)
+}
+
+#[test]
+fn two_processes_sharing_a_redis_identify_queue_never_use_a_bucket_twice_in_a_window() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let max_concurrency = 2;
+    let sim = redis_sim(max_concurrency);
+    let api = format!("{}/api/v10", sim.http_url());
+    let window_ms = WINDOW.as_millis().to_string();
+    let flags = |range: &str| {
+        owned(&[
+            "--shards",
+            range,
+            "--api-url",
+            &api,
+            "--identify-queue",
+            &redis.url(),
+            "--identify-window-ms",
+            &window_ms,
+            "--identify-guard-ms",
+            GUARD_MS,
+            "--events",
+            "MESSAGE_CREATE",
+            "--max-events",
+            "4",
+        ])
+    };
+    // One on each runtime: the queue is the same Redis script on both.
+    let first = spawn_owned(&sim, "tokio", &flags("0-3/8"));
+    let second = spawn_owned(&sim, "smol", &flags("4-7/8"));
+    sim.wait_for_blocking(|c| c.readies >= 8, Duration::from_secs(60))
+        .unwrap();
+    for shard in 0..8 {
+        message_to(&sim, shard, &format!("{shard}"));
+    }
+    for (tail, range) in [(first, 0..4), (second, 4..8)] {
+        let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+        assert_eq!(code, 0, "{stderr}");
+        let mut shards: Vec<u64> = lines(&stdout)
+            .iter()
+            .map(|line| line["shard"].as_u64().unwrap())
+            .collect();
+        shards.sort_unstable();
+        assert_eq!(shards, range.collect::<Vec<u64>>());
+    }
+
+    // Every Identify the sim received, by arrival: no bucket twice within a window.
+    let mut identifies: Vec<(Duration, u32)> = Vec::new();
+    for connection in sim.connections() {
+        for payload in connection.payloads.iter().filter(|p| p.op == Some(2)) {
+            let shard = payload.json().unwrap()["d"]["shard"][0].as_u64().unwrap();
+            identifies.push((payload.at, shard as u32));
+        }
+    }
+    identifies.sort_unstable();
+    assert_eq!(
+        identifies.len(),
+        8,
+        "one Identify per shard: {identifies:?}"
+    );
+    let mut last = std::collections::BTreeMap::new();
+    for (at, shard) in &identifies {
+        let bucket = shard % max_concurrency;
+        if let Some(previous) = last.insert(bucket, *at) {
+            assert!(
+                *at - previous >= WINDOW,
+                "bucket {bucket} identified at {previous:?} and again at {at:?}: {identifies:?}"
+            );
+        }
+    }
+    let counters = sim.counters();
+    assert_eq!(counters.identify_rate_limited, 0, "{counters:?}");
+    assert_eq!(counters.readies, 8, "{counters:?}");
+}
+
+#[test]
+fn redis_stream_gets_every_printed_dispatch_with_its_shard() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let sim = redis_sim(2);
+    let api = format!("{}/api/v10", sim.http_url());
+    let key = "tail-events";
+    let flags = owned(&[
+        "--shards",
+        "0-1/2",
+        "--api-url",
+        &api,
+        "--redis-stream",
+        key,
+        "--redis-url",
+        &redis.url(),
+        "--events",
+        "MESSAGE_CREATE",
+        "--max-events",
+        "6",
+    ]);
+    let tail = spawn_owned(&sim, "tokio", &flags);
+    wait_ready(&sim, 2);
+    for n in 0..3 {
+        message_to(&sim, 0, &format!("0:{n}"));
+        message_to(&sim, 1, &format!("1:{n}"));
+    }
+    let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+    assert_eq!(code, 0, "{stderr}");
+    let printed = lines(&stdout);
+    assert_eq!(printed.len(), 6);
+
+    let mut connection = redis.client().get_connection().unwrap();
+    let len: usize = redis::cmd("XLEN").arg(key).query(&mut connection).unwrap();
+    assert_eq!(len, 6);
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(entries.len(), printed.len());
+    for ((_, fields), line) in entries.iter().zip(&printed) {
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        let shard: u64 = fields["shard"].parse().unwrap();
+        let event: Value = serde_json::from_str(&fields["event"]).unwrap();
+        assert_eq!(Some(shard), line["shard"].as_u64(), "{line}");
+        assert_eq!(event["op"], 0, "the whole dispatch payload: {event}");
+        assert_eq!(event["t"], line["t"], "{event}");
+        assert_eq!(event["s"], line["seq"], "{event}");
+        assert_eq!(event["d"], line["d"], "{event}");
+    }
+}
+
+#[test]
+fn a_redis_session_store_resumes_every_shard_across_runs() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let sim = redis_sim(2);
+    let api = format!("{}/api/v10", sim.http_url());
+    let flags = owned(&[
+        "--shards",
+        "0-1/2",
+        "--api-url",
+        &api,
+        "--session-store",
+        &redis.url(),
+        "--events",
+        "MESSAGE_CREATE",
+        "--max-events",
+        "2",
+    ]);
+    let tail = spawn_owned(&sim, "tokio", &flags);
+    wait_ready(&sim, 2);
+    message_to(&sim, 0, "0:0");
+    message_to(&sim, 1, "1:0");
+    let (code, _, stderr) = tail.finish(Duration::from_secs(30));
+    assert_eq!(code, 0, "{stderr}");
+    let mut connection = redis.client().get_connection().unwrap();
+    let saved: Vec<Option<String>> = redis::cmd("MGET")
+        .arg("discord-gateway:session:2:0")
+        .arg("discord-gateway:session:2:1")
+        .query(&mut connection)
+        .unwrap();
+    assert!(saved.iter().all(Option::is_some), "{saved:?}");
+
+    // Generated while no process runs the shards: replayed on resume.
+    sim.wait_for_blocking(|c| c.open_connections == 0, Duration::from_secs(10))
+        .unwrap();
+    message_to(&sim, 0, "0:1");
+    message_to(&sim, 1, "1:1");
+    let tail = spawn_owned(&sim, "smol", &flags);
+    let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+    assert_eq!(code, 0, "{stderr}");
+    let mut contents: Vec<String> = lines(&stdout)
+        .iter()
+        .map(|line| line["d"]["content"].as_str().unwrap().to_owned())
+        .collect();
+    contents.sort();
+    assert_eq!(contents, ["0:1", "1:1"]);
+    let counters = sim.counters();
+    assert_eq!(
+        counters.identifies, 2,
+        "the second run resumed: {counters:?}"
+    );
+    assert_eq!(counters.resumed, 2, "{counters:?}");
+}
+
+#[test]
+fn an_unreachable_redis_stops_the_start_with_one_clear_line() {
+    let sim = redis_sim(1);
+    let api = format!("{}/api/v10", sim.http_url());
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/3");
+    let flags = owned(&[
+        "--shards",
+        "0-1/2",
+        "--api-url",
+        &api,
+        "--identify-queue",
+        &url,
+    ]);
+    let tail = spawn_owned(&sim, "tokio", &flags);
+    let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "gateway-tail: cannot reach the Redis for the identify queue at 127.0.0.1:{port}/3: "
+        )),
+        "{last}"
+    );
+    assert!(!stderr.contains(TOKEN), "the token leaked into the logs");
+    assert_eq!(sim.counters().identifies, 0);
+}

@@ -7,6 +7,8 @@ use discord_gateway::protocol::{EventSet, Intents, ShardId};
 use discord_gateway::session::Compression;
 use discord_gateway_driver::ShardRange;
 
+pub(crate) use crate::redis_setup::RedisUrl;
+
 /// A `tail -f` for Discord gateway events: every dispatch as one JSON object per line.
 ///
 /// The token is read from the DISCORD_TOKEN environment variable only (flags show up in `ps`).
@@ -49,14 +51,36 @@ pub(crate) struct Args {
     pub(crate) api_url: String,
 
     /// Where identify permits come from with --shards: `local` (this process paces its own
-    /// shards).
+    /// shards) or `redis://HOST:PORT[/DB]` (every process pointed at that Redis shares the
+    /// buckets and the daily budget discovery reports).
     #[arg(long, value_name = "QUEUE", value_parser = parse_identify_queue, default_value = "local", requires = "shards")]
     pub(crate) identify_queue: IdentifyQueueChoice,
 
     /// With --shards: save every shard's session here on exit and resume them on the next start
-    /// (`file:PATH`, one JSON file).
+    /// (`file:PATH`, one JSON file; or `redis://HOST:PORT[/DB]`, where any process can resume
+    /// any shard).
     #[arg(long, value_name = "STORE", value_parser = parse_session_store, requires = "shards")]
     pub(crate) session_store: Option<SessionStoreChoice>,
+
+    /// With --shards: also add every dispatch to the Redis Stream KEY (fields `shard` and
+    /// `event`, the raw event), in the Redis of --redis-url, else of --identify-queue or
+    /// --session-store. Lines still go to stdout.
+    #[arg(long, value_name = "KEY", requires = "shards")]
+    pub(crate) redis_stream: Option<String>,
+
+    /// The Redis for --redis-stream: redis://HOST:PORT[/DB].
+    #[arg(long, value_name = "URL", value_parser = parse_redis_url, requires = "redis_stream")]
+    pub(crate) redis_url: Option<RedisUrl>,
+
+    /// How long one Identify holds its bucket, in ms (Discord: 5000). Only for a simulated
+    /// gateway whose window is scaled down (gateway-sim --identify-window-ms).
+    #[arg(long, value_name = "MS", hide = true, requires = "shards")]
+    pub(crate) identify_window_ms: Option<u64>,
+
+    /// With a Redis identify queue: how long past the window a bucket stays taken, in ms
+    /// (default a 25th of the window), for scaled-down windows on a loaded machine.
+    #[arg(long, value_name = "MS", hide = true, requires = "identify_window_ms")]
+    pub(crate) identify_guard_ms: Option<u64>,
 
     /// Transport compression.
     #[arg(long, value_enum, default_value_t = CompressChoice::None)]
@@ -81,18 +105,22 @@ pub(crate) enum ShardsChoice {
     Auto,
 }
 
-/// Where identify permits come from. Distributed queues (a Redis one) are further variants.
+/// Where identify permits come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum IdentifyQueueChoice {
     /// This process's own queue, paced by discovery's `max_concurrency` and budget.
     Local,
+    /// A queue in Redis, shared by every process of the bot.
+    Redis(RedisUrl),
 }
 
-/// Where sessions are kept between runs. Networked stores (a Redis one) are further variants.
+/// Where sessions are kept between runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum SessionStoreChoice {
     /// One JSON file.
     File(PathBuf),
+    /// One key per shard in Redis.
+    Redis(RedisUrl),
 }
 
 pub(crate) fn parse_shards(text: &str) -> Result<ShardsChoice, String> {
@@ -107,19 +135,23 @@ pub(crate) fn parse_shards(text: &str) -> Result<ShardsChoice, String> {
 pub(crate) fn parse_identify_queue(text: &str) -> Result<IdentifyQueueChoice, String> {
     match text.trim() {
         "local" => Ok(IdentifyQueueChoice::Local),
-        other => Err(format!(
-            "`{other}` is not an identify queue; expected `local`"
-        )),
+        url if RedisUrl::looks_like(url) => RedisUrl::parse(url).map(IdentifyQueueChoice::Redis),
+        _ => Err("not an identify queue; expected `local` or redis://HOST:PORT[/DB]".to_owned()),
     }
 }
 
 pub(crate) fn parse_session_store(text: &str) -> Result<SessionStoreChoice, String> {
+    if RedisUrl::looks_like(text) {
+        return RedisUrl::parse(text).map(SessionStoreChoice::Redis);
+    }
     match text.split_once(':') {
         Some(("file", path)) if !path.is_empty() => Ok(SessionStoreChoice::File(path.into())),
-        _ => Err(format!(
-            "`{text}` is not a session store; expected file:PATH"
-        )),
+        _ => Err("not a session store; expected file:PATH or redis://HOST:PORT[/DB]".to_owned()),
     }
+}
+
+pub(crate) fn parse_redis_url(text: &str) -> Result<RedisUrl, String> {
+    RedisUrl::parse(text)
 }
 
 /// The async runtime to use.
@@ -235,6 +267,17 @@ mod tests {
             Ok(IdentifyQueueChoice::Local)
         );
         assert!(parse_identify_queue("elsewhere").is_err());
+        assert!(matches!(
+            parse_identify_queue("redis://127.0.0.1:6379/2"),
+            Ok(IdentifyQueueChoice::Redis(_))
+        ));
+        assert!(parse_identify_queue("redis://127.0.0.1:notaport").is_err());
+        assert!(matches!(
+            parse_session_store("redis://127.0.0.1:6379"),
+            Ok(SessionStoreChoice::Redis(_))
+        ));
+        let error = parse_session_store("redis://:hunter2@127.0.0.1:x").unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
         assert_eq!(
             parse_session_store("file:/tmp/s.json"),
             Ok(SessionStoreChoice::File("/tmp/s.json".into()))

@@ -9,16 +9,19 @@
 mod args;
 mod demo;
 mod ndjson;
+mod redis_setup;
 mod session_file;
 mod shards;
 mod tail;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use discord_gateway::protocol::Intents;
 use discord_gateway::Token;
 use discord_gateway_driver::{Runtime, ShardBuilder};
+use discord_gateway_redis::StreamWriter;
 use futures_util::StreamExt;
 
 use args::{Args, RuntimeChoice};
@@ -101,6 +104,12 @@ fn run(args: Args) -> Result<Finish, String> {
             identify_queue: args.identify_queue.clone(),
             session_store: args.session_store.clone(),
             max_events: args.max_events,
+            redis_stream: match &args.redis_stream {
+                Some(key) => Some((stream_redis(&args)?, key.clone())),
+                None => None,
+            },
+            identify_window: args.identify_window_ms.map(Duration::from_millis),
+            identify_guard: args.identify_guard_ms.map(Duration::from_millis),
         };
         let result = run_shards(&args, token, gateway_url, demo.is_some(), plan, stop);
         drop(demo);
@@ -154,6 +163,21 @@ fn run(args: Args) -> Result<Finish, String> {
     result.map_err(|error: TailError| error.to_string())
 }
 
+/// The Redis `--redis-stream` writes to: `--redis-url`, else the identify queue's or the
+/// session store's Redis.
+fn stream_redis(args: &Args) -> Result<args::RedisUrl, String> {
+    if let Some(url) = &args.redis_url {
+        return Ok(url.clone());
+    }
+    if let args::IdentifyQueueChoice::Redis(url) = &args.identify_queue {
+        return Ok(url.clone());
+    }
+    if let Some(args::SessionStoreChoice::Redis(url)) = &args.session_store {
+        return Ok(url.clone());
+    }
+    Err("--redis-stream needs a Redis: give --redis-url redis://HOST:PORT[/DB]".into())
+}
+
 /// `--shards`: the shard manager on the chosen runtime.
 fn run_shards(
     args: &Args,
@@ -176,7 +200,15 @@ fn run_shards(
                 None,
                 demo,
             );
-            runtime.block_on(shards::run(template, &token, plan, stop))
+            let spawn_writer = |writer: StreamWriter<discord_gateway_tokio::Tokio>| {
+                let task = tokio::spawn(writer.run());
+                async move {
+                    if let Err(error) = task.await {
+                        tracing::error!(%error, "the Redis stream writer failed");
+                    }
+                }
+            };
+            runtime.block_on(shards::run(template, &token, plan, spawn_writer, stop))
         }
         RuntimeChoice::Smol => {
             let template = configure(
@@ -186,7 +218,9 @@ fn run_shards(
                 None,
                 demo,
             );
-            smol::block_on(shards::run(template, &token, plan, stop))
+            let spawn_writer =
+                |writer: StreamWriter<discord_gateway_smol::Smol>| smol::spawn(writer.run());
+            smol::block_on(shards::run(template, &token, plan, spawn_writer, stop))
         }
     }
 }

@@ -12,8 +12,10 @@ use discord_gateway_driver::{
     CloseKind, ErrorChain, Runtime, Shard, ShardError, ShardEvent, ShardStopped, StartError,
     StoreError,
 };
+use discord_gateway_redis::WriterGone;
 use futures_util::future::{select, Either};
 
+use crate::redis_setup::RedisSetupError;
 use crate::session_file;
 
 /// Why the tail stopped without an error.
@@ -42,6 +44,10 @@ pub(crate) enum TailError {
     Store(StoreError),
     /// One of the shards stopped for good (with --shards).
     ShardStopped(ShardStopped),
+    /// A Redis a flag names did not answer at startup.
+    Redis(RedisSetupError),
+    /// The --redis-stream writer stopped before everything was written.
+    Stream(WriterGone),
 }
 
 impl std::fmt::Display for TailError {
@@ -53,7 +59,15 @@ impl std::fmt::Display for TailError {
             Self::Start(error) => write!(f, "{}", ErrorChain(error)),
             Self::Store(error) => write!(f, "{}", ErrorChain(error)),
             Self::ShardStopped(error) => write!(f, "{}", ErrorChain(error)),
+            Self::Redis(error) => write!(f, "{}", ErrorChain(error)),
+            Self::Stream(error) => write!(f, "--redis-stream: {error}"),
         }
+    }
+}
+
+impl From<RedisSetupError> for TailError {
+    fn from(error: RedisSetupError) -> Self {
+        Self::Redis(error)
     }
 }
 
