@@ -39,6 +39,7 @@ pub mod session;
 pub mod time;
 pub mod token;
 
+pub use codec::Encoding;
 pub use command::{encode, encode_into, Command, Encode, EncodeError, Identify, MAX_PAYLOAD_LEN};
 pub use protocol::{CloseCode, EventSet, EventType, Intents, OpCode, Recovery, ShardId, Snowflake};
 pub use session::{CloseKind, Config, Event, Message, Session, Transmit};
