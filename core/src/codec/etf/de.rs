@@ -20,7 +20,7 @@ use super::reader::{Atom, Reader, Term, MAX_DEPTH};
 use super::EtfError;
 
 /// The longest custom error message kept (serde's own messages fit; longer ones are cut).
-const MESSAGE_LEN: usize = 120;
+const MESSAGE_LEN: usize = 96;
 
 /// Why a term could not be deserialized into the type asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +28,7 @@ const MESSAGE_LEN: usize = 120;
 pub enum Error {
     /// The bytes are not a well-formed term within bounds.
     Etf(EtfError),
-    /// The term is well-formed but not what the type expects (serde's message, cut to 120 bytes).
+    /// The term is well-formed but not what the type expects (serde's message, cut to 96 bytes).
     Mismatch(heapless::String<MESSAGE_LEN>),
 }
 

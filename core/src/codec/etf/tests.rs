@@ -680,3 +680,196 @@ fn a_wrong_envelope_is_a_typed_error() {
         Err(DecodeError::MissingField { field: "op" })
     );
 }
+
+#[cfg(feature = "alloc")]
+#[test]
+fn the_json_view_of_canonical_json_is_that_json() {
+    use super::{term_to_slice, to_json};
+    let guild = include_str!("../../../../fixtures/captured/serenity-guild_create_1.json");
+    for json in PAYLOADS.into_iter().chain([guild]) {
+        let value: Value = serde_json::from_str(json).unwrap();
+        let canonical = serde_json::to_string(&value).unwrap();
+        // Our encoder keeps the value's key order, so the view can be compared byte for byte.
+        let mut buf = vec![0u8; 2 * json.len()];
+        let len = term_to_slice(&value, &mut buf).unwrap();
+        let mut text = String::new();
+        to_json(&buf[..len], &mut text).unwrap();
+        assert_eq!(text, canonical);
+        // And whatever the key order, eetf's encoding views as the same value.
+        let etf = encode(&to_etf(&value, Snowflakes::Binaries));
+        text.clear();
+        to_json(&etf[1..], &mut text).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+    }
+    // The documented choices for what JSON cannot say.
+    let mut text = String::new();
+    let terms = ETerm::from(Tuple::from(vec![
+        ETerm::from(BigInteger::from(1_085_987_654_321_012_345_u64)),
+        EAtom::from("online").into(),
+        Binary::from(&[0xFF][..]).into(),
+        eetf::ByteList::from(vec![1u8, 2]).into(),
+        Float::try_from(2.0).unwrap().into(),
+        Map::from(
+            [(
+                ETerm::from(FixInteger::from(7)),
+                ETerm::from(EAtom::from("nil")),
+            )]
+            .into_iter()
+            .collect::<HashMap<_, _>>(),
+        )
+        .into(),
+        eetf::ImproperList::from((
+            vec![ETerm::from(FixInteger::from(1))],
+            ETerm::from(FixInteger::from(2)),
+        ))
+        .into(),
+    ]));
+    to_json(&encode(&terms)[1..], &mut text).unwrap();
+    assert_eq!(
+        text,
+        r#"[1085987654321012345,"online",[255],[1,2],2.0,{"7":null},[1,2]]"#
+    );
+    assert!(to_json(&[106, 106], &mut text).is_err());
+}
+
+#[test]
+fn a_session_runs_on_etf_end_to_end() {
+    use crate::session::{Event, Message, SendBuffer, Session, Transmit};
+    use crate::{Config, Encoding, EventSet, EventType, Instant, Token};
+    use core::time::Duration;
+
+    /// A payload as Discord writes it: `t`, `s`, `op`, `d` with atom keys.
+    fn payload(op: i32, t: Option<&str>, s: Option<u64>, d: ETerm) -> Vec<u8> {
+        let nil = || ETerm::from(EAtom::from("nil"));
+        let map: HashMap<ETerm, ETerm> = [
+            ("t", t.map_or_else(nil, |t| EAtom::from(t).into())),
+            ("s", s.map_or_else(nil, |s| BigInteger::from(s).into())),
+            ("op", FixInteger::from(op).into()),
+            ("d", d),
+        ]
+        .into_iter()
+        .map(|(k, v)| (ETerm::from(EAtom::from(k)), v))
+        .collect();
+        encode(&Map::from(map).into())
+    }
+    fn object(pairs: &[(&str, ETerm)]) -> ETerm {
+        Map::from(
+            pairs
+                .iter()
+                .map(|(k, v)| (ETerm::from(EAtom::from(*k)), v.clone()))
+                .collect::<HashMap<_, _>>(),
+        )
+        .into()
+    }
+
+    let token = Token::new("Bot abc.def.ghi").unwrap();
+    let config = Config::builder(token)
+        .events(EventSet::EMPTY.with(EventType::MessageCreate))
+        .encoding(Encoding::Etf)
+        .build()
+        .unwrap();
+    let mut session = Session::new(config);
+    let mut now = Instant::ZERO;
+    let connect = session.poll_connect(now).unwrap();
+    assert_eq!(
+        format!("{}", connect.url),
+        "wss://gateway.discord.gg/?v=10&encoding=etf"
+    );
+    session.handle_open(now);
+    let hello = payload(
+        10,
+        None,
+        None,
+        object(&[("heartbeat_interval", FixInteger::from(41250).into())]),
+    );
+    session
+        .handle_message(now, Message::Binary(&hello))
+        .unwrap();
+    assert_eq!(session.poll_event(), Some(Event::IdentifyPermitNeeded));
+    assert!(session.handle_identify_permit(now));
+
+    let mut buf: SendBuffer = [0; crate::MAX_PAYLOAD_LEN];
+    let Some(Transmit::Binary(identify)) = session.poll_transmit(now, &mut buf) else {
+        panic!("Identify goes out as a binary frame");
+    };
+    let identify = eetf_to_json(&ETerm::decode(identify).unwrap());
+    assert_eq!(identify["op"], 2);
+    assert_eq!(identify["d"]["token"], "abc.def.ghi");
+    assert_eq!(identify["d"]["shard"], serde_json::json!([0, 1]));
+
+    let ready = payload(
+        0,
+        Some("READY"),
+        Some(1),
+        object(&[
+            (
+                "session_id",
+                Binary::from(&b"b8db01e8de815a5c73391a08d7615c77"[..]).into(),
+            ),
+            (
+                "resume_gateway_url",
+                Binary::from(&b"wss://resume.example"[..]).into(),
+            ),
+            ("v", FixInteger::from(10).into()),
+        ]),
+    );
+    assert_eq!(
+        session
+            .handle_message(now, Message::Binary(&ready))
+            .unwrap(),
+        None
+    );
+    assert_eq!(session.poll_event(), Some(Event::Ready));
+
+    // An unwanted dispatch stops early; a wanted one is handed over with its ETF `d`.
+    let typing = payload(0, Some("TYPING_START"), Some(2), object(&[]));
+    assert_eq!(
+        session
+            .handle_message(now, Message::Binary(&typing))
+            .unwrap(),
+        None
+    );
+    let message = payload(
+        0,
+        Some("MESSAGE_CREATE"),
+        Some(3),
+        object(&[
+            ("id", BigInteger::from(1_085_987_654_321_012_345_u64).into()),
+            ("content", Binary::from("héllo".as_bytes()).into()),
+        ]),
+    );
+    let dispatch = session
+        .handle_message(now, Message::Binary(&message))
+        .unwrap()
+        .expect("MESSAGE_CREATE is wanted");
+    assert_eq!(dispatch.encoding(), Encoding::Etf);
+    assert_eq!(dispatch.seq(), Some(3));
+    #[derive(serde::Deserialize)]
+    struct Created<'a> {
+        id: String,
+        content: &'a str,
+    }
+    let created: Created<'_> = from_term(dispatch.data()).unwrap();
+    assert_eq!(
+        (created.id.as_str(), created.content),
+        ("1085987654321012345", "héllo")
+    );
+
+    // Heartbeats carry the last sequence, in ETF.
+    now += Duration::from_secs(60);
+    let beat = match session.poll_transmit(now, &mut buf) {
+        Some(Transmit::Binary(bytes)) => eetf_to_json(&ETerm::decode(bytes).unwrap()),
+        other => panic!("expected a heartbeat, got {other:?}"),
+    };
+    assert_eq!(beat, serde_json::json!({"op": 1, "d": 3}));
+
+    // Invalid Session's boolean atom is read.
+    let invalid = payload(9, None, None, EAtom::from("false").into());
+    session
+        .handle_message(now, Message::Binary(&invalid))
+        .unwrap();
+    assert!(matches!(
+        session.poll_event(),
+        Some(Event::Disconnected { .. })
+    ));
+}
