@@ -161,5 +161,7 @@ fn configure<R: Runtime>(
     if let Some(state) = resume {
         builder = builder.resume(state);
     }
-    Ok(builder.compression(args.compress.into()))
+    Ok(builder
+        .compression(args.compress.into())
+        .encoding(args.encoding.into()))
 }
