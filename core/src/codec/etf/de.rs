@@ -230,9 +230,11 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
                 Err(_) => visitor.visit_borrowed_bytes(bytes),
             },
             Term::ByteList(bytes) => {
+                self.enter()?;
                 let mut seq = de::value::SeqDeserializer::<_, Error>::new(bytes.iter().copied());
                 let value = visitor.visit_seq(&mut seq)?;
                 seq.end()?;
+                self.leave();
                 Ok(value)
             }
             Term::Nil => self.visit_list(0, true, visitor),

@@ -56,7 +56,7 @@ pub enum EtfError {
         /// Where the tail starts.
         offset: usize,
     },
-    /// A legacy `FLOAT_EXT` whose text is not a number.
+    /// A float that is not finite, or a legacy `FLOAT_EXT` whose text is not a number.
     InvalidFloat {
         /// Where the float starts.
         offset: usize,
@@ -109,7 +109,7 @@ impl fmt::Display for EtfError {
                 write!(f, "ETF list tail at offset {offset} is not the empty list")
             }
             Self::InvalidFloat { offset } => {
-                write!(f, "ETF legacy float at offset {offset} is not a number")
+                write!(f, "ETF float at offset {offset} is not a finite number")
             }
             Self::TrailingBytes { offset } => {
                 write!(f, "unexpected bytes after the ETF term at offset {offset}")

@@ -1,7 +1,8 @@
 //! The JSON view of an ETF term, for people and tools that want text (`gateway-tail`, logs).
 //!
 //! ETF says some things JSON cannot and the other way round, so the view chooses:
-//! - binaries become JSON strings (a binary that is not UTF-8 becomes an array of its bytes);
+//! - binaries become JSON strings (bytes that are not UTF-8 become U+FFFD, as
+//!   `String::from_utf8_lossy` does: Discord's binaries are UTF-8 text);
 //! - integers become numbers, whatever tag they came in; a snowflake Discord sent as an integer
 //!   therefore prints as a number where the JSON encoding would have printed a string: ETF does
 //!   not say which it was, and the view does not guess from the field name;
@@ -33,7 +34,7 @@ pub fn to_json(term: &[u8], out: &mut String) -> Result<(), EtfError> {
 
 fn value(reader: &mut Reader<'_>, out: &mut String, depth: usize) -> Result<(), EtfError> {
     let term = reader.next()?;
-    if matches!(term, Term::List(_) | Term::Tuple(_) | Term::Map(_)) && depth >= MAX_DEPTH {
+    if term.is_nested() && depth >= MAX_DEPTH {
         return Err(EtfError::TooDeep { limit: MAX_DEPTH });
     }
     match term {
@@ -45,10 +46,7 @@ fn value(reader: &mut Reader<'_>, out: &mut String, depth: usize) -> Result<(), 
         Term::Atom(atom) if atom.is("true") => out.push_str("true"),
         Term::Atom(atom) if atom.is("false") => out.push_str("false"),
         Term::Atom(atom) => string(atom.chars(), out),
-        Term::Binary(bytes) => match core::str::from_utf8(bytes) {
-            Ok(text) => string(text.chars(), out),
-            Err(_) => numbers(bytes, out),
-        },
+        Term::Binary(bytes) => string(lossy(bytes), out),
         Term::ByteList(bytes) => numbers(bytes, out),
         Term::Nil => out.push_str("[]"),
         Term::List(len) => {
@@ -106,9 +104,9 @@ fn key(reader: &mut Reader<'_>, out: &mut String, depth: usize) -> Result<(), Et
             reader.next()?;
             string(atom.chars(), out);
         }
-        Term::Binary(bytes) if core::str::from_utf8(bytes).is_ok() => {
+        Term::Binary(bytes) => {
             reader.next()?;
-            string(core::str::from_utf8(bytes).unwrap_or_default().chars(), out);
+            string(lossy(bytes), out);
         }
         Term::Integer(int) => {
             reader.next()?;
@@ -121,6 +119,14 @@ fn key(reader: &mut Reader<'_>, out: &mut String, depth: usize) -> Result<(), Et
         }
     }
     Ok(())
+}
+
+/// A binary's text, with U+FFFD for each byte sequence that is not UTF-8.
+fn lossy(bytes: &[u8]) -> impl Iterator<Item = char> + '_ {
+    bytes.utf8_chunks().flat_map(|chunk| {
+        let bad = (!chunk.invalid().is_empty()).then_some(char::REPLACEMENT_CHARACTER);
+        chunk.valid().chars().chain(bad)
+    })
 }
 
 fn numbers(bytes: &[u8], out: &mut String) {

@@ -14,8 +14,9 @@ use super::EtfError;
 /// The byte every ETF message starts with.
 pub const VERSION: u8 = 131;
 
-/// The deepest nesting of lists, tuples and maps accepted (the envelope map is level 1), the
-/// same bound as for JSON ([`crate::codec::MAX_DEPTH`]).
+/// The deepest nesting of lists, tuples and maps accepted (the envelope map is level 1; the
+/// empty list and `STRING_EXT` count as a level, as the arrays they are in JSON), the same bound
+/// as for JSON ([`crate::codec::MAX_DEPTH`]).
 pub const MAX_DEPTH: usize = crate::codec::MAX_DEPTH;
 
 /// Tag numbers (Erlang's `external.h`, protocol reference §11.4).
@@ -118,6 +119,15 @@ pub enum Term<'a> {
 }
 
 impl Term<'_> {
+    /// Whether this term is a level of nesting: a list, tuple or map, including the empty
+    /// list and the packed byte list, which are arrays in JSON and sequences to serde.
+    pub(crate) const fn is_nested(&self) -> bool {
+        matches!(
+            self,
+            Self::List(_) | Self::Tuple(_) | Self::Map(_) | Self::Nil | Self::ByteList(_)
+        )
+    }
+
     /// How many terms follow this head as its contents.
     const fn children(&self) -> u64 {
         match *self {
@@ -191,13 +201,17 @@ impl<'a> Reader<'a> {
                 let len = cursor.len32()?;
                 cursor.big(len)?
             }
-            tag::NEW_FLOAT => Term::Float(f64::from_be_bytes(cursor.array()?)),
+            tag::NEW_FLOAT => finite(f64::from_be_bytes(cursor.array()?), start)?,
             tag::FLOAT => {
+                // Erlang's `float_to_list` text, padded with NULs to 31 bytes.
                 let text = cursor.take(31)?;
-                let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+                let end = text
+                    .iter()
+                    .rposition(|&b| b != 0)
+                    .map_or(0, |last| last + 1);
                 let invalid = EtfError::InvalidFloat { offset: start };
                 let text = core::str::from_utf8(&text[..end]).map_err(|_| invalid)?;
-                Term::Float(text.trim().parse().map_err(|_| invalid)?)
+                finite(text.parse().map_err(|_| invalid)?, start)?
             }
             tag::ATOM => {
                 let len = usize::from(u16::from_be_bytes(cursor.array()?));
@@ -264,11 +278,12 @@ impl<'a> Reader<'a> {
                 continue;
             }
             pending -= 1;
-            let children = self.next()?.children();
+            let term = self.next()?;
+            if term.is_nested() && depth + open + 1 > MAX_DEPTH {
+                return Err(EtfError::TooDeep { limit: MAX_DEPTH });
+            }
+            let children = term.children();
             if children > 0 {
-                if depth + open + 1 > MAX_DEPTH {
-                    return Err(EtfError::TooDeep { limit: MAX_DEPTH });
-                }
                 due[open] = pending;
                 open += 1;
                 pending = children;
@@ -286,6 +301,15 @@ impl<'a> Reader<'a> {
         } else {
             Err(EtfError::TrailingBytes { offset: self.pos })
         }
+    }
+}
+
+/// A float Erlang can write: it has no infinities or NaN, and JSON cannot carry them either.
+fn finite(value: f64, offset: usize) -> Result<Term<'static>, EtfError> {
+    if value.is_finite() {
+        Ok(Term::Float(value))
+    } else {
+        Err(EtfError::InvalidFloat { offset })
     }
 }
 
