@@ -113,8 +113,8 @@ impl ShardSender {
     /// Queues a command with a pre-encoded `d`, for opcodes this library has no type for.
     ///
     /// # Errors
-    /// As [`ShardSender::send`]; `data` must be one well-formed JSON value (which a shard on
-    /// ETF refuses: raw commands are JSON only for now).
+    /// As [`ShardSender::send`]; `data` must be one well-formed JSON value (a shard on ETF
+    /// transcodes it).
     pub fn send_raw(&self, op: OpCode, data: &[u8]) -> Result<(), QueueError> {
         self.send(&RawCommand::new(op, data))
     }

@@ -26,8 +26,9 @@ pub fn encode_into(cmd: &impl Encode, buf: &mut [u8]) -> Result<usize, EncodeErr
 /// a map with binary keys `op` and `d`), to be sent as a binary frame. The same limits apply.
 ///
 /// # Errors
-/// As [`encode_into`]; a [`RawCommand`](super::RawCommand) (JSON text) is refused with
-/// [`EncodeError::InvalidField`] for `d`.
+/// As [`encode_into`]. A [`RawCommand`](super::RawCommand)'s JSON `d` is transcoded: objects
+/// become maps with binary keys, strings binaries, integers that fit in 64 bits integers, other
+/// numbers floats.
 pub fn encode_etf_into(cmd: &impl Encode, buf: &mut [u8]) -> Result<usize, EncodeError> {
     encode_into_as(Encoding::Etf, cmd, buf)
 }

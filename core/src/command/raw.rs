@@ -108,11 +108,9 @@ impl sealed::Envelope for RawCommand<'_> {
         Some(out.len)
     }
 
-    fn write_etf_envelope(&self, _buf: &mut [u8]) -> Result<usize, SerError> {
-        // Not yet: its `d` is JSON text, which would have to be transcoded term by term.
-        Err(SerError::Unsupported(
-            "a raw command carries JSON, which an ETF connection cannot send",
-        ))
+    fn write_etf_envelope(&self, buf: &mut [u8]) -> Result<usize, SerError> {
+        // `d` is JSON text (checked by `validate`): transcoded term by term.
+        crate::codec::etf::raw_envelope(self.op.to_u8(), self.data, buf)
     }
 }
 

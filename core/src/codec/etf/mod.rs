@@ -11,6 +11,7 @@ mod control;
 mod de;
 mod envelope;
 mod error;
+mod from_json;
 #[cfg(feature = "alloc")]
 mod json;
 mod reader;
@@ -24,6 +25,7 @@ pub use error::EtfError;
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use json::to_json;
 pub use reader::{Atom, Reader, Term, MAX_DEPTH, VERSION};
+pub(crate) use ser::raw_envelope;
 pub use ser::{term_to_slice, to_slice, SerError};
 
 /// The atom `nil` (Erlang's null) as a bare term, in the form Discord's encoder writes it.

@@ -42,6 +42,17 @@ impl ser::Error for SerError {
     }
 }
 
+/// Writes a raw command's envelope: `op`, then `d` transcoded from its JSON text.
+pub(crate) fn raw_envelope(op: u8, json: &[u8], buf: &mut [u8]) -> Result<usize, SerError> {
+    let mut out = Writer { buf, pos: 0 };
+    out.put(&[VERSION, tag::MAP, 0, 0, 0, 2])?;
+    out.binary(b"op")?;
+    out.integer(op.into())?;
+    out.binary(b"d")?;
+    super::from_json::transcode(json, &mut out)?;
+    Ok(out.pos)
+}
+
 /// Writes `value` as a whole ETF message (version byte first) at the start of `buf` and returns
 /// its length.
 ///
@@ -95,6 +106,19 @@ impl<'b> Writer<'b> {
         self.put(&[tag::BINARY])?;
         self.put(&len.to_be_bytes())?;
         self.put(bytes)
+    }
+
+    /// Writes a binary head whose length [`Writer::end_binary`] fills in once the bytes are put.
+    pub(crate) fn begin_binary(&mut self) -> Result<OpenBinary, SerError> {
+        let at = self.pos;
+        self.put(&[tag::BINARY, 0, 0, 0, 0])?;
+        Ok(OpenBinary { at })
+    }
+
+    pub(crate) fn end_binary(&mut self, binary: &mut OpenBinary) -> Result<(), SerError> {
+        let len = u32::try_from(self.pos - binary.at - 5).map_err(|_| SerError::Full)?;
+        self.buf[binary.at + 1..binary.at + 5].copy_from_slice(&len.to_be_bytes());
+        Ok(())
     }
 
     pub(crate) fn integer(&mut self, value: i128) -> Result<(), SerError> {
@@ -156,10 +180,15 @@ impl fmt::Write for Text<'_, '_> {
     }
 }
 
-/// A list or map being written.
+/// A list or map being written; `count` is its elements (or pairs) so far.
 pub(crate) struct Open {
     at: usize,
-    count: u32,
+    pub(crate) count: u32,
+}
+
+/// A binary being written; its length is patched by [`Writer::end_binary`].
+pub(crate) struct OpenBinary {
+    at: usize,
 }
 
 /// A container in progress, as serde's compound serializers.
@@ -254,8 +283,7 @@ impl<'w, 'b> ser::Serializer for &'w mut Writer<'b> {
     }
     fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), SerError> {
         use fmt::Write as _;
-        let at = self.pos;
-        self.put(&[tag::BINARY, 0, 0, 0, 0])?;
+        let mut binary = self.begin_binary()?;
         let mut text = Text {
             out: &mut *self,
             full: false,
@@ -263,9 +291,7 @@ impl<'w, 'b> ser::Serializer for &'w mut Writer<'b> {
         if write!(text, "{value}").is_err() || text.full {
             return Err(SerError::Full);
         }
-        let len = u32::try_from(self.pos - at - 5).map_err(|_| SerError::Full)?;
-        self.buf[at + 1..at + 5].copy_from_slice(&len.to_be_bytes());
-        Ok(())
+        self.end_binary(&mut binary)
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), SerError> {
         self.binary(v)

@@ -513,7 +513,11 @@ fn eetf_to_json(term: &ETerm) -> Value {
         },
         ETerm::FixInteger(int) => int.value.into(),
         ETerm::BigInteger(big) => {
-            i128::try_from(&big.value).map_or(Value::Null, |v| u64::try_from(v).unwrap().into())
+            let value = i128::try_from(&big.value).expect("64-bit");
+            match u64::try_from(value) {
+                Ok(positive) => positive.into(),
+                Err(_) => i64::try_from(value).expect("64-bit").into(),
+            }
         }
         ETerm::Float(float) => float.value.into(),
         ETerm::Binary(binary) => Value::String(String::from_utf8(binary.bytes.clone()).unwrap()),
@@ -628,8 +632,16 @@ fn commands_in_etf_carry_what_their_json_carries() {
         fields: &[ChannelInfoField::Status, ChannelInfoField::VoiceStartTime],
     });
 
-    // Raw commands are JSON text, which an ETF connection cannot carry as is.
-    let raw = RawCommand::new(OpCode::PresenceUpdate, b"{}");
+    // Raw commands carry JSON text, transcoded term by term (escapes resolved, numbers in the
+    // tag that holds them).
+    same(&RawCommand::new(
+        OpCode::PresenceUpdate,
+        br#" {"since":null,"activities":[{"name":"x \u00e9\n\"","type":0}],"status":"online",
+            "afk":false,"n":[1,-2,1.5,1e3,18446744073709551615,-9007199254740993],"e":{},"l":[]} "#,
+    ));
+    same(&RawCommand::new(OpCode::Heartbeat, b"null"));
+    // Still refused when it is not JSON, before anything is written.
+    let raw = RawCommand::new(OpCode::PresenceUpdate, b"{");
     assert!(matches!(
         encode_etf_into(&raw, &mut [0u8; 64]),
         Err(EncodeError::InvalidField { field: "d", .. })
