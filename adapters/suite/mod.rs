@@ -21,7 +21,7 @@ use discord_gateway_driver::discord_gateway::protocol::{CloseCode, Intents, Shar
 use discord_gateway_driver::discord_gateway::session::{
     Backoff, Compression, DisconnectCause, Next,
 };
-use discord_gateway_driver::discord_gateway::{OpCode, Token};
+use discord_gateway_driver::discord_gateway::{Encoding, OpCode, Token};
 use discord_gateway_driver::{
     CloseKind, ConnectOptions, Frame, IdentifyQueue, MessageError, Permit, Runtime, Shard,
     ShardBuilder, ShardError, ShardEvent, Transport, TransportError,
@@ -65,6 +65,7 @@ macro_rules! suite_tests {
             no_progress_without_polling,
             chaos_exactly_once,
             chaos_with_non_resumable_faults,
+            etf_end_to_end,
         );
     };
     (@cases $rt:ty, $run:path; $($case:ident),* $(,)?) => {
@@ -1547,4 +1548,65 @@ pub async fn chaos_with_non_resumable_faults<R: Runtime + Default>() {
         "non-resumable chaos: {} sessions, {} events lost with ended sessions",
         result.sessions, r.lost
     );
+}
+
+/// The whole client on ETF (`encoding=etf`), under each transport compression: READY and
+/// dispatches read from ETF (`Dispatch::deserialize` into the same types as JSON), a resume after
+/// op 7 in ETF, and commands, typed and raw, sent as binary ETF with binary keys (the sim closes
+/// with 4002 on anything else).
+pub async fn etf_end_to_end<R: Runtime + Default>() {
+    for compression in [
+        Compression::None,
+        Compression::ZlibStream,
+        Compression::ZstdStream,
+    ] {
+        let sim = sim();
+        let mut h = Harness::<R>::build(
+            builder(&sim)
+                .encoding(Encoding::Etf)
+                .compression(compression),
+        );
+        h.ready().await;
+        send_numbers(&sim, 0..3);
+        sim.fault(Fault::Reconnect);
+        send_numbers(&sim, 3..6);
+        h.resumed().await;
+        h.numbers(6).await;
+        assert_exactly_once(&h.seen.numbers, 6);
+
+        let guild = sim.guild_ids()[0];
+        let sender = h.shard.sender();
+        let d = format!("{{\"guild_id\":\"{guild}\",\"user_ids\":[\"1\"],\"nonce\":\"etf\"}}");
+        sender
+            .send_raw(OpCode::RequestGuildMembers, d.as_bytes())
+            .expect("queued");
+        h.until_sim_within(
+            &sim,
+            "the member request at the sim",
+            Duration::from_secs(10),
+            &mut || sim.counters().member_requests >= 1,
+        )
+        .await;
+
+        let connections = sim.connections();
+        assert_eq!(connections.len(), 2, "{compression:?}");
+        for connection in &connections {
+            assert!(
+                connection.query.contains("encoding=etf"),
+                "{}",
+                connection.query
+            );
+            assert!(
+                connection.payloads.iter().all(|p| p.binary),
+                "{compression:?}"
+            );
+        }
+        assert_eq!(connections[0].sent_with_op(2)[0]["d"]["token"], TOKEN);
+        assert!(connections[1].sent_with_op(6)[0]["d"]["seq"].as_u64() >= Some(3));
+        let request = &connections[1].sent_with_op(8)[0]["d"];
+        assert_eq!(request["nonce"], "etf");
+        let c = sim.counters();
+        assert_eq!(c.server_closed(4002), 0, "{compression:?}: {c:?}");
+        assert!(h.seen.malformed.is_empty(), "{:?}", h.seen.malformed);
+    }
 }

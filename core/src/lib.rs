@@ -30,6 +30,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 pub mod codec;
 pub mod command;
 mod decimal;
@@ -40,6 +43,7 @@ pub mod session;
 pub mod time;
 pub mod token;
 
+pub use codec::Encoding;
 pub use command::{encode, encode_into, Command, Encode, EncodeError, Identify, MAX_PAYLOAD_LEN};
 pub use protocol::{CloseCode, EventSet, EventType, Intents, OpCode, Recovery, ShardId, Snowflake};
 pub use session::{CloseKind, Config, Event, Message, Session, Transmit};

@@ -80,6 +80,7 @@ impl Client {
                         value: serde_json::from_slice(bytes).unwrap(),
                     },
                     Transmit::Close(code) => Sent::Close { at, code },
+                    Transmit::Binary(_) => panic!("these sessions speak JSON"),
                 };
                 let heartbeat = matches!(&sent, Sent::Payload { value, .. } if value["op"] == 1);
                 self.sent.push(sent);

@@ -45,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let Some(ws) = socket.as_mut() else { break };
             let sent = match transmit {
                 Transmit::Text(payload) => ws.send(WsMessage::text(std::str::from_utf8(payload)?)),
+                Transmit::Binary(payload) => ws.send(WsMessage::binary(payload.to_vec())),
                 Transmit::Close(code) => {
                     let frame = CloseFrame {
                         code: WsCloseCode::from(code.to_u16()),

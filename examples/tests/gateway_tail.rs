@@ -722,3 +722,71 @@ fn an_unreachable_redis_stops_the_start_with_one_clear_line() {
     assert!(!stderr.contains(TOKEN), "the token leaked into the logs");
     assert_eq!(sim.counters().identifies, 0);
 }
+
+/// One sim, two tails on it (JSON and ETF) receiving the same broadcast dispatches: the ETF
+/// tail prints what the JSON tail prints, for each transport compression.
+#[test]
+fn etf_prints_what_json_prints_under_every_compression() {
+    for compress in ["none", "zlib-stream", "zstd-stream"] {
+        let sim = sim();
+        let events = [
+            "--events",
+            "MESSAGE_CREATE,TYPING_START,PRESENCE_UPDATE,INTERACTION_CREATE,GUILD_CREATE",
+            "--compress",
+            compress,
+            "--max-events",
+            "7",
+        ];
+        let json = spawn(
+            &sim,
+            "tokio",
+            &[&events[..], &["--encoding", "json"]].concat(),
+            TOKEN,
+        );
+        wait_ready(&sim, 1);
+        let etf = spawn(
+            &sim,
+            "smol",
+            &[&events[..], &["--encoding", "etf"]].concat(),
+            TOKEN,
+        );
+        wait_ready(&sim, 2);
+        let script = discord_gateway_sim::Script::new()
+            .step_timeout(Duration::from_secs(20))
+            .guild_create(5)
+            .message("caf\u{e9} \u{1f980} \"quoted\" \\ back\nslash")
+            .typing_start()
+            .presence_update()
+            .interaction_create()
+            .message("last");
+        sim.run_script(script).wait_blocking().unwrap();
+        // The second connection spoke ETF: it asked for it, and its Identify came as binary.
+        let records = sim.connections();
+        assert!(
+            records[1].query.contains("encoding=etf"),
+            "{}",
+            records[1].query
+        );
+        assert!(!records[0].query.contains("encoding=etf"));
+        let first = |i: usize| records[i].payloads.first().map(|p| (p.op, p.binary));
+        assert_eq!(first(1), Some((Some(2), true)), "{:?}", records[1]);
+        assert_eq!(first(0), Some((Some(2), false)));
+        // The sim's own GUILD_CREATE after READY, then the six scripted dispatches.
+        let (json_code, json_out, json_err) = json.finish(Duration::from_secs(30));
+        let (etf_code, etf_out, etf_err) = etf.finish(Duration::from_secs(30));
+        assert_eq!(json_code, 0, "{compress}: {json_err}");
+        assert_eq!(etf_code, 0, "{compress}: {etf_err}");
+        let json_lines: Vec<&str> = json_out.lines().collect();
+        let etf_lines: Vec<&str> = etf_out.lines().collect();
+        assert_eq!(json_lines.len(), 7, "{compress}: {json_err}");
+        assert_eq!(etf_lines.len(), 7, "{compress}: {etf_err}");
+        for (json, etf) in json_lines.iter().zip(&etf_lines) {
+            let json: Value = serde_json::from_str(json).unwrap();
+            let etf: Value = serde_json::from_str(etf).unwrap();
+            assert_eq!(etf["t"], json["t"], "{compress}");
+            assert_eq!(etf["d"], json["d"], "{compress}: {}", json["t"]);
+        }
+        // The scripted dispatches are one serialisation sent to both: byte for byte the same.
+        assert_eq!(etf_lines[1..], json_lines[1..], "{compress}");
+    }
+}

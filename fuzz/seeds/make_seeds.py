@@ -7,6 +7,7 @@ zstd-stream seeds. Sources: the repository's payload examples
 and session transcripts written as byte programs in the grammar of core/src/fuzzing/transcript.
 """
 
+import json
 import pathlib
 import shutil
 import struct
@@ -65,6 +66,62 @@ def envelope_seeds():
         out = clean(target)
         for name, payload in json_payloads():
             (out / name).write_bytes(payload)
+
+
+def etf_term(value, atom_keys):
+    """The ETF of a JSON value, as Discord's encoder writes it (atom keys) or a client must
+    (binary keys): strings as binaries, null/true/false as atoms, integers in the smallest tag."""
+    def atom(name):
+        raw = name.encode()
+        return bytes([119, len(raw)]) + raw if len(raw) < 256 else b"v" + struct.pack(">H", len(raw)) + raw
+
+    def binary(text):
+        raw = text.encode()
+        return b"m" + struct.pack(">I", len(raw)) + raw
+
+    if value is None:
+        return atom("nil")
+    if value is True or value is False:
+        return atom("true" if value else "false")
+    if isinstance(value, int):
+        if 0 <= value < 256:
+            return bytes([97, value])
+        if -(2**31) <= value < 2**31:
+            return b"b" + struct.pack(">i", value)
+        magnitude = abs(value).to_bytes((abs(value).bit_length() + 7) // 8, "little")
+        return bytes([110, len(magnitude), int(value < 0)]) + magnitude
+    if isinstance(value, float):
+        return b"F" + struct.pack(">d", value)
+    if isinstance(value, str):
+        return binary(value)
+    if isinstance(value, list):
+        if not value:
+            return b"j"
+        return b"l" + struct.pack(">I", len(value)) + b"".join(
+            etf_term(v, atom_keys) for v in value) + b"j"
+    return b"t" + struct.pack(">I", len(value)) + b"".join(
+        (atom(k) if atom_keys else binary(k)) + etf_term(v, atom_keys) for k, v in value.items())
+
+
+def etf_seeds():
+    out = clean("etf")
+    for name, payload in json_payloads():
+        try:
+            value = json.loads(payload)
+        except ValueError:
+            continue
+        (out / name).write_bytes(b"\x83" + etf_term(value, atom_keys=True))
+        (out / f"{name}-binary-keys").write_bytes(b"\x83" + etf_term(value, atom_keys=False))
+    # The edges: the depth bound, bigs at and past 64 bits, legacy tags, an improper list.
+    (out / "edge-depth-128").write_bytes(b"\x83" + b"l\x00\x00\x00\x01" * 128 + b"j" * 129)
+    (out / "edge-depth-129").write_bytes(b"\x83" + b"l\x00\x00\x00\x01" * 129 + b"j" * 130)
+    (out / "edge-bigs").write_bytes(
+        b"\x83l\x00\x00\x00\x03" + bytes([110, 8, 0]) + b"\xff" * 8
+        + bytes([110, 9, 1]) + b"\x00" * 8 + b"\x01" + bytes([111, 0, 0, 0, 2, 1, 1, 0]) + b"j")
+    (out / "edge-legacy").write_bytes(
+        b"\x83h\x04" + b"d\x00\x03nil" + b"s\x04true" + b"c" + b"1.50000000000000000000e+00".ljust(31, b"\x00")
+        + b"k\x00\x02\x00\x01")
+    (out / "edge-improper").write_bytes(b"\x83l\x00\x00\x00\x01a\x01a\x02")
 
 
 def command_seeds():
@@ -249,3 +306,4 @@ if __name__ == "__main__":
     command_seeds()
     session_seeds()
     compressed_seeds()
+    etf_seeds()

@@ -56,6 +56,19 @@ impl Compressor {
         })
     }
 
+    /// Turns one ETF payload into the websocket message(s) that carry it: binary frames, whole
+    /// when uncompressed.
+    pub(crate) fn encode_binary(&mut self, bytes: Vec<u8>) -> io::Result<Vec<Message>> {
+        match self {
+            Self::None => Ok(vec![Message::Binary(Bytes::from(bytes))]),
+            Self::Zlib { ctx, split } => {
+                let out = zlib_sync(ctx, &bytes)?;
+                Ok(split_messages(out, *split))
+            }
+            Self::Zstd(enc) => Ok(vec![Message::Binary(Bytes::from(zstd_flush(enc, &bytes)?))]),
+        }
+    }
+
     /// Turns one payload into the websocket message(s) that carry it.
     pub(crate) fn encode(&mut self, text: Utf8Bytes) -> io::Result<Vec<Message>> {
         match self {

@@ -22,6 +22,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::compress::{Compressor, Mode};
+use crate::etf;
 use crate::fault::{close_ends_session, Fault};
 use crate::fixtures;
 use crate::frame;
@@ -71,6 +72,8 @@ struct Conn {
     tx: UnboundedSender<Outbound>,
     rx: UnboundedReceiver<Outbound>,
     compressor: Compressor,
+    /// Whether the client asked for `encoding=etf` (otherwise JSON).
+    etf: bool,
     version: u8,
     session: Option<String>,
     last_seq_written: u64,
@@ -115,6 +118,7 @@ pub(crate) async fn run(shared: Arc<Shared>, ws: Ws, endpoint: Endpoint, query: 
         tx,
         rx,
         compressor: Compressor::None,
+        etf: false,
         version: 10,
         session: None,
         last_seq_written: 0,
@@ -152,14 +156,17 @@ impl Conn {
                     .await)
             }
         }
-        if !matches!(query_param(query, "encoding"), None | Some("json")) {
-            // The sim speaks JSON only (it has no ETF encoder).
-            return Err(self
-                .close(
-                    CloseCode::DecodeError.to_u16(),
-                    "Error while decoding payload.",
-                )
-                .await);
+        match query_param(query, "encoding") {
+            None | Some("json") => self.etf = false,
+            Some("etf") => self.etf = true,
+            Some(_) => {
+                return Err(self
+                    .close(
+                        CloseCode::DecodeError.to_u16(),
+                        "Error while decoding payload.",
+                    )
+                    .await)
+            }
         }
         let Some(mode) = Mode::from_query(query_param(query, "compress")) else {
             return Err(self
@@ -262,7 +269,13 @@ impl Conn {
 
     async fn on_payload(&mut self, bytes: &[u8], binary: bool) -> Flow {
         let now = Instant::now();
-        let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
+        // Discord reads ETF from binary frames only; a text frame on an ETF connection is JSON
+        // it was not asked for.
+        let parsed: Option<Value> = match (self.etf, binary) {
+            (false, _) => serde_json::from_slice(bytes).ok(),
+            (true, true) => etf::to_value(bytes),
+            (true, false) => None,
+        };
         let op = parsed
             .as_ref()
             .and_then(|v| v.get("op"))
@@ -274,7 +287,10 @@ impl Conn {
             r.payloads.push(ClientPayload {
                 at,
                 op,
-                text: if record {
+                text: if record && self.etf {
+                    // The command as JSON, so recordings read the same for both encodings.
+                    parsed.as_ref().map(Value::to_string).unwrap_or_default()
+                } else if record {
                     String::from_utf8_lossy(bytes).into_owned()
                 } else {
                     String::new()
@@ -820,10 +836,14 @@ impl Conn {
         }
         let mut last_seq = None;
         for (text, seq) in batch {
-            let messages = self
-                .compressor
-                .encode(text)
-                .map_err(|_| End::ServerDropped)?;
+            let messages = if self.etf {
+                // A payload the sim breaks on purpose (a malformed-payload fault) stays broken.
+                let term = etf::from_json(&text).unwrap_or_else(|_| etf::MALFORMED.to_vec());
+                self.compressor.encode_binary(term)
+            } else {
+                self.compressor.encode(text)
+            }
+            .map_err(|_| End::ServerDropped)?;
             for m in messages {
                 self.ws.feed(m).await.map_err(|_| End::ClientDropped)?;
             }

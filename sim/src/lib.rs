@@ -40,6 +40,7 @@ mod compress;
 mod config;
 mod connection;
 mod error;
+pub mod etf;
 mod fault;
 mod fixtures;
 mod frame;

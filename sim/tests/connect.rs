@@ -30,7 +30,7 @@ async fn bad_version_encoding_or_compression_are_closed_with_discord_codes() {
         ("v=8&encoding=json", 4012),
         ("v=abc&encoding=json", 4012),
         ("encoding=json", 4012), // no v: Discord's default (6) is not served
-        ("v=10&encoding=etf", 4002),
+        ("v=10&encoding=msgpack", 4002),
         ("v=10&encoding=xml", 4002),
         ("v=10&encoding=json&compress=brotli", 4002),
     ] {
@@ -42,6 +42,37 @@ async fn bad_version_encoding_or_compression_are_closed_with_discord_codes() {
     // v=9 is still available, and encoding defaults to json.
     let (_c, interval) = Client::hello(&url(&sim, "v=9")).await;
     assert_eq!(interval, 500);
+}
+
+/// `encoding=etf`: Hello arrives as one ETF term in a binary frame, an Identify in ETF with
+/// binary keys is answered with READY in ETF, and one keyed by atoms is closed with 4002.
+#[tokio::test]
+async fn etf_clients_are_served_in_etf() {
+    use discord_gateway::codec::etf;
+
+    let sim = sim().await;
+    let mut c = Client::connect(&url(&sim, "v=10&encoding=etf")).await;
+    let hello: Value = etf::from_message(&c.ws_next_binary().await).unwrap();
+    assert_eq!(hello["op"], 10);
+    assert_eq!(hello["d"]["heartbeat_interval"], 500);
+    let identify = json!({"op": 2, "d": {"token": TOKEN, "intents": INTENTS,
+        "properties": {"os": "linux", "browser": "t", "device": "t"}}});
+    let mut buf = [0u8; 512];
+    let len = etf::to_slice(&identify, &mut buf).unwrap();
+    let binary = async_tungstenite::tungstenite::Message::binary(buf[..len].to_vec());
+    c.ws.send(binary).await.unwrap();
+    let ready: Value = etf::from_message(&c.ws_next_binary().await).unwrap();
+    assert_eq!(ready["t"], "READY");
+    assert!(ready["d"]["session_id"].is_string());
+
+    // Atom keys, as the sim's own encoder writes them: Discord refuses them from clients.
+    let mut c = Client::connect(&url(&sim, "v=10&encoding=etf")).await;
+    c.ws_next_binary().await;
+    let atoms = discord_gateway_sim::etf::from_json(&identify.to_string()).unwrap();
+    c.ws.send(async_tungstenite::tungstenite::Message::binary(atoms))
+        .await
+        .unwrap();
+    assert_eq!(c.closed().await, Closed::Code(4002));
 }
 
 #[tokio::test]

@@ -113,6 +113,13 @@ impl<R: Runtime> ShardBuilder<R> {
         self
     }
 
+    /// The gateway encoding: JSON (the default) or ETF, Discord's binary encoding. On ETF,
+    /// commands go out as binary frames and [`crate::Dispatch::deserialize`] reads ETF.
+    pub fn encoding(mut self, encoding: discord_gateway::Encoding) -> Self {
+        self.core = self.core.encoding(encoding);
+        self
+    }
+
     /// Member count above which offline members are left out (50..=250).
     pub fn large_threshold(mut self, threshold: u8) -> Self {
         self.core = self.core.large_threshold(threshold);

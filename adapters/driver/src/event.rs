@@ -4,8 +4,10 @@ use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
+use discord_gateway::codec::etf;
 use discord_gateway::protocol::{CloseCode, EventType};
 use discord_gateway::session::{DisconnectCause, HandleError, Next, ProtocolError};
+use discord_gateway::Encoding;
 
 use crate::inflate::InflateError;
 
@@ -18,6 +20,7 @@ pub struct Dispatch {
     data: Option<Range<usize>>,
     seq: Option<u64>,
     kind: Option<EventType>,
+    encoding: Encoding,
 }
 
 impl Dispatch {
@@ -27,6 +30,7 @@ impl Dispatch {
         data: Option<Range<usize>>,
         seq: Option<u64>,
         kind: Option<EventType>,
+        encoding: Encoding,
     ) -> Self {
         Self {
             message,
@@ -34,7 +38,14 @@ impl Dispatch {
             data,
             seq,
             kind,
+            encoding,
         }
+    }
+
+    /// The encoding of [`Dispatch::data`] (the shard's).
+    #[must_use]
+    pub const fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     /// The event name (`t`) as received.
@@ -55,12 +66,13 @@ impl Dispatch {
         self.seq
     }
 
-    /// The raw JSON of `d`, byte for byte as Discord sent it (`null` when absent).
+    /// The raw `d`, byte for byte as Discord sent it (`null` when absent): JSON text, or on an
+    /// ETF shard the bare term (the atom `nil` when absent).
     #[must_use]
     pub fn data(&self) -> &[u8] {
         match &self.data {
             Some(range) => &self.message[range.clone()],
-            None => b"null",
+            None => self.encoding.null(),
         }
     }
 
@@ -70,12 +82,21 @@ impl Dispatch {
         &self.message
     }
 
-    /// Deserializes `d` into `T` (borrowing from the message where `T` allows).
+    /// Deserializes `d` into `T` (borrowing from the message where `T` allows), in either
+    /// encoding: on ETF, snowflakes that arrive as integers still fill string fields and
+    /// the atoms `nil`/`true`/`false` are null and booleans (see
+    /// [`discord_gateway::codec::etf`]), so the same `T` serves both.
     ///
     /// # Errors
-    /// The `serde_json` error when `d` does not match `T`.
+    /// The `serde_json` error when `d` does not match `T` (on ETF, the ETF error's text in a
+    /// `serde_json` error, so the signature is the same for both encodings).
     pub fn deserialize<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(self.data())
+        match self.encoding {
+            Encoding::Json => serde_json::from_slice(self.data()),
+            Encoding::Etf => {
+                etf::from_term(self.data()).map_err(<serde_json::Error as serde::de::Error>::custom)
+            }
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 use std::fmt;
 
 use bytes::Bytes;
-use discord_gateway::command::{encode_into, Encode, EncodeError, RawCommand, MAX_PAYLOAD_LEN};
+use discord_gateway::command::{
+    encode_etf_into, encode_into, Encode, EncodeError, RawCommand, MAX_PAYLOAD_LEN,
+};
+use discord_gateway::Encoding;
 use discord_gateway::OpCode;
 use futures_channel::mpsc;
 
@@ -17,14 +20,19 @@ pub(crate) struct Encoded {
 }
 
 impl Encoded {
-    /// Encodes `command`, refusing the opcodes the session sends itself.
-    pub(crate) fn new(command: &impl Encode) -> Result<Self, QueueError> {
+    /// Encodes `command` for a connection in `encoding`, refusing the opcodes the session sends
+    /// itself.
+    pub(crate) fn new(command: &impl Encode, encoding: Encoding) -> Result<Self, QueueError> {
         let op = command.opcode();
         if op.is_session_owned() {
             return Err(QueueError::Reserved(op));
         }
         let mut buf = [0u8; MAX_PAYLOAD_LEN];
-        let len = encode_into(command, &mut buf).map_err(QueueError::Encode)?;
+        let len = match encoding {
+            Encoding::Json => encode_into(command, &mut buf),
+            Encoding::Etf => encode_etf_into(command, &mut buf),
+        }
+        .map_err(QueueError::Encode)?;
         Ok(Self {
             op,
             payload: Bytes::copy_from_slice(&buf[..len]),
@@ -78,6 +86,7 @@ impl std::error::Error for QueueError {
 #[derive(Clone)]
 pub struct ShardSender {
     tx: mpsc::UnboundedSender<Outgoing>,
+    encoding: Encoding,
 }
 
 impl fmt::Debug for ShardSender {
@@ -89,8 +98,8 @@ impl fmt::Debug for ShardSender {
 }
 
 impl ShardSender {
-    pub(crate) fn new(tx: mpsc::UnboundedSender<Outgoing>) -> Self {
-        Self { tx }
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Outgoing>, encoding: Encoding) -> Self {
+        Self { tx, encoding }
     }
 
     /// Queues a typed command (Update Presence, Request Guild Members, ...).
@@ -98,13 +107,14 @@ impl ShardSender {
     /// # Errors
     /// [`QueueError`] when the command is invalid, reserved, or the shard is gone.
     pub fn send(&self, command: &impl Encode) -> Result<(), QueueError> {
-        self.push(Outgoing::Command(Encoded::new(command)?))
+        self.push(Outgoing::Command(Encoded::new(command, self.encoding)?))
     }
 
     /// Queues a command with a pre-encoded `d`, for opcodes this library has no type for.
     ///
     /// # Errors
-    /// As [`ShardSender::send`]; `data` must be one well-formed JSON value.
+    /// As [`ShardSender::send`]; `data` must be one well-formed JSON value (a shard on ETF
+    /// transcodes it).
     pub fn send_raw(&self, op: OpCode, data: &[u8]) -> Result<(), QueueError> {
         self.send(&RawCommand::new(op, data))
     }

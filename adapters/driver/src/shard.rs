@@ -152,7 +152,7 @@ impl<R: Runtime> Shard<R> {
     /// A handle to queue commands from other tasks.
     #[must_use]
     pub fn sender(&self) -> ShardSender {
-        ShardSender::new(self.sender.clone())
+        ShardSender::new(self.sender.clone(), self.session.config().encoding())
     }
 
     /// Queues a command (Update Presence, Request Guild Members, ...) from the shard's own task.
@@ -162,7 +162,7 @@ impl<R: Runtime> Shard<R> {
     /// # Errors
     /// [`QueueError`] when the command is invalid or one the shard sends itself.
     pub fn send(&mut self, command: &impl Encode) -> Result<(), QueueError> {
-        let encoded = Encoded::new(command)?;
+        let encoded = Encoded::new(command, self.session.config().encoding())?;
         // Commands already sent through a `ShardSender` go first.
         self.accept_commands();
         self.queued.push_back(encoded);
@@ -267,14 +267,15 @@ impl<R: Runtime> Shard<R> {
                 self.session
                     .poll_transmit(core_now, buffer)
                     .map(|transmit| match transmit {
-                        Transmit::Text(bytes) => Ok(Bytes::copy_from_slice(bytes)),
+                        Transmit::Text(bytes) => Ok(Frame::Text(Bytes::copy_from_slice(bytes))),
+                        Transmit::Binary(bytes) => Ok(Frame::Binary(Bytes::copy_from_slice(bytes))),
                         Transmit::Close(code) => Err(code),
                     })
             });
             match transmit {
                 None => break,
                 Some(Err(code)) => self.set_aside_link(Some(code), now),
-                Some(Ok(payload)) => self.send_frame(Frame::Text(payload), core_now),
+                Some(Ok(frame)) => self.send_frame(frame, core_now),
             }
             progressed = true;
         }
@@ -288,7 +289,12 @@ impl<R: Runtime> Shard<R> {
             match self.session.admit_command(core_now, op) {
                 Ok(()) => {
                     let command = self.queued.pop_front().expect("checked non-empty");
-                    self.send_frame(Frame::Text(command.payload), core_now);
+                    let frame = if self.session.config().encoding().is_binary() {
+                        Frame::Binary(command.payload)
+                    } else {
+                        Frame::Text(command.payload)
+                    };
+                    self.send_frame(frame, core_now);
                     progressed = true;
                 }
                 Err(SendError::RateLimited { .. } | SendError::NotReady) => break,
@@ -626,6 +632,7 @@ impl<R: Runtime> Shard<R> {
                         dispatch.data_range(),
                         dispatch.seq(),
                         dispatch.kind(),
+                        dispatch.encoding(),
                     )
                 });
                 // Lifecycle events the message caused (a gap, READY) come before the dispatch.

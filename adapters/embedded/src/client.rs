@@ -632,12 +632,16 @@ impl<'b, E: Entropy> Client<'b, E> {
     fn poll_session_transmit(&mut self, now: Instant) -> Option<Step> {
         let payload = payload_buffer(self.tx)?;
         match self.session.poll_transmit(now, payload)? {
-            Transmit::Text(bytes) => {
+            transmit @ (Transmit::Text(bytes) | Transmit::Binary(bytes)) => {
                 let len = bytes.len();
                 if self.link != Link::Open {
                     return None;
                 }
-                self.out = Some(frame(self.tx, &mut self.entropy, Opcode::Text, len));
+                let opcode = match transmit {
+                    Transmit::Binary(_) => Opcode::Binary,
+                    _ => Opcode::Text,
+                };
+                self.out = Some(frame(self.tx, &mut self.entropy, opcode, len));
             }
             Transmit::Close(code) => {
                 if self.link == Link::Down {

@@ -127,7 +127,7 @@ fn scenario() -> Result<(), u32> {
             check(contains(payload, TOKEN.as_bytes()), ERR_IDENTIFY_BYTES)?;
             check(payload.ends_with(b"}}"), ERR_IDENTIFY_BYTES)?;
         }
-        Some(Transmit::Close(_)) | None => return Err(ERR_IDENTIFY_MISSING),
+        Some(Transmit::Close(_) | Transmit::Binary(_)) | None => return Err(ERR_IDENTIFY_MISSING),
     }
     check(
         session.poll_transmit(now, &mut buf).is_none(),
@@ -162,7 +162,7 @@ fn scenario() -> Result<(), u32> {
         Some(Transmit::Text(payload)) => {
             check(payload == br#"{"op":1,"d":1}"#, ERR_HEARTBEAT_BYTES)?;
         }
-        Some(Transmit::Close(_)) | None => return Err(ERR_HEARTBEAT_MISSING),
+        Some(Transmit::Close(_) | Transmit::Binary(_)) | None => return Err(ERR_HEARTBEAT_MISSING),
     }
     check(
         session.poll_transmit(now, &mut buf).is_none(),

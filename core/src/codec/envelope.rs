@@ -3,7 +3,7 @@
 use core::ops::Range;
 
 use super::json::{Kind, RawStr, Reader};
-use super::DecodeError;
+use super::{DecodeError, Encoding};
 use crate::protocol::{EventType, OpCode};
 
 /// The longest event name looked up when it arrives escaped (no documented name comes close).
@@ -17,7 +17,7 @@ pub struct EventName<'a> {
 }
 
 impl<'a> EventName<'a> {
-    fn new(raw: RawStr<'a>) -> Self {
+    pub(crate) fn new(raw: RawStr<'a>) -> Self {
         let kind = if raw.escaped {
             let mut name = heapless::String::<MAX_ESCAPED_NAME>::new();
             raw.unescape_into("t", &mut name)
@@ -36,7 +36,7 @@ impl<'a> EventName<'a> {
     }
 
     /// The name as it is on the wire, between its quotes (escapes intact, which for real traffic
-    /// means none: Discord's event names are plain ASCII).
+    /// means none: Discord's event names are plain ASCII). In ETF, the atom's or binary's text.
     #[must_use]
     pub fn raw(&self) -> &'a str {
         // Checked to be UTF-8 when the envelope was scanned.
@@ -76,6 +76,7 @@ pub enum Data {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope<'a> {
     bytes: &'a [u8],
+    encoding: Encoding,
     op: OpCode,
     seq: Option<u64>,
     name: Option<EventName<'a>>,
@@ -83,6 +84,63 @@ pub struct Envelope<'a> {
 }
 
 impl<'a> Envelope<'a> {
+    /// Scans a whole payload in either encoding.
+    ///
+    /// # Errors
+    /// As [`Envelope::decode_filtered`] or [`Envelope::decode_etf_filtered`].
+    pub fn decode_as(
+        encoding: Encoding,
+        bytes: &'a [u8],
+        wanted: impl FnMut(&EventName<'a>) -> bool,
+    ) -> Result<Self, DecodeError> {
+        match encoding {
+            Encoding::Json => Self::decode_filtered(bytes, wanted),
+            Encoding::Etf => Self::decode_etf_filtered(bytes, wanted),
+        }
+    }
+
+    /// Scans a whole ETF message (version byte 131, then a map).
+    ///
+    /// # Errors
+    /// [`DecodeError::Etf`] for bytes that are not a term within bounds, and the JSON scan's
+    /// errors for a term that is not a map with an integer `op`, an integer or `nil` `s`, and a
+    /// binary, atom or `nil` `t`.
+    pub fn decode_etf(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::decode_etf_filtered(bytes, |_| true)
+    }
+
+    /// [`Envelope::decode_filtered`] for ETF: the same question, asked at the same point, with
+    /// the same early stop (Discord's ETF maps come in the same `t`, `s`, `op`, `d` order).
+    /// [`Envelope::data`] is then the bare term of `d`, without the version byte.
+    ///
+    /// # Errors
+    /// As [`Envelope::decode_etf`].
+    pub fn decode_etf_filtered(
+        bytes: &'a [u8],
+        wanted: impl FnMut(&EventName<'a>) -> bool,
+    ) -> Result<Self, DecodeError> {
+        super::etf::decode_filtered(bytes, wanted)
+    }
+
+    /// An envelope from the parts a scan found.
+    pub(crate) const fn from_parts(
+        bytes: &'a [u8],
+        encoding: Encoding,
+        op: OpCode,
+        seq: Option<u64>,
+        name: Option<EventName<'a>>,
+        data: Data,
+    ) -> Self {
+        Self {
+            bytes,
+            encoding,
+            op,
+            seq,
+            name,
+            data,
+        }
+    }
+
     /// Scans a whole payload.
     ///
     /// # Errors
@@ -187,6 +245,7 @@ impl<'a> Envelope<'a> {
                 if !wanted(&event) {
                     return Ok(Self {
                         bytes,
+                        encoding: Encoding::Json,
                         op: OpCode::Dispatch,
                         seq,
                         name: Some(event),
@@ -206,11 +265,18 @@ impl<'a> Envelope<'a> {
         }
         Ok(Self {
             bytes,
+            encoding: Encoding::Json,
             op,
             seq: seq.value().flatten(),
             name: name.value().flatten(),
             data,
         })
+    }
+
+    /// The encoding the message was scanned in, which is the encoding of [`Envelope::data`].
+    #[must_use]
+    pub const fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     /// The opcode.
@@ -237,7 +303,8 @@ impl<'a> Envelope<'a> {
         self.name.and_then(|name| name.kind())
     }
 
-    /// The bytes of `d` (`null` included), or `None` when absent or skipped.
+    /// The bytes of `d` (`null` included), or `None` when absent or skipped. In ETF, the bare
+    /// term (no version byte), which [`crate::codec::etf::from_term`] deserializes.
     #[must_use]
     pub fn data(&self) -> Option<&'a [u8]> {
         match &self.data {
@@ -252,10 +319,17 @@ impl<'a> Envelope<'a> {
         &self.data
     }
 
-    /// Whether `d` is present and the JSON `null`.
+    /// Whether `d` is present and null (JSON `null`, the ETF atom `nil`).
     #[must_use]
     pub fn data_is_null(&self) -> bool {
-        self.data() == Some(b"null".as_slice())
+        match (self.encoding, self.data()) {
+            (Encoding::Json, Some(data)) => data == b"null",
+            (Encoding::Etf, Some(data)) => matches!(
+                super::etf::Reader::new(data).next(),
+                Ok(super::etf::Term::Atom(atom)) if atom.is("nil")
+            ),
+            (_, None) => false,
+        }
     }
 
     /// The whole message this envelope was scanned from.

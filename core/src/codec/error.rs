@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use super::etf::EtfError;
+
 /// Why a received payload could not be decoded.
 ///
 /// Offsets are byte positions in the message that was handed in, so a log line can point at the
@@ -18,7 +20,7 @@ pub enum DecodeError {
         /// What the grammar wanted there.
         expected: &'static str,
     },
-    /// The top-level value is not a JSON object.
+    /// The top-level value is not a JSON object (or, in ETF, not a map).
     NotAnObject,
     /// A string holds an invalid escape sequence or an unpaired surrogate.
     InvalidEscape {
@@ -75,6 +77,14 @@ pub enum DecodeError {
         /// Where it starts.
         offset: usize,
     },
+    /// An ETF message that is not a well-formed term within bounds.
+    Etf(EtfError),
+}
+
+impl From<EtfError> for DecodeError {
+    fn from(error: EtfError) -> Self {
+        Self::Etf(error)
+    }
 }
 
 impl fmt::Display for DecodeError {
@@ -111,8 +121,16 @@ impl fmt::Display for DecodeError {
             Self::TrailingBytes { offset } => {
                 write!(f, "unexpected data after the payload at offset {offset}")
             }
+            Self::Etf(error) => error.fmt(f),
         }
     }
 }
 
-impl core::error::Error for DecodeError {}
+impl core::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Etf(error) => Some(error),
+            _ => None,
+        }
+    }
+}

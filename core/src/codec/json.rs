@@ -53,6 +53,15 @@ impl<'a> RawStr<'a> {
         walked.is_ok() && matches && rest.is_empty()
     }
 
+    /// Hands the unescaped string to `sink`, piece by piece.
+    ///
+    /// # Errors
+    /// [`DecodeError::InvalidEscape`] or [`DecodeError::InvalidUtf8`] for a string that did not
+    /// come through [`Reader::read_str`].
+    pub(crate) fn for_each_piece(&self, sink: impl FnMut(&str)) -> Result<(), DecodeError> {
+        unescape(self.raw, self.offset, sink)
+    }
+
     /// The unescaped string, written into `out`.
     ///
     /// # Errors
@@ -292,6 +301,36 @@ impl<'a> Reader<'a> {
             .map_err(|_| DecodeError::InvalidUtf8 { offset: key.offset })?;
         self.expect(b':', "`:`")?;
         Ok(Some(key))
+    }
+
+    /// Consumes `[`, starting an array walk with [`Reader::next_element`].
+    pub(crate) fn begin_array(&mut self) -> Result<(), DecodeError> {
+        self.expect(b'[', "`[`")
+    }
+
+    /// Whether another element follows in the array being walked (consuming its comma), or
+    /// `false` after the closing `]`. `first` says whether no element has been read yet.
+    pub(crate) fn next_element(&mut self, first: bool) -> Result<bool, DecodeError> {
+        match self.peek()? {
+            b']' => {
+                self.pos += 1;
+                Ok(false)
+            }
+            b',' if !first => {
+                self.pos += 1;
+                self.skip_whitespace();
+                Ok(true)
+            }
+            _ if !first => Err(self.unexpected("`,` or `]`")),
+            _ => Ok(true),
+        }
+    }
+
+    /// Reads a number per the JSON grammar and returns its text.
+    pub(crate) fn read_number(&mut self) -> Result<&'a [u8], DecodeError> {
+        self.peek()?;
+        let span = self.scan_number()?;
+        Ok(&self.bytes[span])
     }
 
     /// Reads a string strictly: escapes, control characters (UTF-8 is checked by callers that

@@ -1,6 +1,8 @@
-//! Turning a command into the bytes of one text frame.
+//! Turning a command into the bytes of one frame: JSON text, or ETF binary.
 
 use super::{Encode, EncodeError};
+use crate::codec::etf::SerError;
+use crate::codec::Encoding;
 
 /// The largest payload Discord accepts from a client, in bytes. It closes the connection with
 /// 4002 (decode error) on anything longer, so the encoder refuses such payloads instead.
@@ -17,10 +19,38 @@ pub const MAX_PAYLOAD_LEN: usize = 4096;
 ///   measure it the command is encoded once more into a [`MAX_PAYLOAD_LEN`]-byte buffer on the
 ///   stack; a `buf` of [`MAX_PAYLOAD_LEN`] bytes never needs that.
 pub fn encode_into(cmd: &impl Encode, buf: &mut [u8]) -> Result<usize, EncodeError> {
+    encode_into_as(Encoding::Json, cmd, buf)
+}
+
+/// [`encode_into`] for an ETF connection: the payload is one ETF message (version byte 131, then
+/// a map with binary keys `op` and `d`), to be sent as a binary frame. The same limits apply.
+///
+/// # Errors
+/// As [`encode_into`]. A [`RawCommand`](super::RawCommand)'s JSON `d` is transcoded: objects
+/// become maps with binary keys, strings binaries, integers that fit in 64 bits integers, other
+/// numbers floats.
+pub fn encode_etf_into(cmd: &impl Encode, buf: &mut [u8]) -> Result<usize, EncodeError> {
+    encode_into_as(Encoding::Etf, cmd, buf)
+}
+
+/// Encodes `cmd` in `encoding` at the start of `buf` (see [`encode_into`]).
+pub(crate) fn encode_into_as(
+    encoding: Encoding,
+    cmd: &impl Encode,
+    buf: &mut [u8],
+) -> Result<usize, EncodeError> {
     cmd.check()?;
+    let write = |buf: &mut [u8]| match encoding {
+        Encoding::Json => Ok(cmd.write_envelope(buf)),
+        Encoding::Etf => match cmd.write_etf_envelope(buf) {
+            Ok(len) => Ok(Some(len)),
+            Err(SerError::Full) => Ok(None),
+            Err(SerError::Unsupported(reason)) => Err(EncodeError::invalid("d", reason)),
+        },
+    };
     // Never let a payload grow past the limit, even into a larger buffer.
     let usable = buf.len().min(MAX_PAYLOAD_LEN);
-    if let Some(len) = cmd.write_envelope(&mut buf[..usable]) {
+    if let Some(len) = write(&mut buf[..usable])? {
         return Ok(len);
     }
     if usable == MAX_PAYLOAD_LEN {
@@ -29,7 +59,7 @@ pub fn encode_into(cmd: &impl Encode, buf: &mut [u8]) -> Result<usize, EncodeErr
         });
     }
     let mut scratch = [0u8; MAX_PAYLOAD_LEN];
-    match cmd.write_envelope(&mut scratch) {
+    match write(&mut scratch)? {
         Some(needed) => Err(EncodeError::BufferTooSmall { needed }),
         None => Err(EncodeError::TooLarge {
             limit: MAX_PAYLOAD_LEN,
@@ -53,8 +83,27 @@ pub fn encode<W: embedded_io::Write>(
     cmd: &impl Encode,
     out: &mut W,
 ) -> Result<usize, EncodeError<W::Error>> {
+    encode_as(Encoding::Json, cmd, out)
+}
+
+/// [`encode`] for an ETF connection: the bytes of one binary frame (see [`encode_etf_into`]).
+///
+/// # Errors
+/// As [`encode`] and [`encode_etf_into`].
+pub fn encode_etf<W: embedded_io::Write>(
+    cmd: &impl Encode,
+    out: &mut W,
+) -> Result<usize, EncodeError<W::Error>> {
+    encode_as(Encoding::Etf, cmd, out)
+}
+
+fn encode_as<W: embedded_io::Write>(
+    encoding: Encoding,
+    cmd: &impl Encode,
+    out: &mut W,
+) -> Result<usize, EncodeError<W::Error>> {
     let mut scratch = [0u8; MAX_PAYLOAD_LEN];
-    let len = encode_into(cmd, &mut scratch).map_err(EncodeError::widen)?;
+    let len = encode_into_as(encoding, cmd, &mut scratch).map_err(EncodeError::widen)?;
     // `write_all` would panic on a writer that returns `Ok(0)`; report it instead.
     let mut written = 0;
     while written < len {

@@ -34,7 +34,8 @@ mod testing;
 mod voice_state;
 
 pub use channel_info::{ChannelInfoField, RequestChannelInfo};
-pub use encode::{encode, encode_into, MAX_PAYLOAD_LEN};
+pub(crate) use encode::encode_into_as;
+pub use encode::{encode, encode_etf, encode_etf_into, encode_into, MAX_PAYLOAD_LEN};
 pub use error::EncodeError;
 pub use guild_members::{MemberSelector, RequestGuildMembers, MAX_NONCE_LEN, MAX_USER_IDS};
 pub use heartbeat::Heartbeat;
@@ -48,6 +49,7 @@ pub use resume::Resume;
 pub use soundboard::RequestSoundboardSounds;
 pub use voice_state::UpdateVoiceState;
 
+use crate::codec::etf::SerError;
 use crate::protocol::OpCode;
 
 /// A typed send event: the `d` of one opcode.
@@ -105,6 +107,23 @@ impl<C: Command> sealed::Envelope for C {
         )
         .ok()
     }
+
+    fn write_etf_envelope(&self, buf: &mut [u8]) -> Result<usize, SerError> {
+        crate::codec::etf::to_slice(
+            &EtfEnvelope {
+                op: C::OPCODE.to_u8(),
+                d: self,
+            },
+            buf,
+        )
+    }
+}
+
+/// `op` first, as in the JSON envelope.
+#[derive(serde::Serialize)]
+struct EtfEnvelope<'c, C> {
+    op: u8,
+    d: &'c C,
 }
 
 mod sealed {
@@ -121,5 +140,8 @@ mod sealed {
         /// Writes the whole `{"op":N,"d":...}` payload at the start of `buf`, or returns `None`
         /// when it does not fit (what was written is then garbage).
         fn write_envelope(&self, buf: &mut [u8]) -> Option<usize>;
+
+        /// Writes the whole payload as one ETF message (version byte, then the `op`/`d` map).
+        fn write_etf_envelope(&self, buf: &mut [u8]) -> Result<usize, crate::codec::etf::SerError>;
     }
 }

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::{sealed, Encode, EncodeError};
+use crate::codec::etf::SerError;
 use crate::codec::{validate_value, DecodeError};
 use crate::protocol::OpCode;
 
@@ -105,6 +106,11 @@ impl sealed::Envelope for RawCommand<'_> {
         out.put(self.data)?;
         out.put(b"}")?;
         Some(out.len)
+    }
+
+    fn write_etf_envelope(&self, buf: &mut [u8]) -> Result<usize, SerError> {
+        // `d` is JSON text (checked by `validate`): transcoded term by term.
+        crate::codec::etf::raw_envelope(self.op.to_u8(), self.data, buf)
     }
 }
 

@@ -7,6 +7,8 @@
 //! - `command_round_trip`: arbitrary commands encode within 4096 bytes or are refused, and
 //!   (with the `fuzzing` feature) parse back with `serde_json` to the same command.
 //! - `envelope_differential` (feature `fuzzing`): the scan agrees with `serde_json`.
+//! - `etf` (feature `fuzzing`): the ETF reader, deserializer, JSON view and envelope scan agree
+//!   on arbitrary bytes (the fuzz target adds a differential check against `eetf`).
 //! - `session_transcript` (feature `fuzzing`): arbitrary transcripts through the session
 //!   state machine, with its invariants checked after every step.
 //!
@@ -15,6 +17,8 @@
 #[cfg(feature = "fuzzing")]
 mod differential;
 mod envelope;
+#[cfg(feature = "fuzzing")]
+mod etf;
 mod input;
 #[cfg(feature = "fuzzing")]
 mod transcript;
@@ -23,6 +27,8 @@ pub use crate::command::fuzzing::encode_round_trip as command_round_trip;
 #[cfg(feature = "fuzzing")]
 pub use differential::envelope_differential;
 pub use envelope::envelope;
+#[cfg(feature = "fuzzing")]
+pub use etf::etf;
 pub(crate) use input::Input;
 #[cfg(feature = "fuzzing")]
 pub use transcript::session_transcript;
@@ -69,8 +75,9 @@ mod tests {
     fn every_checked_in_seed_passes_its_target() {
         let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
         type Target = fn(&[u8]);
-        let targets: [(&str, Target); 4] = [
+        let targets: [(&str, Target); 5] = [
             ("envelope", super::envelope),
+            ("etf", super::etf),
             ("envelope_differential", super::envelope_differential),
             ("command_round_trip", super::command_round_trip),
             ("session_transcript", super::session_transcript),
@@ -88,9 +95,14 @@ mod tests {
     #[cfg(feature = "fuzzing")]
     #[test]
     fn random_transcripts_and_envelopes_hold_every_invariant() {
-        for data in spread(2000, 300) {
+        for mut data in spread(2000, 300) {
             super::session_transcript(&data);
             super::envelope_differential(&data);
+            // As ETF: arbitrary bytes after the version byte.
+            if let Some(first) = data.first_mut() {
+                *first = 131;
+            }
+            super::etf(&data);
         }
     }
 }

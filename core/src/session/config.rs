@@ -4,7 +4,7 @@ use core::fmt;
 use core::time::Duration;
 
 use super::SEND_WINDOW;
-use crate::codec::MAX_URL_LEN;
+use crate::codec::{Encoding, MAX_URL_LEN};
 use crate::command::{OwnedPresence, LARGE_THRESHOLD_RANGE, MAX_PAYLOAD_LEN};
 use crate::protocol::{EventSet, Intents, ShardId};
 use crate::token::Token;
@@ -135,6 +135,7 @@ pub struct Config {
     pub(crate) presence: Option<OwnedPresence>,
     pub(crate) gateway_url: heapless::String<MAX_URL_LEN>,
     pub(crate) compression: Compression,
+    pub(crate) encoding: Encoding,
     pub(crate) seed: u64,
     pub(crate) backoff: Backoff,
     pub(crate) hello_timeout: Duration,
@@ -159,6 +160,7 @@ impl Config {
             presence: None,
             gateway_url: parse_url(DEFAULT_GATEWAY_URL),
             compression: Compression::None,
+            encoding: Encoding::Json,
             seed: 0,
             backoff: Backoff::default(),
             hello_timeout: Duration::from_secs(20),
@@ -190,6 +192,12 @@ impl Config {
         self.compression
     }
 
+    /// The encoding asked for in the URL, and used for every payload and command.
+    #[must_use]
+    pub const fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
     /// The gateway URL new sessions connect to.
     #[must_use]
     pub fn gateway_url(&self) -> &str {
@@ -213,6 +221,7 @@ pub struct ConfigBuilder {
     presence: Option<OwnedPresence>,
     gateway_url: Result<heapless::String<MAX_URL_LEN>, ConfigError>,
     compression: Compression,
+    encoding: Encoding,
     seed: u64,
     backoff: Backoff,
     hello_timeout: Duration,
@@ -285,6 +294,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// The encoding to ask for (`encoding=json` or `encoding=etf` in the URL): JSON by default.
+    /// With [`Encoding::Etf`] payloads are read as ETF and commands go out as binary frames
+    /// ([`crate::Transmit::Binary`]).
+    pub const fn encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
     /// The seed for heartbeat and reconnect jitter. Give each shard and each process start a
     /// different one (adapters draw it from the OS); tests fix it to replay exactly.
     pub const fn seed(mut self, seed: u64) -> Self {
@@ -339,6 +356,7 @@ impl ConfigBuilder {
             presence: self.presence,
             gateway_url,
             compression: self.compression,
+            encoding: self.encoding,
             seed: self.seed,
             backoff: self.backoff,
             hello_timeout: self.hello_timeout,

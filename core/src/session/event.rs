@@ -4,7 +4,7 @@ use core::fmt;
 use core::ops::Range;
 use core::time::Duration;
 
-use crate::codec::{Data, Envelope, EventName};
+use crate::codec::{Data, Encoding, Envelope, EventName};
 use crate::protocol::{CloseCode, EventType, Recovery};
 
 /// Why a connection ended.
@@ -221,10 +221,20 @@ impl<'m> DispatchRef<'m> {
         self.envelope.name()
     }
 
-    /// The bytes of `d` exactly as received (`null` when the payload had no `d`).
+    /// The bytes of `d` exactly as received (`null` when the payload had no `d`). On an ETF
+    /// connection this is the bare term (the atom `nil` when there was no `d`), for
+    /// [`crate::codec::etf::from_term`].
     #[must_use]
     pub fn data(&self) -> &'m [u8] {
-        self.envelope.data().unwrap_or(b"null")
+        self.envelope
+            .data()
+            .unwrap_or(self.envelope.encoding().null())
+    }
+
+    /// The encoding of [`DispatchRef::data`].
+    #[must_use]
+    pub const fn encoding(&self) -> Encoding {
+        self.envelope.encoding()
     }
 
     /// Where `d` is in the message, when it was present.

@@ -42,9 +42,9 @@ pub use event::{
 };
 pub use rate_limit::{send_margin, SEND_LIMIT, SEND_WINDOW};
 
-use crate::codec::{parse_invalid_session, Envelope, EventName, Hello, Ready};
+use crate::codec::{etf, parse_invalid_session, Encoding, Envelope, EventName, Hello, Ready};
 use crate::command::{
-    encode_into, ConnectionProperties, Encode, Heartbeat, Identify, Resume, UpdatePresence,
+    encode_into_as, ConnectionProperties, Encode, Heartbeat, Identify, Resume, UpdatePresence,
     MAX_PAYLOAD_LEN,
 };
 use crate::protocol::{CloseCode, EventType, OpCode, Recovery};
@@ -84,8 +84,10 @@ pub enum Message<'m> {
 /// Something to send on the socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transmit<'b> {
-    /// A text frame with this payload.
+    /// A text frame with this payload (JSON).
     Text(&'b [u8]),
+    /// A binary frame with this payload (ETF).
+    Binary(&'b [u8]),
     /// A close frame with this code; the connection is finished after it.
     Close(CloseCode),
 }
@@ -99,11 +101,12 @@ pub struct Connect<'s> {
     pub resume: bool,
 }
 
-/// A gateway URL with `?v=10&encoding=json` and the compression parameter appended.
+/// A gateway URL with `?v=10&encoding=json` (or `etf`) and the compression parameter appended.
 /// Write it with `Display` (`to_string()` where `alloc` is available).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectUrl<'s> {
     base: &'s str,
+    encoding: Encoding,
     compression: Compression,
 }
 
@@ -131,7 +134,7 @@ impl fmt::Display for ConnectUrl<'_> {
                 "/?"
             })?;
         }
-        write!(f, "v={API_VERSION}&encoding=json")?;
+        write!(f, "v={API_VERSION}&encoding={}", self.encoding.as_str())?;
         if let Some(compress) = self.compression.query_value() {
             write!(f, "&compress={compress}")?;
         }
@@ -477,7 +480,7 @@ impl Session {
         buf: &'b mut SendBuffer,
     ) -> Result<&'b [u8], SendError> {
         self.check_command(now, command.opcode())?;
-        let len = encode_into(command, buf)?;
+        let len = encode_into_as(self.config.encoding, command, buf)?;
         self.count_command(now);
         Ok(&buf[..len])
     }
@@ -543,10 +546,11 @@ impl Session {
             return None;
         };
         if let (Due::Heartbeat, Some(heart)) = (due, &mut connection.heart) {
-            let len = encode_into(&Heartbeat { seq: self.seq }, buf).ok()?;
+            let len =
+                encode_into_as(self.config.encoding, &Heartbeat { seq: self.seq }, buf).ok()?;
             heart.sent(now);
             connection.limiter.record(now);
-            return Some(Transmit::Text(&buf[..len]));
+            return Some(frame(self.config.encoding, &buf[..len]));
         }
         let handshake = connection.handshake?;
         let len = match handshake {
@@ -558,7 +562,7 @@ impl Session {
                     session_id: &identity.session_id,
                     seq: self.seq.unwrap_or(0),
                 };
-                encode_into(&resume, buf).ok()
+                encode_into_as(self.config.encoding, &resume, buf).ok()
             }
         }?;
         connection.handshake = None;
@@ -567,7 +571,7 @@ impl Session {
             // A new session numbers its dispatches from 1 again.
             self.seq = None;
         }
-        Some(Transmit::Text(&buf[..len]))
+        Some(frame(self.config.encoding, &buf[..len]))
     }
 
     /// Whether [`Session::poll_transmit`] has something now, without taking it: a driver whose
@@ -625,6 +629,7 @@ impl Session {
         Some(Connect {
             url: ConnectUrl {
                 base,
+                encoding: self.config.encoding,
                 compression: self.config.compression,
             },
             resume,
@@ -665,7 +670,7 @@ impl Session {
         payload: &'m [u8],
     ) -> Result<Option<DispatchRef<'m>>, HandleError> {
         let config = &self.config;
-        let envelope = Envelope::decode_filtered(payload, |name| {
+        let envelope = Envelope::decode_as(config.encoding, payload, |name| {
             wanted_internally(name) || config_wants(config, name)
         })?;
         let Phase::Open(connection) = &mut self.phase else {
@@ -695,7 +700,11 @@ impl Session {
                 let data = envelope
                     .data()
                     .ok_or(ProtocolError::MissingData { op: OpCode::Hello })?;
-                let interval = Hello::parse(data)?.heartbeat_interval;
+                let interval = match envelope.encoding() {
+                    Encoding::Json => Hello::parse(data)?,
+                    Encoding::Etf => etf::hello(data)?,
+                }
+                .heartbeat_interval;
                 if interval.is_zero() {
                     return Err(ProtocolError::ZeroHeartbeatInterval.into());
                 }
@@ -715,7 +724,10 @@ impl Session {
                 Ok(None)
             }
             OpCode::InvalidSession => {
-                let resumable = parse_invalid_session(envelope.data())?;
+                let resumable = match envelope.encoding() {
+                    Encoding::Json => parse_invalid_session(envelope.data())?,
+                    Encoding::Etf => etf::invalid_session(envelope.data())?,
+                };
                 self.disconnect(
                     now,
                     DisconnectCause::InvalidSession { resumable },
@@ -795,8 +807,12 @@ impl Session {
     /// What READY names this session by, or why it cannot be resumed. A missing or unusable
     /// resume URL falls back to the URL first dialled, which can resume any session.
     fn identity_from(&self, envelope: &Envelope<'_>) -> Result<Identity, ProtocolError> {
-        let ready = Ready::parse(envelope.data().unwrap_or(b"null"))
-            .map_err(ProtocolError::UnusableSessionId)?;
+        let data = envelope.data().unwrap_or(envelope.encoding().null());
+        let ready = match envelope.encoding() {
+            Encoding::Json => Ready::parse(data),
+            Encoding::Etf => etf::ready(data),
+        }
+        .map_err(ProtocolError::UnusableSessionId)?;
         let session_id = ready.session_id.map_err(ProtocolError::UnusableSessionId)?;
         if session_id.is_empty() {
             return Err(ProtocolError::EmptySessionId);
@@ -892,6 +908,14 @@ fn config_wants(config: &Config, name: &EventName<'_>) -> bool {
     }
 }
 
+/// A payload in the frame type its encoding travels in.
+const fn frame(encoding: Encoding, payload: &[u8]) -> Transmit<'_> {
+    match encoding {
+        Encoding::Json => Transmit::Text(payload),
+        Encoding::Etf => Transmit::Binary(payload),
+    }
+}
+
 /// How many of the 120 slots per minute stay free for heartbeats: the beats one window can
 /// hold at this interval, plus one for a beat the server asks for.
 fn heartbeat_reserve(heart: Option<&Heartbeater>, window: Duration) -> usize {
@@ -920,11 +944,12 @@ pub(crate) fn encode_identify(config: &Config, buf: &mut SendBuffer) -> Option<u
             intents: config.intents,
         }
     }
+    let encoding = config.encoding;
     match &config.presence {
-        Some(owned) => {
-            owned.with_borrowed(|presence| encode_into(&identify(config, Some(*presence)), buf))
-        }
-        None => encode_into(&identify(config, None), buf),
+        Some(owned) => owned.with_borrowed(|presence| {
+            encode_into_as(encoding, &identify(config, Some(*presence)), buf)
+        }),
+        None => encode_into_as(encoding, &identify(config, None), buf),
     }
     .ok()
 }

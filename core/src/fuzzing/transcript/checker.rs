@@ -256,10 +256,15 @@ impl Checker {
                 assert!(!connection.closed, "two close frames on one connection");
                 connection.closed = true;
             }
-            Transmit::Text(bytes) => {
+            Transmit::Text(bytes) | Transmit::Binary(bytes) => {
                 assert!(bytes.len() <= crate::command::MAX_PAYLOAD_LEN);
-                let value: Value = serde_json::from_slice(bytes)
-                    .unwrap_or_else(|error| panic!("sent malformed JSON ({error}): {bytes:?}"));
+                let value: Value = if matches!(transmit, Transmit::Binary(_)) {
+                    crate::codec::etf::from_message(bytes)
+                        .unwrap_or_else(|error| panic!("sent malformed ETF ({error}): {bytes:?}"))
+                } else {
+                    serde_json::from_slice(bytes)
+                        .unwrap_or_else(|error| panic!("sent malformed JSON ({error}): {bytes:?}"))
+                };
                 let op = value["op"]
                     .as_u64()
                     .expect("every payload has an integer op");

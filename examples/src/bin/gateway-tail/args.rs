@@ -86,6 +86,10 @@ pub(crate) struct Args {
     #[arg(long, value_enum, default_value_t = CompressChoice::None)]
     pub(crate) compress: CompressChoice,
 
+    /// Gateway encoding: JSON, or ETF (Discord's binary format, printed as the same NDJSON).
+    #[arg(long, value_enum, default_value_t = EncodingChoice::Json)]
+    pub(crate) encoding: EncodingChoice,
+
     /// Exit 0 after printing this many dispatches.
     #[arg(long, value_name = "N")]
     pub(crate) max_events: Option<u64>,
@@ -161,6 +165,24 @@ pub(crate) enum RuntimeChoice {
     Tokio,
     /// smol.
     Smol,
+}
+
+/// The gateway encoding, as the URL names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EncodingChoice {
+    /// JSON text.
+    Json,
+    /// Erlang's external term format.
+    Etf,
+}
+
+impl From<EncodingChoice> for discord_gateway::Encoding {
+    fn from(choice: EncodingChoice) -> Self {
+        match choice {
+            EncodingChoice::Json => Self::Json,
+            EncodingChoice::Etf => Self::Etf,
+        }
+    }
 }
 
 /// Transport compression, as the gateway names it.

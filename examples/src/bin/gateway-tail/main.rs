@@ -251,5 +251,7 @@ fn configure<R: Runtime>(
     if let Some(state) = resume {
         builder = builder.resume(state);
     }
-    builder.compression(args.compress.into())
+    builder
+        .compression(args.compress.into())
+        .encoding(args.encoding.into())
 }
