@@ -146,7 +146,10 @@ fn main() {
         // Raw against raw (ours checks `d`, twilight's raw mode does not look inside), and
         // typed against typed (both end with a `twilight_model` Message per event).
         let pairs = [
-            (Client::TwilightRaw, &[Client::Tokio, Client::Smol][..]),
+            (
+                Client::TwilightRaw,
+                &[Client::Tokio, Client::Smol, Client::TokioEtf][..],
+            ),
             (
                 Client::TwilightEvent,
                 &[Client::TokioTyped, Client::Tokio, Client::Smol][..],

@@ -38,6 +38,8 @@ pub enum Client {
     /// `discord-gateway-tokio`, ending where most bots end: each MESSAGE_CREATE deserialized
     /// into the same `twilight_model::channel::Message` twilight's `next_event` produces.
     TokioTyped,
+    /// `discord-gateway-tokio` on the ETF encoding (`encoding=etf`), handing out the raw event.
+    TokioEtf,
     /// `twilight-gateway` 0.18, reading raw messages (`Shard` as a `Stream` of `Message`s):
     /// the same work as ours, which hands out the raw event.
     TwilightRaw,
@@ -48,10 +50,11 @@ pub enum Client {
 
 impl Client {
     /// Every contender.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Tokio,
         Self::Smol,
         Self::TokioTyped,
+        Self::TokioEtf,
         Self::TwilightRaw,
         Self::TwilightEvent,
     ];
@@ -63,6 +66,7 @@ impl Client {
             Self::Tokio => "ours-tokio",
             Self::Smol => "ours-smol",
             Self::TokioTyped => "ours-tokio-typed",
+            Self::TokioEtf => "ours-tokio-etf",
             Self::TwilightRaw => "twilight-raw",
             Self::TwilightEvent => "twilight-event",
         }
@@ -395,8 +399,12 @@ async fn stream_ours<R: Runtime + Default>(
     compress: Compress,
     count: u64,
     depth: Depth,
+    encoding: discord_gateway::Encoding,
 ) -> StreamReport {
-    let mut shard = ours_builder::<R>(url, compress).build().expect("config");
+    let mut shard = ours_builder::<R>(url, compress)
+        .encoding(encoding)
+        .build()
+        .expect("config");
     let mut window = Window::new(count);
     while let Some(event) = shard.next_event().await {
         match event.expect("no fatal close") {
@@ -483,20 +491,35 @@ pub fn stream(client: Client, compress: Compress, url: &str, count: u64) -> Stre
             "this bench-client's twilight negotiates {TWILIGHT_COMPRESSION}"
         );
     }
+    let json = discord_gateway::Encoding::Json;
     match client {
         Client::Tokio => current_thread_tokio().block_on(
-            stream_ours::<discord_gateway_tokio::Tokio>(url, compress, count, Depth::Raw),
+            stream_ours::<discord_gateway_tokio::Tokio>(url, compress, count, Depth::Raw, json),
         ),
-        Client::TokioTyped => current_thread_tokio().block_on(stream_ours::<
-            discord_gateway_tokio::Tokio,
-        >(
-            url, compress, count, Depth::Typed
-        )),
+        Client::TokioTyped => {
+            current_thread_tokio().block_on(stream_ours::<discord_gateway_tokio::Tokio>(
+                url,
+                compress,
+                count,
+                Depth::Typed,
+                json,
+            ))
+        }
+        Client::TokioEtf => {
+            current_thread_tokio().block_on(stream_ours::<discord_gateway_tokio::Tokio>(
+                url,
+                compress,
+                count,
+                Depth::Raw,
+                discord_gateway::Encoding::Etf,
+            ))
+        }
         Client::Smol => smol::block_on(stream_ours::<discord_gateway_smol::Smol>(
             url,
             compress,
             count,
             Depth::Raw,
+            json,
         )),
         Client::TwilightRaw => current_thread_tokio().block_on(stream_twilight_raw(url, count)),
         Client::TwilightEvent => current_thread_tokio().block_on(stream_twilight_event(url, count)),
@@ -659,8 +682,8 @@ pub fn idle(client: Client, compress: Compress, url: &str, shards: u32) -> IdleR
         assert_eq!(compress, TWILIGHT_COMPRESSION, "twilight build mismatch");
     }
     match client {
-        // Idle shards deserialize nothing: the typed client idles as the raw one.
-        Client::Tokio | Client::TokioTyped => {
+        // The memory bench idles only the raw clients; the others idle the same way.
+        Client::Tokio | Client::TokioTyped | Client::TokioEtf => {
             let runtime = current_thread_tokio();
             runtime.block_on(idle_ours(
                 discord_gateway_tokio::Tokio,
