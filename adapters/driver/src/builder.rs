@@ -20,9 +20,9 @@ use crate::{Runtime, Shard};
 /// The largest message accepted by default, after decompression: enough for the GUILD_CREATE
 /// of a very large guild, small enough that a decompression bomb is an error, not an OOM.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
-/// The websocket read buffer each connection allocates by default. tungstenite's own default
-/// (128 KiB) favours one hot connection; a gateway bot holds one connection per shard, mostly
-/// idle, and large messages grow the buffer as they arrive anyway.
+/// How many bytes a connection reads from its socket at once during a burst, by default. The
+/// adapters' read-ahead buffer of this size exists only while bytes are in flight (a quiet
+/// socket holds none), so a gateway bot's many mostly idle shards do not each keep one.
 pub const DEFAULT_READ_BUFFER_SIZE: usize = 16 * 1024;
 /// How long dialing (TCP, TLS and the websocket handshake) may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -189,9 +189,9 @@ impl<R: Runtime> ShardBuilder<R> {
         self
     }
 
-    /// The websocket read buffer each connection allocates (default
-    /// [`DEFAULT_READ_BUFFER_SIZE`]): larger reads fewer times under heavy traffic, smaller
-    /// saves memory across many idle shards.
+    /// How many bytes to read from the socket at once during a burst (default
+    /// [`DEFAULT_READ_BUFFER_SIZE`]): larger reads fewer times under heavy traffic. The buffer
+    /// is freed whenever the socket goes quiet, so this costs idle shards nothing.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes;
         self

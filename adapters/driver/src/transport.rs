@@ -62,7 +62,8 @@ pub struct ConnectOptions {
     pub url: String,
     /// The largest message (and frame) accepted, in bytes.
     pub max_message_size: usize,
-    /// The read buffer the websocket allocates.
+    /// How many bytes to read from the socket at once during a burst (the adapters'
+    /// read-ahead buffer, freed while the socket is quiet).
     pub read_buffer_size: usize,
     /// The `User-Agent` header of the upgrade request.
     pub user_agent: &'static str,
