@@ -22,6 +22,8 @@ mod event;
 mod file_store;
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "async-tungstenite")]
+mod handshake;
 mod identify;
 mod inflate;
 mod link;

@@ -21,6 +21,7 @@ use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
 use futures_util::{Sink, Stream};
 
+pub use crate::handshake::{upgrade, HandshakeError, MAX_RESPONSE_HEAD};
 pub use crate::read_ahead::{ReadAhead, ReadAheadStream, WEBSOCKET_READ_BUFFER};
 use crate::transport::{ConnectOptions, Frame, TransportError};
 
@@ -89,6 +90,23 @@ pub fn address(request: &Request) -> Result<(String, u16), TransportError> {
         }
     };
     Ok((host.to_owned(), port))
+}
+
+/// Opens the websocket over `stream` (plain TCP or TLS, already connected): the handshake of
+/// [`upgrade`], then the driver's [`crate::Transport`] around it.
+///
+/// # Errors
+/// A [`HandshakeError`] inside [`TransportError::Other`].
+pub async fn open<S>(
+    stream: S,
+    request: &Request,
+    options: &ConnectOptions,
+) -> Result<crate::BoxedTransport, TransportError>
+where
+    S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static,
+{
+    let socket = upgrade(stream, request, config(options)).await?;
+    Ok(crate::BoxedTransport::new(WebSocket::new(socket)))
 }
 
 /// Turns a tungstenite error into the driver's.
@@ -177,6 +195,16 @@ pub fn tls_for(
     } else {
         Ok(None)
     }
+}
+
+/// The name `host` is checked against in the server's certificate.
+///
+/// # Errors
+/// [`TransportError::Other`] when `host` is neither a DNS name nor an IP address.
+#[cfg(feature = "rustls")]
+pub fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, TransportError> {
+    rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| TransportError::Other(Box::new(e)))
 }
 
 /// The TLS client configuration for every `wss://` connection: rustls with its `ring` provider

@@ -29,7 +29,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use discord_gateway_driver::websocket::{self, ReadAheadStream, WebSocket};
+use discord_gateway_driver::websocket::{self, ReadAheadStream};
 use discord_gateway_driver::{BoxedTransport, ConnectOptions, TransportError};
 
 pub use discord_gateway_driver::discord_gateway;
@@ -51,22 +51,25 @@ impl Runtime for Smol {
     ) -> impl Future<Output = Result<Self::Socket, TransportError>> + Send + 'static {
         async move {
             let request = websocket::request(&options)?;
-            let connector = websocket::tls_for(&options)?.map(Into::into);
+            let tls = websocket::tls_for(&options)?;
             let (host, port) = websocket::address(&request)?;
             let tcp = async_net::TcpStream::connect((host.as_str(), port))
                 .await
                 .map_err(|e| TransportError::Other(Box::new(e)))?;
             let stream = ReadAheadStream::new(tcp, options.read_buffer_size);
-            let (socket, _response) =
-                async_tungstenite::smol::client_async_tls_with_connector_and_config(
-                    request,
-                    stream,
-                    connector,
-                    Some(websocket::config(&options)),
-                )
-                .await
-                .map_err(websocket::error)?;
-            Ok(BoxedTransport::new(WebSocket::new(socket)))
+            // Two monomorphic paths rather than an enum over both streams: nothing to dispatch
+            // per read.
+            match tls {
+                None => websocket::open(stream, &request, &options).await,
+                Some(config) => {
+                    let name = websocket::server_name(&host)?;
+                    let stream = futures_rustls::TlsConnector::from(config)
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| TransportError::Other(Box::new(e)))?;
+                    websocket::open(stream, &request, &options).await
+                }
+            }
         }
     }
 

@@ -28,7 +28,8 @@ mod read_ahead;
 use std::future::Future;
 use std::time::Instant;
 
-use discord_gateway_driver::websocket::{self, WebSocket};
+use async_tungstenite::tokio::TokioAdapter;
+use discord_gateway_driver::websocket;
 use discord_gateway_driver::{BoxedTransport, ConnectOptions, TransportError};
 use read_ahead::ReadAheadStream;
 
@@ -52,22 +53,25 @@ impl Runtime for Tokio {
     ) -> impl Future<Output = Result<Self::Socket, TransportError>> + Send + 'static {
         async move {
             let request = websocket::request(&options)?;
-            let connector = websocket::tls_for(&options)?.map(Into::into);
+            let tls = websocket::tls_for(&options)?;
             let (host, port) = websocket::address(&request)?;
             let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
                 .await
                 .map_err(|e| TransportError::Other(Box::new(e)))?;
             let stream = ReadAheadStream::new(tcp, options.read_buffer_size);
-            let (socket, _response) =
-                async_tungstenite::tokio::client_async_tls_with_connector_and_config(
-                    request,
-                    stream,
-                    connector,
-                    Some(websocket::config(&options)),
-                )
-                .await
-                .map_err(websocket::error)?;
-            Ok(BoxedTransport::new(WebSocket::new(socket)))
+            // Two monomorphic paths rather than an enum over both streams: nothing to dispatch
+            // per read.
+            match tls {
+                None => websocket::open(TokioAdapter::new(stream), &request, &options).await,
+                Some(config) => {
+                    let name = websocket::server_name(&host)?;
+                    let stream = tokio_rustls::TlsConnector::from(config)
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| TransportError::Other(Box::new(e)))?;
+                    websocket::open(TokioAdapter::new(stream), &request, &options).await
+                }
+            }
         }
     }
 
