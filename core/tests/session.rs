@@ -3,7 +3,9 @@
 //! Every test reads as the protocol: the gateway says something, time passes, and the test checks
 //! what the client sent and what it reported. Nothing sleeps and nothing touches a network.
 
+use core::borrow::Borrow;
 use core::time::Duration;
+use std::rc::Rc;
 
 use discord_gateway::codec::DecodeError;
 use discord_gateway::command::{
@@ -34,8 +36,8 @@ enum Sent {
 }
 
 /// The client side of a conversation: a session, a virtual clock, and a record of everything.
-struct Client {
-    session: Session,
+struct Client<C = Config> {
+    session: Session<C>,
     now: Instant,
     buf: SendBuffer,
     sent: Vec<Sent>,
@@ -48,12 +50,12 @@ struct Client {
     auto_ack: bool,
 }
 
-impl Client {
-    fn new(config: Config) -> Self {
+impl<C: Borrow<Config>> Client<C> {
+    fn new(config: C) -> Self {
         Self::from_session(Session::new(config))
     }
 
-    fn from_session(session: Session) -> Self {
+    fn from_session(session: Session<C>) -> Self {
         Self {
             session,
             now: Instant::from_millis(1_000),
@@ -1074,6 +1076,101 @@ fn urls_carry_the_query_and_compression_and_shards_go_in_identify() {
         "ws://127.0.0.1:9999/gateway?v=10&encoding=json&compress=zstd-stream"
     );
     assert_eq!(client.payloads(2)[0].1["shard"], json!([3, 8]));
+}
+
+#[test]
+fn shards_sharing_one_config_each_identify_and_resume_as_themselves() {
+    // One configuration (the token, presence and URL once) behind a shared pointer, as a
+    // process with many shards holds it; the config's own shard id is not the one used.
+    let shared = Rc::new(
+        config()
+            .shard(ShardId::new(0, 16).unwrap())
+            .build()
+            .unwrap(),
+    );
+    let mut shards: Vec<Client<Rc<Config>>> = [3, 11]
+        .into_iter()
+        .map(|id| {
+            let shard = ShardId::new(id, 16).unwrap();
+            Client::from_session(Session::for_shard(Rc::clone(&shared), shard, u64::from(id)))
+        })
+        .collect();
+    for (client, id) in shards.iter_mut().zip([3, 11]) {
+        assert_eq!(client.session.shard(), ShardId::new(id, 16).unwrap());
+        client.start();
+        assert_eq!(client.payloads(2)[0].1["shard"], json!([id, 16]));
+        assert_eq!(client.payloads(2)[0].1["token"], TOKEN);
+    }
+    assert_eq!(Rc::strong_count(&shared), 3, "one config, not three");
+
+    // A saved session resumes on a shared config too.
+    let state = ResumeState {
+        session_id: "abc".try_into().unwrap(),
+        resume_gateway_url: "wss://resume.discord.gg".try_into().unwrap(),
+        seq: 7,
+    };
+    let session = Session::for_shard(Rc::clone(&shared), ShardId::new(5, 16).unwrap(), 1)
+        .resuming(&state)
+        .unwrap();
+    let mut resumed = Client::from_session(session);
+    resumed.drain();
+    assert!(resumed.dials[0].1, "dials to resume");
+    resumed.hello();
+    assert_eq!(
+        resumed.payloads(6)[0].1,
+        json!({"token": TOKEN, "session_id": "abc", "seq": 7})
+    );
+}
+
+#[test]
+fn build_refuses_an_identify_that_would_only_overflow_with_a_wider_shard_id() {
+    // A config serves any shard (`Session::for_shard`), so `build` proves the Identify with
+    // the widest shard id there is: a presence that fits beside `[0, 1]` but not beside
+    // `[4294967294, 4294967295]` is refused.
+    let token: String = "\\\"".repeat(MAX_TOKEN_LEN.max(512) / 2);
+    let base = || {
+        Config::builder(Token::new(&token).unwrap())
+            .properties(
+                &"\u{1}".repeat(MAX_PROPERTY_LEN),
+                &"\u{1}".repeat(MAX_PROPERTY_LEN),
+            )
+            .intents(Intents::all())
+            .large_threshold(250)
+    };
+    let wide = ShardId::new(u32::MAX - 1, u32::MAX).unwrap();
+    // Grow the presence by one escaped control character (six bytes on the wire) at a time,
+    // filling two activities' names and states in turn, until build refuses it.
+    let escapes = |count: usize| "\u{1}".repeat(count.min(MAX_OWNED_STRING_LEN));
+    let mut last_fit = 0;
+    for count in 0..4 * MAX_OWNED_STRING_LEN {
+        let slot = |i: usize| escapes(count.saturating_sub(i * MAX_OWNED_STRING_LEN));
+        let (first, second, third, fourth) = (slot(0), slot(1), slot(2), slot(3));
+        let activities = [
+            Activity::new(ActivityType::Playing, &first).with_state(&second),
+            Activity::new(ActivityType::Watching, &third).with_state(&fourth),
+        ];
+        let presence =
+            OwnedPresence::from_borrowed(&UpdatePresence::new(Status::Idle, &activities)).unwrap();
+        match base().presence(presence).build() {
+            Ok(config) => {
+                // Whatever build accepts fits beside the widest shard id.
+                let mut client = Client::from_session(Session::for_shard(config, wide, 1));
+                client.start();
+                let identify = json!({"op": 2, "d": client.payloads(2)[0].1}).to_string();
+                assert!(identify.len() <= 4096, "{}", identify.len());
+                last_fit = identify.len();
+            }
+            Err(error) => {
+                assert_eq!(error, ConfigError::IdentifyTooLarge);
+                // The refused Identify is six bytes longer than the last that fitted; with
+                // `[0, 1]` (20 bytes narrower) it would have fitted, so the width was checked.
+                assert!(last_fit + 6 - 20 <= 4096, "{last_fit}");
+                assert!(last_fit > 4096 - 6, "refused too early: {last_fit}");
+                return;
+            }
+        }
+    }
+    panic!("the presence never became too large");
 }
 
 /// Defect 5 of the driver issue: a gateway URL that already carried a query got the session's

@@ -36,7 +36,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ShardBuilder<R: Runtime> {
     runtime: R,
     core: ConfigBuilder,
-    seeded: bool,
+    /// The jitter seed the tests fixed; `None` draws one from the OS per shard.
+    seed: Option<u64>,
     identify: Option<Arc<dyn IdentifyQueue>>,
     connect_timeout: Duration,
     max_message_size: usize,
@@ -60,7 +61,7 @@ impl<R: Runtime> ShardBuilder<R> {
         Self {
             runtime,
             core: Config::builder(token),
-            seeded: false,
+            seed: None,
             identify: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -148,7 +149,7 @@ impl<R: Runtime> ShardBuilder<R> {
     /// A fixed jitter seed (tests); by default one is drawn from the OS.
     pub fn seed(mut self, seed: u64) -> Self {
         self.core = self.core.seed(seed);
-        self.seeded = true;
+        self.seed = Some(seed);
         self
     }
 
@@ -209,19 +210,34 @@ impl<R: Runtime> ShardBuilder<R> {
     /// # Errors
     /// A [`BuildError`] for a malformed configuration, or a compression this build cannot read.
     pub fn build(self) -> Result<Shard<R>, BuildError> {
-        let core = if self.seeded {
-            self.core
-        } else {
-            self.core.seed(os_seed())
-        };
-        let config = core.build().map_err(BuildError::Config)?;
+        let config = self.shared_config()?;
+        let shard = config.shard();
+        self.build_shared(config, shard)
+    }
+
+    /// The core configuration, checked once, for every shard built from this builder to share
+    /// ([`ShardBuilder::build_shared`]): a process with a thousand shards keeps one token,
+    /// presence and URL, not a thousand.
+    pub(crate) fn shared_config(&self) -> Result<Arc<Config>, BuildError> {
+        let config = self.core.clone().build().map_err(BuildError::Config)?;
         // Otherwise every connection would fail to decompress, and the shard would reconnect
         // for ever.
         Inflater::new(config.compression())
             .map_err(|_| BuildError::CompressionUnavailable(config.compression()))?;
+        Ok(Arc::new(config))
+    }
+
+    /// Builds shard `shard` over `config` (from [`ShardBuilder::shared_config`]), with its own
+    /// jitter seed unless the builder fixed one.
+    pub(crate) fn build_shared(
+        self,
+        config: Arc<Config>,
+        shard: ShardId,
+    ) -> Result<Shard<R>, BuildError> {
+        let session = Session::for_shard(config, shard, self.seed.unwrap_or_else(os_seed));
         let session = match &self.resume {
-            Some(state) => Session::restore(config, state).map_err(BuildError::Config)?,
-            None => Session::new(config),
+            Some(state) => session.resuming(state).map_err(BuildError::Config)?,
+            None => session,
         };
         let identify = match self.identify {
             Some(queue) => queue,

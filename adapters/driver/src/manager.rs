@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use discord_gateway::protocol::CloseCode;
-use discord_gateway::session::ResumeState;
+use discord_gateway::session::{Config, ResumeState};
 use discord_gateway::ShardId;
 use futures_util::future::join_all;
 use futures_util::stream::SelectAll;
@@ -170,14 +170,17 @@ impl<R: Runtime> ManagerBuilder<R> {
             .queue
             .unwrap_or_else(|| Arc::new(LocalIdentifyQueue::new(self.shard.runtime().clone(), 1)));
         let template = self.shard.shared_identify_queue(queue);
+        let config = template.shared_config().map_err(StartError::Build)?;
         let mut shards = SelectAll::new();
         let mut senders = BTreeMap::new();
         let mut restored = Vec::new();
         for (index, id) in ids.iter().copied().enumerate() {
-            let builder = template.clone().shard(id);
+            let builder = template.clone();
             let shard = match saved.get(index).cloned().flatten() {
-                Some(state) => build_resuming(builder, id, state, &mut restored)?,
-                None => builder.build().map_err(StartError::Build)?,
+                Some(state) => build_resuming(builder, &config, id, state, &mut restored)?,
+                None => builder
+                    .build_shared(Arc::clone(&config), id)
+                    .map_err(StartError::Build)?,
             };
             senders.insert(id, shard.sender());
             shards.push(Tagged {
@@ -214,11 +217,16 @@ impl<R: Runtime> ManagerBuilder<R> {
 /// version, say) is logged and the shard identifies instead of the start failing.
 fn build_resuming<R: Runtime>(
     builder: ShardBuilder<R>,
+    config: &Arc<Config>,
     id: ShardId,
     state: ResumeState,
     restored: &mut Vec<ShardId>,
 ) -> Result<Shard<R>, StartError> {
-    match builder.clone().resume(state).build() {
+    match builder
+        .clone()
+        .resume(state)
+        .build_shared(Arc::clone(config), id)
+    {
         Ok(shard) => {
             restored.push(id);
             Ok(shard)
@@ -227,7 +235,9 @@ fn build_resuming<R: Runtime>(
             tracing::warn!(shard = id.id(), %error, "the saved session cannot be resumed; identifying");
             // It is cleared like the others: it will never resume.
             restored.push(id);
-            builder.build().map_err(StartError::Build)
+            builder
+                .build_shared(Arc::clone(config), id)
+                .map_err(StartError::Build)
         }
         Err(error) => Err(StartError::Build(error)),
     }

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use discord_gateway::command::{Encode, MAX_PAYLOAD_LEN};
 use discord_gateway::protocol::{CloseCode, ShardId};
 use discord_gateway::session::{
-    CloseKind, Event, Message, ResumeState, SendBuffer, SendError, Session, State, Stop, Transmit,
+    CloseKind, Config, Event, Message, ResumeState, SendBuffer, SendError, Session, State, Stop,
+    Transmit,
 };
 use discord_gateway::Instant as CoreInstant;
 use futures_channel::mpsc;
@@ -70,7 +71,7 @@ pub(crate) struct Limits {
 /// every shard's handle ([`Shard::resume_state`], [`Shard::close`], [`Shard::latency`]).
 pub struct Shard<R: Runtime> {
     runtime: R,
-    session: Session,
+    session: Session<Arc<Config>>,
     clock: Clock,
     span: tracing::Span,
     limits: Arc<Limits>,
@@ -99,7 +100,7 @@ impl<R: Runtime> Unpin for Shard<R> {}
 impl<R: Runtime> std::fmt::Debug for Shard<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shard")
-            .field("shard", &self.session.config().shard())
+            .field("shard", &self.session.shard())
             .field("state", &self.session.state())
             .field("queued_commands", &self.queued.len())
             .finish_non_exhaustive()
@@ -116,11 +117,11 @@ impl<R: Runtime + Default> Shard<R> {
 impl<R: Runtime> Shard<R> {
     pub(crate) fn from_parts(
         runtime: R,
-        session: Session,
+        session: Session<Arc<Config>>,
         identify: Arc<dyn IdentifyQueue>,
         limits: Arc<Limits>,
     ) -> Self {
-        let shard = session.config().shard();
+        let shard = session.shard();
         let (sender, commands) = mpsc::unbounded();
         Self {
             span: tracing::info_span!("shard", id = shard.id(), count = shard.count()),
@@ -146,7 +147,7 @@ impl<R: Runtime> Shard<R> {
     /// This shard's id.
     #[must_use]
     pub fn id(&self) -> ShardId {
-        self.session.config().shard()
+        self.session.shard()
     }
 
     /// A handle to queue commands from other tasks.
@@ -190,7 +191,7 @@ impl<R: Runtime> Shard<R> {
 
     /// The session state machine, for inspection.
     #[must_use]
-    pub fn session(&self) -> &Session {
+    pub fn session(&self) -> &Session<Arc<Config>> {
         &self.session
     }
 

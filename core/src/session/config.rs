@@ -362,12 +362,21 @@ impl ConfigBuilder {
             hello_timeout: self.hello_timeout,
             send_window: self.send_window,
         };
-        // Proven here, once, so the session never meets an Identify it cannot send.
+        // Proven here, once, so the session never meets an Identify it cannot send: with the
+        // widest shard id there is, since one configuration may serve every shard of a bot
+        // (`Session::for_shard`).
         let mut scratch = [0u8; MAX_PAYLOAD_LEN];
-        super::encode_identify(&config, &mut scratch).ok_or(ConfigError::IdentifyTooLarge)?;
+        super::encode_identify(&config, WIDEST_SHARD, &mut scratch)
+            .ok_or(ConfigError::IdentifyTooLarge)?;
         Ok(config)
     }
 }
+
+/// The shard id with the most digits (and the largest ETF integers): `[4294967294, 4294967295]`.
+const WIDEST_SHARD: ShardId = match ShardId::new(u32::MAX - 1, u32::MAX) {
+    Ok(shard) => shard,
+    Err(_) => ShardId::ONE,
+};
 
 fn property(text: &str) -> Result<heapless::String<MAX_PROPERTY_LEN>, ConfigError> {
     heapless::String::try_from(text).map_err(|_| ConfigError::PropertyTooLong {

@@ -28,6 +28,7 @@ mod heartbeat;
 mod rate_limit;
 mod rng;
 
+use core::borrow::Borrow;
 use core::fmt;
 use core::time::Duration;
 
@@ -47,7 +48,7 @@ use crate::command::{
     encode_into_as, ConnectionProperties, Encode, Heartbeat, Identify, Resume, UpdatePresence,
     MAX_PAYLOAD_LEN,
 };
-use crate::protocol::{CloseCode, EventType, OpCode, Recovery};
+use crate::protocol::{CloseCode, EventType, OpCode, Recovery, ShardId};
 use crate::time::Instant;
 use heartbeat::{Beat, Heartbeater};
 use rate_limit::SendLimiter;
@@ -219,9 +220,16 @@ enum Phase {
 }
 
 /// One shard's gateway session. See the [module docs](self) for how to drive it.
+///
+/// `C` is how the session holds its [`Config`]: by value (the default), or through a shared
+/// pointer such as `Arc<Config>` when many shards of one bot run with one configuration
+/// ([`Session::for_shard`]), so a process with a thousand shards keeps one copy of the token,
+/// presence and URL rather than a thousand.
 #[derive(Clone, Debug)]
-pub struct Session {
-    config: Config,
+pub struct Session<C = Config> {
+    config: C,
+    /// Which shard this is: the configuration's own, or the one [`Session::for_shard`] gave.
+    shard: ShardId,
     identity: Option<Identity>,
     /// The last sequence number received in this session.
     seq: Option<u64>,
@@ -237,20 +245,35 @@ pub struct Session {
     events: heapless::Deque<Event, EVENT_CAPACITY>,
 }
 
-impl Session {
+impl<C: Borrow<Config>> Session<C> {
     /// A session that will identify on its first connection, which it asks for at once.
     #[must_use]
-    pub fn new(config: Config) -> Self {
-        let jitter = Jitter::new(config.seed);
+    pub fn new(config: C) -> Self {
+        let (shard, seed) = {
+            let config = config.borrow();
+            (config.shard, config.seed)
+        };
+        Self::for_shard(config, shard, seed)
+    }
+
+    /// A session for `shard` under a configuration other shards share: `config`'s own shard and
+    /// seed are not used. `seed` feeds this session's heartbeat jitter and backoff; give each
+    /// shard its own, so a fleet does not beat in step.
+    ///
+    /// [`ConfigBuilder::build`] proved that the Identify fits for the widest shard id, so any
+    /// `shard` here is sendable.
+    #[must_use]
+    pub fn for_shard(config: C, shard: ShardId, seed: u64) -> Self {
         Self {
             config,
+            shard,
             identity: None,
             seq: None,
             phase: Phase::Waiting { at: Instant::ZERO },
             pending_close: None,
             failures: 0,
             too_large: None,
-            jitter,
+            jitter: Jitter::new(seed),
             events: heapless::Deque::new(),
         }
     }
@@ -261,24 +284,38 @@ impl Session {
     /// # Errors
     /// [`ConfigError::UrlScheme`] when the state's resume URL is not a websocket URL, and
     /// [`ConfigError::EmptySessionId`] when it names no session.
-    pub fn restore(config: Config, state: &ResumeState) -> Result<Self, ConfigError> {
+    pub fn restore(config: C, state: &ResumeState) -> Result<Self, ConfigError> {
+        Self::new(config).resuming(state)
+    }
+
+    /// This new session, set to resume `state` on its first connection instead of
+    /// identifying: [`Session::restore`] for a session made by [`Session::for_shard`].
+    ///
+    /// # Errors
+    /// As [`Session::restore`].
+    pub fn resuming(mut self, state: &ResumeState) -> Result<Self, ConfigError> {
         let resume_url = config::parse_url(&state.resume_gateway_url)?;
         if state.session_id.is_empty() {
             return Err(ConfigError::EmptySessionId);
         }
-        let mut session = Self::new(config);
-        session.identity = Some(Identity {
+        self.identity = Some(Identity {
             session_id: state.session_id.clone(),
             resume_url,
         });
-        session.seq = Some(state.seq);
-        Ok(session)
+        self.seq = Some(state.seq);
+        Ok(self)
     }
 
     /// The configuration.
     #[must_use]
-    pub const fn config(&self) -> &Config {
-        &self.config
+    pub fn config(&self) -> &Config {
+        self.config.borrow()
+    }
+
+    /// The shard this session is.
+    #[must_use]
+    pub const fn shard(&self) -> ShardId {
+        self.shard
     }
 
     /// Where the session stands.
@@ -344,11 +381,11 @@ impl Session {
         if matches!(self.phase, Phase::Connecting) {
             self.phase = Phase::Open(Connection {
                 stage: Stage::AwaitingHello {
-                    deadline: now + self.config.hello_timeout,
+                    deadline: now + self.config.borrow().hello_timeout,
                 },
                 heart: None,
                 handshake: None,
-                limiter: SendLimiter::new(now, self.config.send_window),
+                limiter: SendLimiter::new(now, self.config.borrow().send_window),
                 command_wake: None,
             });
         }
@@ -480,7 +517,7 @@ impl Session {
         buf: &'b mut SendBuffer,
     ) -> Result<&'b [u8], SendError> {
         self.check_command(now, command.opcode())?;
-        let len = encode_into_as(self.config.encoding, command, buf)?;
+        let len = encode_into_as(self.config.borrow().encoding, command, buf)?;
         self.count_command(now);
         Ok(&buf[..len])
     }
@@ -508,7 +545,8 @@ impl Session {
         if connection.stage != Stage::Active {
             return Err(SendError::NotReady);
         }
-        let reserve = heartbeat_reserve(connection.heart.as_ref(), self.config.send_window);
+        let reserve =
+            heartbeat_reserve(connection.heart.as_ref(), self.config.borrow().send_window);
         let ready_at = connection.limiter.ready_at(now, reserve);
         if ready_at > now {
             connection.command_wake = Some(
@@ -546,23 +584,27 @@ impl Session {
             return None;
         };
         if let (Due::Heartbeat, Some(heart)) = (due, &mut connection.heart) {
-            let len =
-                encode_into_as(self.config.encoding, &Heartbeat { seq: self.seq }, buf).ok()?;
+            let len = encode_into_as(
+                self.config.borrow().encoding,
+                &Heartbeat { seq: self.seq },
+                buf,
+            )
+            .ok()?;
             heart.sent(now);
             connection.limiter.record(now);
-            return Some(frame(self.config.encoding, &buf[..len]));
+            return Some(frame(self.config.borrow().encoding, &buf[..len]));
         }
         let handshake = connection.handshake?;
         let len = match handshake {
-            Handshake::Identify => encode_identify(&self.config, buf),
+            Handshake::Identify => encode_identify(self.config.borrow(), self.shard, buf),
             Handshake::Resume => {
                 let identity = self.identity.as_ref()?;
                 let resume = Resume {
-                    token: &self.config.token,
+                    token: &self.config.borrow().token,
                     session_id: &identity.session_id,
                     seq: self.seq.unwrap_or(0),
                 };
-                encode_into_as(self.config.encoding, &resume, buf).ok()
+                encode_into_as(self.config.borrow().encoding, &resume, buf).ok()
             }
         }?;
         connection.handshake = None;
@@ -571,7 +613,7 @@ impl Session {
             // A new session numbers its dispatches from 1 again.
             self.seq = None;
         }
-        Some(frame(self.config.encoding, &buf[..len]))
+        Some(frame(self.config.borrow().encoding, &buf[..len]))
     }
 
     /// Whether [`Session::poll_transmit`] has something now, without taking it: a driver whose
@@ -624,13 +666,13 @@ impl Session {
         let resume = self.identity.is_some();
         let base = match &self.identity {
             Some(identity) if self.failures < RESUME_URL_ATTEMPTS => identity.resume_url.as_str(),
-            _ => self.config.gateway_url.as_str(),
+            _ => self.config.borrow().gateway_url.as_str(),
         };
         Some(Connect {
             url: ConnectUrl {
                 base,
-                encoding: self.config.encoding,
-                compression: self.config.compression,
+                encoding: self.config.borrow().encoding,
+                compression: self.config.borrow().compression,
             },
             resume,
         })
@@ -669,7 +711,7 @@ impl Session {
         now: Instant,
         payload: &'m [u8],
     ) -> Result<Option<DispatchRef<'m>>, HandleError> {
-        let config = &self.config;
+        let config = self.config.borrow();
         let envelope = Envelope::decode_as(config.encoding, payload, |name| {
             wanted_internally(name) || config_wants(config, name)
         })?;
@@ -800,7 +842,7 @@ impl Session {
 
         let wanted = envelope
             .name()
-            .is_some_and(|name| config_wants(&self.config, name));
+            .is_some_and(|name| config_wants(self.config.borrow(), name));
         Ok((fresh && wanted).then(|| DispatchRef::new(envelope)))
     }
 
@@ -821,7 +863,7 @@ impl Session {
             .resume_gateway_url
             .ok()
             .and_then(|url| config::parse_url(&url).ok())
-            .unwrap_or_else(|| self.config.gateway_url.clone());
+            .unwrap_or_else(|| self.config.borrow().gateway_url.clone());
         Ok(Identity {
             session_id,
             resume_url,
@@ -880,7 +922,7 @@ impl Session {
         if self.failures == 0 {
             return Duration::ZERO;
         }
-        let Backoff { initial, max } = self.config.backoff;
+        let Backoff { initial, max } = self.config.borrow().backoff;
         let exponent = (self.failures - 1).min(20);
         let full = initial.saturating_mul(1 << exponent).min(max);
         self.jitter.between(full / 2, full)
@@ -928,8 +970,16 @@ fn heartbeat_reserve(heart: Option<&Heartbeater>, window: Duration) -> usize {
         .clamp(2, SEND_LIMIT / 2)
 }
 
-pub(crate) fn encode_identify(config: &Config, buf: &mut SendBuffer) -> Option<usize> {
-    fn identify<'a>(config: &'a Config, presence: Option<UpdatePresence<'a>>) -> Identify<'a> {
+pub(crate) fn encode_identify(
+    config: &Config,
+    shard: ShardId,
+    buf: &mut SendBuffer,
+) -> Option<usize> {
+    fn identify<'a>(
+        config: &'a Config,
+        shard: ShardId,
+        presence: Option<UpdatePresence<'a>>,
+    ) -> Identify<'a> {
         Identify {
             token: &config.token,
             properties: ConnectionProperties {
@@ -939,7 +989,7 @@ pub(crate) fn encode_identify(config: &Config, buf: &mut SendBuffer) -> Option<u
             },
             compress: false,
             large_threshold: config.large_threshold,
-            shard: Some(config.shard),
+            shard: Some(shard),
             presence,
             intents: config.intents,
         }
@@ -947,9 +997,9 @@ pub(crate) fn encode_identify(config: &Config, buf: &mut SendBuffer) -> Option<u
     let encoding = config.encoding;
     match &config.presence {
         Some(owned) => owned.with_borrowed(|presence| {
-            encode_into_as(encoding, &identify(config, Some(*presence)), buf)
+            encode_into_as(encoding, &identify(config, shard, Some(*presence)), buf)
         }),
-        None => encode_into_as(encoding, &identify(config, None), buf),
+        None => encode_into_as(encoding, &identify(config, shard, None), buf),
     }
     .ok()
 }
