@@ -14,10 +14,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use discord_gateway::protocol::{EventSet, EventType, ShardId};
+use discord_gateway::protocol::{EventSet, EventType};
 use discord_gateway::session::Compression;
 use discord_gateway::Token;
-use discord_gateway_driver::{LocalIdentifyQueue, Runtime, Shard, ShardBuilder, ShardEvent};
+use discord_gateway_driver::{
+    LocalIdentifyQueue, Runtime, Shard, ShardBuilder, ShardEvent, ShardRange,
+};
 use futures_util::StreamExt;
 
 use crate::measure::{process_cpu, rss_bytes, thread_cpu, trim_heap};
@@ -610,12 +612,13 @@ async fn idle_ours<R: Runtime + Default>(
     let rss_before = read_rss();
     let started = Instant::now();
     let queue = LocalIdentifyQueue::new(runtime.clone(), shards);
-    for id in 0..shards {
-        let mut shard = ours_builder::<R>(url, compress)
-            .shard(ShardId::new(id, shards).expect("shard id"))
-            .identify_queue(queue.clone())
-            .build()
-            .expect("config");
+    // One configuration for every shard, as twilight's side below shares its `Config`.
+    let range = ShardRange::all(shards).expect("at least one shard");
+    let built = ours_builder::<R>(url, compress)
+        .identify_queue(queue.clone())
+        .build_range(range)
+        .expect("config");
+    for mut shard in built {
         let ready = Arc::clone(&ready);
         spawn(Box::pin(async move {
             while let Some(event) = shard.next_event().await {

@@ -15,7 +15,7 @@ use crate::identify::{IdentifyQueue, LocalIdentifyQueue};
 use crate::inflate::Inflater;
 use crate::runtime::os_seed;
 use crate::shard::Limits;
-use crate::{Runtime, Shard};
+use crate::{Runtime, Shard, ShardRange};
 
 /// The largest message accepted by default, after decompression: enough for the GUILD_CREATE
 /// of a very large guild, small enough that a decompression bomb is an error, not an OOM.
@@ -213,6 +213,22 @@ impl<R: Runtime> ShardBuilder<R> {
         let config = self.shared_config()?;
         let shard = config.shard();
         self.build_shared(config, shard)
+    }
+
+    /// Builds every shard of `range` over one shared configuration, for a bot that runs each
+    /// shard on a task of its own (a [`crate::ShardManager`] does this for its range itself).
+    /// A resume state set with [`ShardBuilder::resume`] is not used: it names one session.
+    ///
+    /// # Errors
+    /// As [`ShardBuilder::build`].
+    pub fn build_range(self, range: ShardRange) -> Result<Vec<Shard<R>>, BuildError> {
+        let config = self.shared_config()?;
+        let mut builder = self;
+        builder.resume = None;
+        range
+            .shards()
+            .map(|id| builder.clone().build_shared(Arc::clone(&config), id))
+            .collect()
     }
 
     /// The core configuration, checked once, for every shard built from this builder to share

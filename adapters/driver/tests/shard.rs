@@ -299,3 +299,25 @@ fn a_compression_that_is_not_compiled_in_is_a_build_error() {
         }
     }
 }
+
+#[test]
+fn a_range_of_shards_shares_one_config_and_each_shard_keeps_its_id() {
+    let rt = discord_gateway_driver::testing::TestRuntime::new();
+    let range = discord_gateway_driver::ShardRange::new(4, 7, 16).expect("a valid range");
+    let shards = common::builder(&rt)
+        .build_range(range)
+        .expect("the range builds");
+    let ids: Vec<(u32, u32)> = shards
+        .iter()
+        .map(|shard| (shard.id().id(), shard.id().count()))
+        .collect();
+    assert_eq!(ids, [(4, 16), (5, 16), (6, 16), (7, 16)]);
+    let first = shards[0].session().config();
+    for shard in &shards[1..] {
+        assert!(
+            std::ptr::eq(first, shard.session().config()),
+            "shard {} has a config of its own",
+            shard.id().id()
+        );
+    }
+}
