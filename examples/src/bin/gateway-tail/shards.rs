@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io::{self, Write};
 use std::pin::pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use discord_gateway::Token;
 use discord_gateway_driver::discovery::Discovery;
@@ -14,10 +14,9 @@ use discord_gateway_driver::{
 use discord_gateway_redis::{
     RedisIdentifyQueueBuilder, RedisSessionStore, RedisStreamSink, StreamWriter,
 };
-use futures_util::future::{select, Either};
 
 use crate::args::{IdentifyQueueChoice, RedisUrl, SessionStoreChoice, ShardsChoice};
-use crate::tail::{Finish, TailError, DRAIN};
+use crate::tail::{Finish, StopThenDrain, TailError};
 
 /// What `--shards` and its companion flags asked for.
 pub(crate) struct Plan {
@@ -167,25 +166,14 @@ async fn print<R: Runtime + Default>(
 ) -> Result<Finish, TailError> {
     let mut out = io::BufWriter::new(io::stdout());
     let mut printed = 0u64;
-    let mut stop = pin!(stop);
-    let mut draining_until: Option<Instant> = None;
+    let stop = pin!(stop);
+    let mut stop = StopThenDrain::<R, _>::new(stop);
     let ended = loop {
         if max_events.is_some_and(|max| printed >= max) {
             break Ok(Finish::MaxEvents);
         }
-        let next = pin!(manager.next_event());
-        let event = match draining_until {
-            None => match select(next, stop.as_mut()).await {
-                Either::Left((event, _)) => event,
-                Either::Right(((), _)) => {
-                    draining_until = Some(Instant::now() + DRAIN);
-                    continue;
-                }
-            },
-            Some(until) => match select(next, pin!(R::default().sleep_until(until))).await {
-                Either::Left((event, _)) => event,
-                Either::Right(((), _)) => break Ok(Finish::Stopped),
-            },
+        let Some(event) = stop.next(manager.next_event()).await else {
+            break Ok(Finish::Stopped);
         };
         match event {
             Some(Ok((shard, ShardEvent::Dispatch(dispatch)))) => {

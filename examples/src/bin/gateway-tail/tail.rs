@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::time::{Duration, Instant};
 
 use discord_gateway::protocol::CloseCode;
@@ -78,7 +78,42 @@ impl From<io::Error> for TailError {
 }
 
 /// How long the tail keeps printing after it is asked to stop, for events already on their way.
-pub(crate) const DRAIN: Duration = Duration::from_millis(750);
+const DRAIN: Duration = Duration::from_millis(750);
+
+/// The stop signal of a tail loop: once it fires, the loop keeps taking events for [`DRAIN`]
+/// (those already on their way), then ends. Both loops (one shard, `--shards`) wait through it.
+pub(crate) struct StopThenDrain<'a, R, F> {
+    signal: Pin<&'a mut F>,
+    draining_until: Option<Instant>,
+    runtime: R,
+}
+
+impl<'a, R: Runtime + Default, F: Future<Output = ()>> StopThenDrain<'a, R, F> {
+    pub(crate) fn new(signal: Pin<&'a mut F>) -> Self {
+        Self {
+            signal,
+            draining_until: None,
+            runtime: R::default(),
+        }
+    }
+
+    /// What `next` yields, or `None` once the signal fired and the drain time is over.
+    /// `next` must be cancel-safe (as `next_event` is): it is dropped at the drain's end.
+    pub(crate) async fn next<T>(&mut self, next: impl Future<Output = T>) -> Option<T> {
+        let mut next = pin!(next);
+        let until = match self.draining_until {
+            Some(until) => until,
+            None => match select(next.as_mut(), self.signal.as_mut()).await {
+                Either::Left((item, _)) => return Some(item),
+                Either::Right(((), _)) => *self.draining_until.insert(Instant::now() + DRAIN),
+            },
+        };
+        match select(next, pin!(self.runtime.sleep_until(until))).await {
+            Either::Left((item, _)) => Some(item),
+            Either::Right(((), _)) => None,
+        }
+    }
+}
 
 /// Prints every dispatch of `shard` until it stops, `max_events` were printed, or `stop`
 /// completes; then closes the shard (resumably when there is a session file) and saves the
@@ -92,25 +127,14 @@ pub(crate) async fn run<R: Runtime + Default>(
     let shard_id = shard.id().id();
     let mut out = io::BufWriter::new(io::stdout());
     let mut printed = 0u64;
-    let mut stop = pin!(stop);
-    let mut draining_until: Option<Instant> = None;
+    let stop = pin!(stop);
+    let mut stop = StopThenDrain::<R, _>::new(stop);
     let finish = loop {
         if max_events.is_some_and(|max| printed >= max) {
             break Finish::MaxEvents;
         }
-        let next = pin!(shard.next_event());
-        let event = match draining_until {
-            None => match select(next, stop.as_mut()).await {
-                Either::Left((event, _)) => event,
-                Either::Right(((), _)) => {
-                    draining_until = Some(Instant::now() + DRAIN);
-                    continue;
-                }
-            },
-            Some(until) => match select(next, pin!(R::default().sleep_until(until))).await {
-                Either::Left((event, _)) => event,
-                Either::Right(((), _)) => break Finish::Stopped,
-            },
+        let Some(event) = stop.next(shard.next_event()).await else {
+            break Finish::Stopped;
         };
         match event {
             Some(Ok(ShardEvent::Dispatch(dispatch))) => {
