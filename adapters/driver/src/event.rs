@@ -88,11 +88,16 @@ impl Dispatch {
     /// [`discord_gateway::codec::etf`]), so the same `T` serves both.
     ///
     /// # Errors
-    /// The `serde_json` error when `d` does not match `T` (on ETF, the ETF error's text in a
-    /// `serde_json` error, so the signature is the same for both encodings).
+    /// The `serde_json` error when `d` is not UTF-8 or does not match `T` (on ETF, the ETF
+    /// error's text in a `serde_json` error, so the signature is the same for both encodings).
     pub fn deserialize<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
         match self.encoding {
-            Encoding::Json => serde_json::from_slice(self.data()),
+            // One UTF-8 check of the whole span, then the `str` reader, which does not check
+            // each string again as the slice reader does.
+            Encoding::Json => match core::str::from_utf8(self.data()) {
+                Ok(text) => serde_json::from_str(text),
+                Err(error) => Err(<serde_json::Error as serde::de::Error>::custom(error)),
+            },
             Encoding::Etf => {
                 etf::from_term(self.data()).map_err(<serde_json::Error as serde::de::Error>::custom)
             }
@@ -238,5 +243,61 @@ impl fmt::Display for ErrorChain<'_> {
 impl fmt::Debug for ErrorChain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use discord_gateway::protocol::EventType;
+    use discord_gateway::Encoding;
+    use serde::Deserialize;
+
+    use super::Dispatch;
+
+    /// A MESSAGE_CREATE dispatch whose `d` is `data`, as a binary (decompressed) message
+    /// arrives: no websocket layer has checked its UTF-8.
+    fn dispatch(data: &[u8]) -> Dispatch {
+        let mut message = br#"{"t":"MESSAGE_CREATE","s":7,"op":0,"d":"#.to_vec();
+        let start = message.len();
+        message.extend_from_slice(data);
+        let end = message.len();
+        message.push(b'}');
+        Dispatch::new(
+            Bytes::from(message),
+            6..20,
+            Some(start..end),
+            Some(7),
+            Some(EventType::MessageCreate),
+            Encoding::Json,
+        )
+    }
+
+    #[derive(Deserialize)]
+    struct Borrowed<'a> {
+        id: &'a str,
+        content: String,
+    }
+
+    #[test]
+    fn deserialize_borrows_plain_strings_and_unescapes_the_rest() {
+        let dispatch = dispatch(br#"{"id":"41771983444115456","content":"a \"quote\" \u00e9"}"#);
+        let message: Borrowed<'_> = dispatch.deserialize().unwrap();
+        assert_eq!(message.id, "41771983444115456");
+        assert_eq!(message.content, "a \"quote\" \u{e9}");
+        assert_eq!(dispatch.name(), "MESSAGE_CREATE");
+    }
+
+    #[test]
+    fn deserialize_refuses_a_d_that_is_not_utf8_even_in_a_field_it_skips() {
+        let dispatch = dispatch(b"{\"id\":\"1\",\"content\":\"ok\",\"nonce\":\"\xff\xfe\"}");
+        let error = dispatch.deserialize::<Borrowed<'_>>().err().unwrap();
+        assert!(error.to_string().contains("invalid utf-8"), "{error}");
+        // A field that does not match is still serde_json's own error.
+        let error = self::dispatch(br#"{"id":1,"content":"x"}"#)
+            .deserialize::<Borrowed<'_>>()
+            .err()
+            .unwrap();
+        assert!(error.is_data(), "{error}");
     }
 }
