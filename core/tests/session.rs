@@ -16,9 +16,9 @@ use discord_gateway::protocol::{
     CloseCode, EventSet, EventType, Intents, Recovery, ShardId, Snowflake,
 };
 use discord_gateway::session::{
-    send_margin, Backoff, CloseKind, Compression, Config, ConfigError, DisconnectCause, Event,
-    HandleError, Message, Next, ProtocolError, ResumeState, SendBuffer, SendError, Session, State,
-    Stop, Transmit, MAX_PROPERTY_LEN, SEND_LIMIT, SEND_WINDOW,
+    send_margin, Backoff, CloseKind, Compression, Config, ConfigBuilder, ConfigError,
+    DisconnectCause, Event, HandleError, Message, Next, ProtocolError, ResumeState, SendBuffer,
+    SendError, Session, State, Stop, Transmit, MAX_PROPERTY_LEN, SEND_LIMIT, SEND_WINDOW,
 };
 use discord_gateway::token::MAX_TOKEN_LEN;
 use discord_gateway::{Instant, Token};
@@ -1122,21 +1122,31 @@ fn shards_sharing_one_config_each_identify_and_resume_as_themselves() {
     );
 }
 
+/// The longest token accepted, of the characters that grow most in JSON (`\` and `"` escape to
+/// two bytes).
+fn widest_token() -> String {
+    "\\\"".repeat(MAX_TOKEN_LEN.max(512) / 2)
+}
+
+/// A builder for the widest Identify but for its shard and presence: `token`, the largest
+/// properties of characters that escape to six bytes, every intent, the largest threshold.
+fn widest_builder(token: &str) -> ConfigBuilder {
+    Config::builder(Token::new(token).unwrap())
+        .properties(
+            &"\u{1}".repeat(MAX_PROPERTY_LEN),
+            &"\u{1}".repeat(MAX_PROPERTY_LEN),
+        )
+        .intents(Intents::all())
+        .large_threshold(250)
+}
+
 #[test]
 fn build_refuses_an_identify_that_would_only_overflow_with_a_wider_shard_id() {
     // A config serves any shard (`Session::for_shard`), so `build` proves the Identify with
     // the widest shard id there is: a presence that fits beside `[0, 1]` but not beside
     // `[4294967294, 4294967295]` is refused.
-    let token: String = "\\\"".repeat(MAX_TOKEN_LEN.max(512) / 2);
-    let base = || {
-        Config::builder(Token::new(&token).unwrap())
-            .properties(
-                &"\u{1}".repeat(MAX_PROPERTY_LEN),
-                &"\u{1}".repeat(MAX_PROPERTY_LEN),
-            )
-            .intents(Intents::all())
-            .large_threshold(250)
-    };
+    let token = widest_token();
+    let base = || widest_builder(&token);
     let wide = ShardId::new(u32::MAX - 1, u32::MAX).unwrap();
     // Grow the presence by one escaped control character (six bytes on the wire) at a time,
     // filling two activities' names and states in turn, until build refuses it.
@@ -1204,17 +1214,8 @@ fn a_512_byte_token_identifies_and_resumes_and_an_identify_over_4096_bytes_is_re
     // accepted, made of the characters that grow most in JSON (`\` and `"` escape to two
     // bytes), with the largest properties (control characters escape to six) and every other
     // field at its widest, still makes an Identify within Discord's 4096 bytes.
-    let token: String = "\\\"".repeat(MAX_TOKEN_LEN.max(512) / 2);
-    let widest = || {
-        Config::builder(Token::new(&token).unwrap())
-            .properties(
-                &"\u{1}".repeat(MAX_PROPERTY_LEN),
-                &"\u{1}".repeat(MAX_PROPERTY_LEN),
-            )
-            .intents(Intents::all())
-            .large_threshold(250)
-            .shard(ShardId::new(u32::MAX - 1, u32::MAX).unwrap())
-    };
+    let token = widest_token();
+    let widest = || widest_builder(&token).shard(ShardId::new(u32::MAX - 1, u32::MAX).unwrap());
     let mut client = Client::new(widest().build().unwrap());
     client.start();
     let identify = client.payloads(2)[0].1.clone();
