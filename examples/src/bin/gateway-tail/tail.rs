@@ -105,7 +105,7 @@ impl<'a, R: Runtime + Default, F: Future<Output = ()>> StopThenDrain<'a, R, F> {
             Some(until) => until,
             None => match select(next.as_mut(), self.signal.as_mut()).await {
                 Either::Left((item, _)) => return Some(item),
-                Either::Right(((), _)) => *self.draining_until.insert(Instant::now() + DRAIN),
+                Either::Right(((), _)) => *self.draining_until.insert(self.runtime.now() + DRAIN),
             },
         };
         match select(next, pin!(self.runtime.sleep_until(until))).await {
