@@ -179,6 +179,13 @@ impl<C: Borrow<Config>> Client<C> {
         self.recv(r#"{"t":null,"s":null,"op":11,"d":null}"#);
     }
 
+    /// The gateway asks for a heartbeat (op 1), which goes out at once, and acknowledges it:
+    /// the live connection proved stable, so the next disconnect reconnects without delay.
+    fn prove_stable(&mut self) {
+        self.recv(r#"{"t":null,"s":null,"op":1,"d":null}"#);
+        self.ack();
+    }
+
     /// Connect, Hello, permit, READY: a live session.
     fn start(&mut self) {
         self.drain();
@@ -392,11 +399,12 @@ fn a_server_heartbeat_request_is_answered_at_once() {
 fn a_zombie_connection_is_closed_and_resumed_with_replay() {
     let mut client = client();
     client.start();
+    client.prove_stable();
     client.dispatch(2, "MESSAGE_CREATE");
     client.take_events();
     // One beat goes unanswered; at the next one the connection is declared a zombie.
     client.advance(Duration::from_millis(INTERVAL));
-    let first_beat = client.payloads(1)[0].0;
+    let first_beat = client.payloads(1).last().unwrap().0;
     client.advance_to(first_beat + Duration::from_millis(INTERVAL - 1));
     assert!(client.closes().is_empty());
     client.advance(Duration::from_millis(1));
@@ -438,6 +446,7 @@ fn a_zombie_connection_is_closed_and_resumed_with_replay() {
 fn reconnect_resumes_and_reconnect_before_hello_without_a_session_identifies() {
     let mut client = client();
     client.start();
+    client.prove_stable();
     client.take_events();
     client.recv(r#"{"t":null,"s":null,"op":7,"d":null}"#);
     assert_eq!(client.closes(), [CloseCode::UnknownError]);
@@ -476,6 +485,7 @@ fn reconnect_resumes_and_reconnect_before_hello_without_a_session_identifies() {
 fn invalid_session_resumable_resumes() {
     let mut client = client();
     client.start();
+    client.prove_stable();
     client.take_events();
     client.recv(r#"{"t":null,"s":null,"op":9,"d":true}"#);
     assert_eq!(
@@ -547,6 +557,7 @@ fn every_close_code_leads_where_the_protocol_says() {
     for code in fatal.into_iter().chain(reidentify).chain(resume) {
         let mut client = client();
         client.start();
+        client.prove_stable();
         client.take_events();
         client.close_from_server(code);
         let events = client.take_events();
@@ -666,6 +677,7 @@ fn a_message_too_large_resumes_twice_at_one_sequence_number_then_stops_resumable
 fn messages_too_large_at_different_sequence_numbers_start_the_count_again() {
     let mut client = client();
     client.start();
+    client.prove_stable();
     for seq in 2..6 {
         client.dispatch(seq, "MESSAGE_CREATE");
         client.take_events();
@@ -685,6 +697,7 @@ fn messages_too_large_at_different_sequence_numbers_start_the_count_again() {
         client.hello();
         client.recv(r#"{"t":"RESUMED","s":null,"op":0,"d":{}}"#);
         assert!(client.session.is_active());
+        client.prove_stable();
     }
 }
 
@@ -692,6 +705,7 @@ fn messages_too_large_at_different_sequence_numbers_start_the_count_again() {
 fn a_close_frame_without_a_code_is_reported_as_1005_and_resumes() {
     let mut client = client();
     client.start();
+    client.prove_stable();
     client.take_events();
     client
         .session
@@ -721,6 +735,7 @@ fn a_dropped_transport_resumes_and_failed_dials_back_off_exponentially() {
             .unwrap(),
     );
     client.start();
+    client.prove_stable();
     client.take_events();
     client.session.handle_transport_lost(client.now);
     assert_eq!(
@@ -1218,6 +1233,7 @@ fn a_512_byte_token_identifies_and_resumes_and_an_identify_over_4096_bytes_is_re
     let widest = || widest_builder(&token).shard(ShardId::new(u32::MAX - 1, u32::MAX).unwrap());
     let mut client = Client::new(widest().build().unwrap());
     client.start();
+    client.prove_stable();
     let identify = client.payloads(2)[0].1.clone();
     assert_eq!(identify["token"], token.as_str());
     // serde_json escapes these characters as the session does, so this is the wire length.
@@ -1436,6 +1452,7 @@ fn a_ready_without_a_usable_resume_url_goes_live_and_resumes_on_the_first_url() 
         assert_eq!(client.take_events(), [Event::Ready], "{resume_url:?}");
         assert_eq!(client.session.state(), State::Active);
         assert_eq!(client.session.session_id(), Some("old-session"));
+        client.prove_stable();
 
         client.session.handle_transport_lost(client.now);
         client.drain();
@@ -1502,6 +1519,7 @@ fn a_ready_with_an_unusable_session_id_goes_live_and_the_next_connection_identif
             .session
             .send_command(client.now, &leave, &mut buf)
             .is_ok());
+        client.prove_stable();
 
         client.session.handle_transport_lost(client.now);
         client.drain();
@@ -1548,6 +1566,7 @@ fn a_resumed_that_repeats_the_last_sequence_number_still_ends_the_resume() {
     // Dropping it as stale before leaving Resuming refused commands forever.
     let mut client = client();
     client.start();
+    client.prove_stable();
     client.dispatch(2, "MESSAGE_CREATE");
     client.session.handle_transport_lost(client.now);
     client.drain();
@@ -1588,4 +1607,445 @@ fn a_saved_state_without_a_session_id_is_refused_rather_than_resumed_forever() {
         Session::restore(config().build().unwrap(), &state).err(),
         Some(ConfigError::EmptySessionId)
     );
+}
+
+// ---- issue 22: trust boundaries and a silent gateway ------------------------------------------
+
+/// Whether every dial of `client` went to the configured (default) gateway.
+fn dialled_only_the_gateway(client: &Client) -> bool {
+    client
+        .dials
+        .iter()
+        .all(|(url, _)| url.starts_with("wss://gateway.discord.gg/"))
+}
+
+#[test]
+fn a_stored_resume_url_the_gateway_does_not_vouch_for_is_dropped_and_the_session_resumed_at_the_gateway(
+) {
+    use discord_gateway::session::{UrlRefusal, UrlSource};
+    // Whoever can write the session store plants a host of theirs; Resume would carry the token
+    // there. The session resumes the same session at the configured gateway instead.
+    let planted = [
+        ("ws://127.0.0.2:4000/resume", UrlRefusal::Scheme),
+        ("wss://attacker.example", UrlRefusal::Host),
+        ("wss://gateway.discord.gg:8443", UrlRefusal::Port),
+        (
+            "wss://gateway.discord.gg@attacker.example",
+            UrlRefusal::Malformed,
+        ),
+    ];
+    for (url, reason) in planted {
+        let state = ResumeState {
+            session_id: "stored-session".try_into().unwrap(),
+            resume_gateway_url: url.try_into().unwrap(),
+            seq: 41,
+        };
+        let session = Session::restore(config().build().unwrap(), &state).unwrap();
+        let exported = session.resume_state().unwrap();
+        assert_eq!(
+            exported.resume_gateway_url, "wss://gateway.discord.gg",
+            "{url}"
+        );
+        let mut client = Client::from_session(session);
+        client.drain();
+        assert_eq!(
+            client.take_events(),
+            [Event::ResumeUrlRefused {
+                source: UrlSource::Stored,
+                reason
+            }],
+            "{url}"
+        );
+        assert_eq!(
+            client.dials,
+            [(
+                "wss://gateway.discord.gg/?v=10&encoding=json".to_owned(),
+                true
+            )],
+            "{url}"
+        );
+        client.hello();
+        assert_eq!(
+            client.payloads(6)[0].1,
+            json!({"token": TOKEN, "session_id": "stored-session", "seq": 41})
+        );
+        // Nor is it dialled later, after failed resumes.
+        client.session.handle_transport_lost(client.now);
+        client.advance(Duration::from_secs(600));
+        assert!(dialled_only_the_gateway(&client), "{:?}", client.dials);
+    }
+    // A host under discord.gg, as READY names them, is kept.
+    let state = ResumeState {
+        session_id: "stored-session".try_into().unwrap(),
+        resume_gateway_url: RESUME_URL.try_into().unwrap(),
+        seq: 41,
+    };
+    let mut client =
+        Client::from_session(Session::restore(config().build().unwrap(), &state).unwrap());
+    client.drain();
+    assert_eq!(client.take_events(), []);
+    assert_eq!(
+        client.dials,
+        [(format!("{RESUME_URL}/?v=10&encoding=json"), true)]
+    );
+}
+
+#[test]
+fn a_resume_url_in_ready_that_the_gateway_does_not_vouch_for_is_never_dialled() {
+    use discord_gateway::session::{UrlRefusal, UrlSource};
+    let mut client = identified();
+    client.recv_value(json!({"t": "READY", "s": 1, "op": 0, "d": {
+        "v": 10, "session_id": "s-1", "resume_gateway_url": "ws://gateway-us-east1-b.discord.gg"}}));
+    assert_eq!(
+        client.take_events(),
+        [
+            Event::Ready,
+            Event::ResumeUrlRefused {
+                source: UrlSource::Ready,
+                reason: UrlRefusal::Scheme
+            }
+        ]
+    );
+    assert_eq!(
+        client.session.resume_state().unwrap().resume_gateway_url,
+        "wss://gateway.discord.gg"
+    );
+    client.session.handle_transport_lost(client.now);
+    client.advance(Duration::from_secs(60));
+    assert!(client.dials.len() >= 2);
+    assert!(client.dials[1].1, "still a resume");
+    assert!(dialled_only_the_gateway(&client), "{:?}", client.dials);
+}
+
+#[test]
+fn a_gateway_that_acknowledges_heartbeats_but_never_sends_ready_is_left_after_the_handshake_timeout(
+) {
+    let timeout = discord_gateway::session::DEFAULT_HANDSHAKE_TIMEOUT;
+    assert_eq!(timeout, Duration::from_secs(30));
+    let mut client = identified();
+    client.auto_ack = true;
+    let identified_at = client.now;
+    client.advance(timeout - Duration::from_millis(1));
+    assert_eq!(client.session.state(), State::Identifying);
+    assert!(
+        !client.payloads(1).is_empty(),
+        "heartbeats went on and were acknowledged"
+    );
+    client.advance(Duration::from_millis(1));
+    assert_eq!(client.closes(), [CloseCode::UnknownError]);
+    let events = client.take_events();
+    let [Event::Disconnected {
+        cause: DisconnectCause::HandshakeTimeout,
+        next: Next::Identify { after },
+    }] = events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(client.now, identified_at + timeout);
+    assert!(after > Duration::ZERO, "counted as a failure: backs off");
+
+    // Resuming: each replayed dispatch starts the wait again; silence after it does not.
+    let state = ResumeState {
+        session_id: "s-1".try_into().unwrap(),
+        resume_gateway_url: RESUME_URL.try_into().unwrap(),
+        seq: 1,
+    };
+    let config = config()
+        .handshake_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut client = Client::from_session(Session::restore(config, &state).unwrap());
+    client.auto_ack = true;
+    client.drain();
+    client.hello();
+    for seq in 2..6 {
+        client.advance(Duration::from_secs(4));
+        client.dispatch(seq, "MESSAGE_CREATE");
+    }
+    assert_eq!(client.session.state(), State::Resuming);
+    let last_replay = client.now;
+    client.advance(Duration::from_secs(5) - Duration::from_millis(1));
+    assert_eq!(client.session.state(), State::Resuming);
+    client.take_events();
+    client.advance(Duration::from_millis(1));
+    assert_eq!(client.now, last_replay + Duration::from_secs(5));
+    assert!(matches!(
+        client.take_events()[..],
+        [Event::Disconnected {
+            cause: DisconnectCause::HandshakeTimeout,
+            next: Next::Resume { after }
+        }] if after > Duration::ZERO
+    ));
+    assert_eq!(client.session.seq(), Some(5), "the replay is kept");
+}
+
+#[test]
+fn the_wait_for_an_identify_permit_is_not_part_of_the_handshake_timeout() {
+    let mut client = client();
+    client.drain();
+    client.hello();
+    client.take_events();
+    client.auto_ack = true;
+    client.advance(Duration::from_secs(300));
+    assert_eq!(client.session.state(), State::AwaitingPermit);
+    assert!(client.session.handle_identify_permit(client.now));
+    client.drain();
+    client.advance(Duration::from_secs(29));
+    client.ready("session-1");
+    assert!(client.session.is_active());
+    assert_eq!(client.take_events(), [Event::Ready]);
+}
+
+#[test]
+fn a_gateway_that_closes_every_session_with_4000_right_after_ready_is_redialled_ever_later() {
+    // Reproduced against gateway-tail: READY (or RESUMED), then close 4000, in a loop. Each
+    // accepted session used to reset the failure count, so the next dial came at once.
+    let mut client = Client::new(
+        config()
+            .backoff(Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(64),
+            })
+            .build()
+            .unwrap(),
+    );
+    client.start();
+    let mut waits = Vec::new();
+    for _ in 0..7 {
+        client.take_events();
+        client.close_from_server(4000);
+        let events = client.take_events();
+        let [Event::Disconnected {
+            next: Next::Resume { after },
+            ..
+        }] = events[..]
+        else {
+            panic!("{events:?}")
+        };
+        waits.push(after);
+        let dials = client.dials.len();
+        client.advance(after);
+        assert_eq!(client.dials.len(), dials + 1, "dialled after {after:?}");
+        client.hello();
+        client.recv(r#"{"t":"RESUMED","s":null,"op":0,"d":{}}"#);
+        assert!(client.session.is_active());
+    }
+    let caps = [1u64, 2, 4, 8, 16, 32, 64].map(Duration::from_secs);
+    for (wait, cap) in waits.iter().zip(caps) {
+        assert!(
+            *wait >= cap / 2 && *wait <= cap,
+            "{waits:?}: {wait:?} not in [{:?}, {cap:?}]",
+            cap / 2
+        );
+    }
+    // A connection that answers a heartbeat after RESUMED proved stable: the next drop
+    // reconnects at once, and the count starts again.
+    client.prove_stable();
+    client.take_events();
+    client.close_from_server(4000);
+    assert_eq!(
+        client.take_events(),
+        [Event::Disconnected {
+            cause: DisconnectCause::ServerClosed(CloseCode::from_u16(4000)),
+            next: Next::Resume {
+                after: Duration::ZERO
+            }
+        }]
+    );
+}
+
+// ---- dispatches too large to take, whose head was read from their first bytes ----------------
+
+impl Client {
+    /// The transport skipped a message too large to take; its first bytes said `op`, `t`, `s`.
+    fn skip(&mut self, op: u8, kind: Option<EventType>, seq: Option<u64>) {
+        let op = discord_gateway::OpCode::from_u8(op);
+        let counted = self
+            .session
+            .handle_skipped_message(self.now, op, kind, seq)
+            .unwrap();
+        // Counted exactly when it is a dispatch other than READY.
+        assert_eq!(
+            counted,
+            op == discord_gateway::OpCode::Dispatch && kind != Some(EventType::Ready)
+        );
+        self.drain();
+    }
+}
+
+#[test]
+fn a_skipped_dispatch_counts_its_sequence_number_exactly_as_a_read_one() {
+    // The same conversation twice: once with every dispatch read, once with some of them too
+    // large and skipped. The events, the sequence number and the heartbeats are the same.
+    let script: [(u64, bool); 6] = [
+        (2, false),
+        (3, true),
+        (5, true),
+        (4, true),
+        (6, false),
+        (7, true),
+    ];
+    let mut read = client();
+    let mut skipped = client();
+    for client in [&mut read, &mut skipped] {
+        client.start();
+        client.take_events();
+    }
+    for (seq, skip) in script {
+        read.dispatch(seq, "GUILD_CREATE");
+        if skip {
+            skipped.skip(0, Some(EventType::GuildCreate), Some(seq));
+        } else {
+            skipped.dispatch(seq, "GUILD_CREATE");
+        }
+        assert_eq!(skipped.take_events(), read.take_events(), "at s {seq}");
+        assert_eq!(skipped.session.seq(), read.session.seq(), "at s {seq}");
+    }
+    assert_eq!(skipped.session.seq(), Some(7));
+    // The gap and the stale one were reported on the way, as for read dispatches.
+    let mut replay = client();
+    replay.start();
+    replay.dispatch(2, "GUILD_CREATE");
+    replay.take_events();
+    replay.skip(0, Some(EventType::GuildCreate), Some(5));
+    replay.skip(0, Some(EventType::GuildCreate), Some(4));
+    assert_eq!(
+        replay.take_events(),
+        [
+            Event::SequenceGap {
+                expected: 3,
+                received: 5
+            },
+            Event::StaleDispatch {
+                last: 5,
+                received: 4
+            }
+        ]
+    );
+    // Nothing was delivered for the skipped ones, and the connection carries on.
+    assert_eq!(skipped.dispatches.len(), 2 + 1);
+    assert!(skipped.session.is_active());
+    assert!(skipped.closes().is_empty());
+    skipped.advance(Duration::from_millis(INTERVAL));
+    assert_eq!(skipped.payloads(1).last().unwrap().1, json!(7));
+}
+
+#[test]
+fn skipped_dispatches_during_a_resume_are_replays_and_a_skipped_resumed_completes_it() {
+    let mut client = client();
+    client.start();
+    client.prove_stable();
+    client.dispatch(2, "MESSAGE_CREATE");
+    client.recv(r#"{"t":null,"s":null,"op":7,"d":null}"#);
+    client.take_events();
+    client.auto_ack = true;
+    client.hello();
+    assert_eq!(client.payloads(6)[0].1["seq"], json!(2));
+    let timeout = discord_gateway::session::DEFAULT_HANDSHAKE_TIMEOUT;
+    // Each replayed dispatch, skipped or not, pushes the handshake deadline back.
+    client.advance(timeout - Duration::from_millis(1));
+    client.skip(0, Some(EventType::GuildCreate), Some(3));
+    client.advance(timeout - Duration::from_millis(1));
+    client.dispatch(4, "MESSAGE_CREATE");
+    client.advance(timeout - Duration::from_millis(1));
+    client.skip(0, Some(EventType::Resumed), Some(5));
+    assert_eq!(client.take_events(), [Event::Resumed { replayed: 2 }]);
+    assert!(client.session.is_active());
+    assert_eq!(client.session.seq(), Some(5));
+    assert_eq!(client.dials.len(), 2, "no handshake timeout on the way");
+}
+
+#[test]
+fn a_skipped_ready_stops_the_session_and_ends_the_one_discord_started() {
+    // READY is what a session is: without its session id nothing can be resumed, and
+    // identifying again brings the same READY over the same limit (it grows with the guilds).
+    let mut client = client();
+    client.drain();
+    client.hello();
+    assert!(client.session.handle_identify_permit(client.now));
+    client.drain();
+    assert_eq!(client.payloads(2).len(), 1);
+    client.take_events();
+    client.skip(0, Some(EventType::Ready), Some(1));
+    assert_eq!(
+        client.take_events(),
+        [
+            Event::Disconnected {
+                cause: DisconnectCause::ReadyTooLarge,
+                next: Next::Stop
+            },
+            Event::Stopped(Stop::ReadyTooLarge)
+        ]
+    );
+    assert_eq!(DisconnectCause::ReadyTooLarge.recovery(), Recovery::Fatal);
+    assert_eq!(client.closes(), [CloseCode::Normal]);
+    assert_eq!(client.session.state(), State::Stopped(Stop::ReadyTooLarge));
+    assert!(client.session.resume_state().is_none());
+    client.advance(Duration::from_secs(3600));
+    assert_eq!(client.dials.len(), 1, "no reconnect, no second Identify");
+    assert_eq!(client.payloads(2).len(), 1);
+}
+
+#[test]
+fn only_a_message_whose_head_is_unknown_counts_towards_the_stop_and_a_skip_moves_past_it() {
+    let mut client = client();
+    client.start();
+    client.prove_stable();
+    client.dispatch(2, "MESSAGE_CREATE");
+    client.take_events();
+    // Head unknown: resume, which replays it.
+    client.session.handle_message_too_large(client.now);
+    client.drain();
+    client.hello();
+    // Replayed, its head now read from a longer prefix: skipped, and the count is behind us.
+    client.skip(0, Some(EventType::GuildCreate), Some(3));
+    client.skip(0, Some(EventType::Resumed), None);
+    client.take_events();
+    for attempt in [1, 2] {
+        client.session.handle_message_too_large(client.now);
+        client.drain();
+        let events = client.take_events();
+        let [Event::Disconnected {
+            cause: DisconnectCause::MessageTooLarge { attempt: counted },
+            next: Next::Resume { after },
+        }] = events[..]
+        else {
+            panic!("attempt {attempt}: {events:?}")
+        };
+        assert_eq!(counted, attempt);
+        client.advance(after);
+        client.hello();
+    }
+    // Any other opcode too large is a message whose head says nothing of use: the third at s 3.
+    client.skip(10, None, None);
+    assert_eq!(
+        client.take_events(),
+        [
+            Event::Disconnected {
+                cause: DisconnectCause::MessageTooLarge { attempt: 3 },
+                next: Next::Stop
+            },
+            Event::Stopped(Stop::MessageTooLarge)
+        ]
+    );
+    assert_eq!(client.session.resume_state().unwrap().seq, 3);
+}
+
+#[test]
+fn a_skipped_dispatch_before_hello_is_refused_and_changes_nothing() {
+    let mut client = client();
+    client.drain();
+    let result = client.session.handle_skipped_message(
+        client.now,
+        discord_gateway::OpCode::Dispatch,
+        Some(EventType::GuildCreate),
+        Some(1),
+    );
+    assert_eq!(
+        result,
+        Err(HandleError::Protocol(ProtocolError::DispatchBeforeHello))
+    );
+    assert_eq!(client.session.seq(), None);
+    client.drain();
+    assert!(client.take_events().is_empty());
 }

@@ -186,46 +186,19 @@ impl<'a> Envelope<'a> {
                     if op.is_some() {
                         return Err(DecodeError::DuplicateField { field: "op" });
                     }
-                    let value = read_integer(&mut reader, "op", "an integer from 0 to 255")?;
-                    let value = u8::try_from(value).map_err(|_| DecodeError::WrongType {
-                        field: "op",
-                        expected: "an integer from 0 to 255",
-                    })?;
-                    op = Some(OpCode::from_u8(value));
+                    op = Some(read_op(&mut reader)?);
                 }
                 Key::Seq => {
                     if !matches!(seq, Field::Unseen) {
                         return Err(DecodeError::DuplicateField { field: "s" });
                     }
-                    seq = Field::Seen(if reader.peek_kind()? == Kind::Null {
-                        reader.read_null()?;
-                        None
-                    } else {
-                        Some(read_integer(&mut reader, "s", "an integer or null")?)
-                    });
+                    seq = Field::Seen(read_seq(&mut reader)?);
                 }
                 Key::Name => {
                     if !matches!(name, Field::Unseen) {
                         return Err(DecodeError::DuplicateField { field: "t" });
                     }
-                    name = Field::Seen(match reader.peek_kind()? {
-                        Kind::Null => {
-                            reader.read_null()?;
-                            None
-                        }
-                        Kind::String => {
-                            let raw = reader.read_str()?;
-                            core::str::from_utf8(raw.raw)
-                                .map_err(|_| DecodeError::InvalidUtf8 { offset: raw.offset })?;
-                            Some(EventName::new(raw))
-                        }
-                        _ => {
-                            return Err(DecodeError::WrongType {
-                                field: "t",
-                                expected: "a string or null",
-                            })
-                        }
-                    });
+                    name = Field::Seen(read_name(&mut reader)?);
                 }
                 Key::Data => {
                     if data != Data::Absent {
@@ -356,7 +329,7 @@ impl<T> Field<T> {
 }
 
 /// The envelope keys, matched once per key.
-enum Key {
+pub(super) enum Key {
     Op,
     Seq,
     Name,
@@ -365,7 +338,7 @@ enum Key {
 }
 
 impl Key {
-    fn of(key: &RawStr<'_>) -> Self {
+    pub(super) fn of(key: &RawStr<'_>) -> Self {
         if !key.escaped {
             return match key.raw {
                 b"op" => Self::Op,
@@ -385,6 +358,45 @@ impl Key {
         .into_iter()
         .find(|(text, _)| key.equals(text))
         .map_or(Self::Other, |(_, found)| found)
+    }
+}
+
+/// Reads `op`: an integer from 0 to 255.
+pub(super) fn read_op(reader: &mut Reader<'_>) -> Result<OpCode, DecodeError> {
+    let value = read_integer(reader, "op", "an integer from 0 to 255")?;
+    let value = u8::try_from(value).map_err(|_| DecodeError::WrongType {
+        field: "op",
+        expected: "an integer from 0 to 255",
+    })?;
+    Ok(OpCode::from_u8(value))
+}
+
+/// Reads `s`: an integer or null.
+pub(super) fn read_seq(reader: &mut Reader<'_>) -> Result<Option<u64>, DecodeError> {
+    if reader.peek_kind()? == Kind::Null {
+        reader.read_null()?;
+        return Ok(None);
+    }
+    read_integer(reader, "s", "an integer or null").map(Some)
+}
+
+/// Reads `t`: a UTF-8 string or null.
+pub(super) fn read_name<'a>(reader: &mut Reader<'a>) -> Result<Option<EventName<'a>>, DecodeError> {
+    match reader.peek_kind()? {
+        Kind::Null => {
+            reader.read_null()?;
+            Ok(None)
+        }
+        Kind::String => {
+            let raw = reader.read_str()?;
+            core::str::from_utf8(raw.raw)
+                .map_err(|_| DecodeError::InvalidUtf8 { offset: raw.offset })?;
+            Ok(Some(EventName::new(raw)))
+        }
+        _ => Err(DecodeError::WrongType {
+            field: "t",
+            expected: "a string or null",
+        }),
     }
 }
 

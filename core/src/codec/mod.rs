@@ -7,6 +7,7 @@ mod encoding;
 mod envelope;
 mod error;
 pub mod etf;
+mod head;
 mod json;
 mod scan;
 
@@ -14,5 +15,6 @@ pub use control::{parse_invalid_session, Hello, Ready, MAX_SESSION_ID_LEN, MAX_U
 pub use encoding::Encoding;
 pub use envelope::{Data, Envelope, EventName};
 pub use error::DecodeError;
+pub use head::{read_head, EnvelopeHead, PrefixHead};
 pub(crate) use json::validate_value;
 pub use json::MAX_DEPTH;

@@ -20,6 +20,7 @@ mod envelope;
 #[cfg(feature = "fuzzing")]
 mod etf;
 mod input;
+mod prefix_head;
 #[cfg(feature = "fuzzing")]
 mod transcript;
 
@@ -30,6 +31,7 @@ pub use envelope::envelope;
 #[cfg(feature = "fuzzing")]
 pub use etf::etf;
 pub(crate) use input::Input;
+pub use prefix_head::prefix_head;
 #[cfg(feature = "fuzzing")]
 pub use transcript::session_transcript;
 
@@ -58,6 +60,7 @@ mod tests {
     fn the_envelope_target_holds_on_random_bytes_and_near_misses() {
         for data in spread(3000, 200) {
             super::envelope(&data);
+            super::prefix_head(&data);
         }
         for data in [
             &b""[..],
@@ -67,6 +70,7 @@ mod tests {
             br#"{"t":"\u0052EADY","op":0,"d":null}"#,
         ] {
             super::envelope(data);
+            super::prefix_head(data);
         }
     }
 
@@ -75,8 +79,9 @@ mod tests {
     fn every_checked_in_seed_passes_its_target() {
         let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
         type Target = fn(&[u8]);
-        let targets: [(&str, Target); 5] = [
+        let targets: [(&str, Target); 6] = [
             ("envelope", super::envelope),
+            ("prefix_head", super::prefix_head),
             ("etf", super::etf),
             ("envelope_differential", super::envelope_differential),
             ("command_round_trip", super::command_round_trip),

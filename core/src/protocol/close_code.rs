@@ -62,6 +62,11 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
+    /// The code a client closes with when it leaves a connection it means to resume (op 7, a
+    /// zombie, a message too large, a resumable close): anything but 1000/1001 keeps the
+    /// session alive on Discord's side. Every client of the workspace closes with this one.
+    pub const RESUME: Self = Self::UnknownError;
+
     /// The close code for a raw value.
     #[must_use]
     pub const fn from_u16(value: u16) -> Self {
@@ -282,5 +287,15 @@ mod tests {
         assert!(CloseCode::GoingAway.ends_session_when_sent());
         assert!(!CloseCode::UnknownError.ends_session_when_sent());
         assert!(!CloseCode::Other(3000).ends_session_when_sent());
+    }
+
+    #[test]
+    fn the_resume_close_keeps_the_session_and_reads_as_resumable() {
+        assert!(!CloseCode::RESUME.ends_session_when_sent());
+        assert_eq!(CloseCode::RESUME.recovery(), Recovery::Resume);
+        assert_eq!(
+            CloseCode::from_u16(CloseCode::RESUME.to_u16()),
+            CloseCode::RESUME
+        );
     }
 }

@@ -14,6 +14,16 @@ use crate::token::Token;
 pub const DEFAULT_GATEWAY_URL: &str = "wss://gateway.discord.gg";
 /// The gateway API version this crate speaks.
 pub const API_VERSION: u8 = 10;
+/// How long a session waits for READY after Identify, or for RESUMED after Resume (and after
+/// each replayed dispatch), unless [`ConfigBuilder::handshake_timeout`] says otherwise.
+///
+/// READY is one payload Discord sends as soon as it has processed the Identify: the session,
+/// the user and the guilds as unavailable stubs (2,500 at most per shard); the guilds'
+/// contents come after it as GUILD_CREATEs, which the wait does not cover. It arrives within a
+/// second or two even for the largest bots, and within seconds while Discord is degraded, so
+/// 30 s is an order of magnitude of headroom, while a gateway that never answers costs a shard
+/// half a minute rather than the rest of the process's life.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most bytes kept for each of Identify's `properties` strings.
 pub const MAX_PROPERTY_LEN: usize = 32;
 
@@ -47,8 +57,9 @@ impl Compression {
 
 /// Exponential backoff between failed connection attempts.
 ///
-/// The first reconnect after a healthy connection is immediate; each further attempt that fails
-/// before the session is ready doubles the delay up to `max`, and the actual wait is drawn
+/// The first reconnect after a connection that proved stable (a heartbeat acknowledged after
+/// READY or RESUMED) is immediate; each further attempt that ends before that doubles the
+/// delay up to `max` (an accepted session dropped right away counts as a failure too), and the actual wait is drawn
 /// uniformly from the upper half of it so a fleet does not retry in lockstep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
@@ -139,6 +150,7 @@ pub struct Config {
     pub(crate) seed: u64,
     pub(crate) backoff: Backoff,
     pub(crate) hello_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
     pub(crate) send_window: Duration,
 }
 
@@ -164,6 +176,7 @@ impl Config {
             seed: 0,
             backoff: Backoff::default(),
             hello_timeout: Duration::from_secs(20),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             send_window: SEND_WINDOW,
         }
     }
@@ -225,6 +238,7 @@ pub struct ConfigBuilder {
     seed: u64,
     backoff: Backoff,
     hello_timeout: Duration,
+    handshake_timeout: Duration,
     send_window: Duration,
 }
 
@@ -321,6 +335,17 @@ impl ConfigBuilder {
         self
     }
 
+    /// How long to wait for READY after Identify (counted from the identify permit, so the
+    /// wait for one is not part of it) or for RESUMED after Resume, before closing the
+    /// connection resumably and trying again after a backoff: default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]. While resuming, every replayed dispatch starts the wait
+    /// again, so a long replay is never cut short; heartbeat ACKs do not, as a gateway that
+    /// answers heartbeats but never READY would otherwise hold the shard forever.
+    pub const fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
     /// The window over which at most 120 messages may be sent. Discord's is 60 s, the default;
     /// change it only to test against a simulated gateway that scales time down, so a flood of
     /// commands can be exercised in seconds.
@@ -360,6 +385,7 @@ impl ConfigBuilder {
             seed: self.seed,
             backoff: self.backoff,
             hello_timeout: self.hello_timeout,
+            handshake_timeout: self.handshake_timeout,
             send_window: self.send_window,
         };
         // Proven here, once, so the session never meets an Identify it cannot send: with the

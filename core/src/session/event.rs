@@ -29,6 +29,10 @@ pub enum DisconnectCause {
     Zombie,
     /// No Hello arrived within the configured time after the socket opened.
     HelloTimeout,
+    /// No READY arrived within the configured time after Identify, or no RESUMED after
+    /// Resume (and its last replayed dispatch): see
+    /// [`crate::session::ConfigBuilder::handshake_timeout`].
+    HandshakeTimeout,
     /// The transport ended the connection because a message was over its size limit;
     /// `attempt` counts the connections lost this way at the same sequence number. A resume
     /// replays the message, so after [`MESSAGE_TOO_LARGE_ATTEMPTS`] the session stops
@@ -37,6 +41,11 @@ pub enum DisconnectCause {
         /// How many connections in a row ended this way at the current sequence number.
         attempt: u32,
     },
+    /// READY was too large to take: its first bytes named it, but without its data there is no
+    /// session id to resume with, and identifying again brings the same READY back. The
+    /// session stops ([`Stop::ReadyTooLarge`]) and ends the session Discord started (close
+    /// 1000).
+    ReadyTooLarge,
 }
 
 /// How many connections a message over the transport's size limit may end at one sequence
@@ -56,11 +65,12 @@ impl DisconnectCause {
             | Self::Reconnect
             | Self::InvalidSession { resumable: true }
             | Self::Zombie
-            | Self::HelloTimeout => Recovery::Resume,
+            | Self::HelloTimeout
+            | Self::HandshakeTimeout => Recovery::Resume,
             Self::MessageTooLarge { attempt } if attempt < MESSAGE_TOO_LARGE_ATTEMPTS => {
                 Recovery::Resume
             }
-            Self::MessageTooLarge { .. } => Recovery::Fatal,
+            Self::MessageTooLarge { .. } | Self::ReadyTooLarge => Recovery::Fatal,
         }
     }
 }
@@ -80,10 +90,14 @@ impl fmt::Display for DisconnectCause {
             }
             Self::Zombie => f.write_str("no heartbeat acknowledgement: the connection is a zombie"),
             Self::HelloTimeout => f.write_str("the gateway sent no Hello"),
+            Self::HandshakeTimeout => f.write_str(
+                "the gateway did not answer Identify with READY or Resume with RESUMED in time",
+            ),
             Self::MessageTooLarge { attempt } => write!(
                 f,
                 "a message was over the size limit (connection {attempt} lost to it at this point)"
             ),
+            Self::ReadyTooLarge => f.write_str("READY was over the size limit"),
         }
     }
 }
@@ -128,6 +142,10 @@ pub enum Stop {
     /// connections at the same sequence number: resuming would replay it again. The session is
     /// kept, so [`crate::session::Session::resume_state`] can resume it with a larger limit.
     MessageTooLarge,
+    /// READY was over the size limit ([`DisconnectCause::ReadyTooLarge`]): there is no session
+    /// to resume, and identifying again would bring the same READY. Accept larger messages
+    /// (READY grows with the number of guilds) and start again.
+    ReadyTooLarge,
 }
 
 impl fmt::Display for Stop {
@@ -140,6 +158,9 @@ impl fmt::Display for Stop {
             Self::Closed(CloseKind::EndSession) => f.write_str("closed; the session ended"),
             Self::MessageTooLarge => f.write_str(
                 "stopped: a message over the size limit keeps coming back; the session can be resumed",
+            ),
+            Self::ReadyTooLarge => f.write_str(
+                "stopped: READY is over the size limit; accept larger messages and start again",
             ),
         }
     }
@@ -188,6 +209,37 @@ pub enum Event {
     },
     /// The session stopped for good.
     Stopped(Stop),
+    /// A resume URL was dropped because the configured gateway does not vouch for it
+    /// ([`crate::session::vouches_for`]): the session resumes at the configured gateway
+    /// instead, with the same session id and sequence. A stored one means someone who can
+    /// write the session store may be trying to get the token sent elsewhere; drivers report
+    /// it as a warning.
+    ResumeUrlRefused {
+        /// Where the URL came from.
+        source: UrlSource,
+        /// Which part of the rule it failed.
+        reason: crate::session::UrlRefusal,
+    },
+}
+
+/// Where a resume URL came from ([`Event::ResumeUrlRefused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UrlSource {
+    /// READY's `resume_gateway_url`.
+    Ready,
+    /// A saved [`crate::session::ResumeState`] handed to
+    /// [`crate::session::Session::restore`].
+    Stored,
+}
+
+impl fmt::Display for UrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ready => "READY's resume_gateway_url",
+            Self::Stored => "the saved session's resume URL",
+        })
+    }
 }
 
 /// A dispatch (op 0) the application wanted, borrowed from the message it arrived in (hence
@@ -294,6 +346,7 @@ mod tests {
             ),
             (DisconnectCause::Zombie, Recovery::Resume),
             (DisconnectCause::HelloTimeout, Recovery::Resume),
+            (DisconnectCause::HandshakeTimeout, Recovery::Resume),
             (
                 DisconnectCause::MessageTooLarge { attempt: 1 },
                 Recovery::Resume,

@@ -80,11 +80,13 @@ impl Heartbeater {
         self.next_due = now + self.interval;
     }
 
-    /// Op 11 arrived.
-    pub(crate) fn acknowledged(&mut self, now: Instant) {
-        if let Some(sent) = self.unacked_since.take() {
-            self.latency = Some(now.saturating_duration_since(sent));
-        }
+    /// Op 11 arrived. Returns whether it acknowledged a heartbeat that went out.
+    pub(crate) fn acknowledged(&mut self, now: Instant) -> bool {
+        let Some(sent) = self.unacked_since.take() else {
+            return false;
+        };
+        self.latency = Some(now.saturating_duration_since(sent));
+        true
     }
 
     /// Round-trip time of the last acknowledged heartbeat.

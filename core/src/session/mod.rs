@@ -25,8 +25,12 @@ mod durable;
 mod error;
 mod event;
 mod heartbeat;
+mod identify_limit;
 mod rate_limit;
 mod rng;
+mod trust;
+#[cfg(feature = "serde-json-core")]
+mod typed;
 
 use core::borrow::Borrow;
 use core::fmt;
@@ -34,14 +38,22 @@ use core::time::Duration;
 
 pub use config::{
     Backoff, Compression, Config, ConfigBuilder, ConfigError, API_VERSION, DEFAULT_GATEWAY_URL,
-    MAX_PROPERTY_LEN,
+    DEFAULT_HANDSHAKE_TIMEOUT, MAX_PROPERTY_LEN,
 };
 pub use durable::ResumeState;
 pub use error::{HandleError, ProtocolError, SendError};
 pub use event::{
-    CloseKind, DisconnectCause, DispatchRef, Event, Next, Stop, MESSAGE_TOO_LARGE_ATTEMPTS,
+    CloseKind, DisconnectCause, DispatchRef, Event, Next, Stop, UrlSource,
+    MESSAGE_TOO_LARGE_ATTEMPTS,
+};
+pub use identify_limit::{
+    BudgetPeriod, Grant, IdentifyLimiter, SessionBudget, TooManyBuckets, Verdict, Wait, WaitReason,
+    BUDGET_PERIOD, IDENTIFY_WINDOW, MAX_CONCURRENCY_CAP,
 };
 pub use rate_limit::{send_margin, SEND_LIMIT, SEND_WINDOW};
+pub use trust::{vouches_for, UrlRefusal, DISCORD_GATEWAY_DOMAIN, DISCORD_GATEWAY_HOST};
+#[cfg(feature = "serde-json-core")]
+pub use typed::DataError;
 
 use crate::codec::{etf, parse_invalid_session, Encoding, Envelope, EventName, Hello, Ready};
 use crate::command::{
@@ -58,9 +70,8 @@ use rng::Jitter;
 /// refuses anything larger, so one of these always suffices.
 pub type SendBuffer = [u8; MAX_PAYLOAD_LEN];
 
-/// The code the session closes with when it means to resume: anything but 1000/1001 keeps the
-/// session alive on Discord's side.
-const RESUME_CLOSE: CloseCode = CloseCode::UnknownError;
+/// The code the session closes with when it means to resume (the close-code table's).
+const RESUME_CLOSE: CloseCode = CloseCode::RESUME;
 /// How many lifecycle events may wait undrained; each input adds at most three.
 const EVENT_CAPACITY: usize = 8;
 const EVENTS_PER_INPUT: usize = 3;
@@ -188,10 +199,20 @@ enum Handshake {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
-    AwaitingHello { deadline: Instant },
+    AwaitingHello {
+        deadline: Instant,
+    },
     AwaitingPermit,
-    Identifying,
-    Resuming { replayed: u64 },
+    /// Identify sent (or about to be); READY is due by `deadline`.
+    Identifying {
+        deadline: Instant,
+    },
+    /// Resume sent (or about to be); RESUMED is due by `deadline`, which each replayed
+    /// dispatch moves out.
+    Resuming {
+        replayed: u64,
+        deadline: Instant,
+    },
     Active,
 }
 
@@ -206,6 +227,9 @@ struct Connection {
     limiter: SendLimiter,
     /// A command was refused for the rate limit; wake the driver when it may go.
     command_wake: Option<Instant>,
+    /// A heartbeat was acknowledged after READY or RESUMED: the connection proved stable, so
+    /// the failure count starts again from zero.
+    stable: bool,
 }
 
 // The open connection is the large variant (its send log is most of it). Without an allocator it
@@ -236,7 +260,8 @@ pub struct Session<C = Config> {
     phase: Phase,
     /// A close frame the driver has yet to send for the connection just left.
     pending_close: Option<CloseCode>,
-    /// Connection attempts in a row that did not reach a ready session.
+    /// Connection attempts in a row that did not prove stable (a heartbeat acknowledged after
+    /// READY or RESUMED).
     failures: u32,
     /// The sequence number at which connections were lost to a message over the size limit,
     /// and how many.
@@ -281,6 +306,12 @@ impl<C: Borrow<Config>> Session<C> {
     /// A session that will resume `state` (exported by [`Session::resume_state`], possibly in
     /// another process) on its first connection.
     ///
+    /// The state's resume URL is used only where the configured gateway vouches for it
+    /// ([`vouches_for`]): a store can be written by others than this bot, and Resume carries
+    /// the token. An URL it does not vouch for is dropped and the session resumes at the
+    /// configured gateway (with the same session id and sequence), after queueing
+    /// [`Event::ResumeUrlRefused`] for the driver to report.
+    ///
     /// # Errors
     /// [`ConfigError::UrlScheme`] when the state's resume URL is not a websocket URL, and
     /// [`ConfigError::EmptySessionId`] when it names no session.
@@ -294,9 +325,17 @@ impl<C: Borrow<Config>> Session<C> {
     /// # Errors
     /// As [`Session::restore`].
     pub fn resuming(mut self, state: &ResumeState) -> Result<Self, ConfigError> {
-        let resume_url = config::parse_url(&state.resume_gateway_url)?;
+        let mut resume_url = config::parse_url(&state.resume_gateway_url)?;
         if state.session_id.is_empty() {
             return Err(ConfigError::EmptySessionId);
+        }
+        let gateway_url = &self.config.borrow().gateway_url;
+        if let Err(reason) = vouches_for(gateway_url, &resume_url) {
+            resume_url.clone_from(gateway_url);
+            self.push(Event::ResumeUrlRefused {
+                source: UrlSource::Stored,
+                reason,
+            });
         }
         self.identity = Some(Identity {
             session_id: state.session_id.clone(),
@@ -328,7 +367,7 @@ impl<C: Borrow<Config>> Session<C> {
             Phase::Open(connection) => match connection.stage {
                 Stage::AwaitingHello { .. } => State::AwaitingHello,
                 Stage::AwaitingPermit => State::AwaitingPermit,
-                Stage::Identifying => State::Identifying,
+                Stage::Identifying { .. } => State::Identifying,
                 Stage::Resuming { .. } => State::Resuming,
                 Stage::Active => State::Active,
             },
@@ -387,6 +426,7 @@ impl<C: Borrow<Config>> Session<C> {
                 handshake: None,
                 limiter: SendLimiter::new(now, self.config.borrow().send_window),
                 command_wake: None,
+                stable: false,
             });
         }
     }
@@ -416,6 +456,54 @@ impl<C: Borrow<Config>> Session<C> {
         };
         self.too_large = Some((self.seq, attempt));
         self.disconnect(now, DisconnectCause::MessageTooLarge { attempt }, None);
+    }
+
+    /// A message too large to take went by, and its first bytes told its head
+    /// ([`crate::codec::read_head`]): `op`, the event `t` names ([`EnvelopeHead::event_type`])
+    /// and `s`. A dispatch is counted exactly as if it had been read (the sequence number, gap
+    /// and stale checks, a resume's replay count and deadline) and the connection carries on;
+    /// only its data is lost. READY cannot be: without its session id there is nothing to
+    /// resume and identifying again brings the same READY, so the session ends the session
+    /// Discord started (close 1000) and stops with [`Stop::ReadyTooLarge`]. Any other opcode
+    /// (none is ever large) is [`Session::handle_message_too_large`]. A message whose head the
+    /// prefix did not tell goes to [`Session::handle_message_too_large`] as well.
+    ///
+    /// [`EnvelopeHead::event_type`]: crate::codec::EnvelopeHead::event_type
+    ///
+    /// Returns whether the message was counted and the connection goes on; `false` when the
+    /// session left the connection (READY, another opcode) or has none.
+    ///
+    /// # Errors
+    /// As [`Session::handle_message`]: [`HandleError::EventsNotDrained`], or a dispatch before
+    /// Hello. The session is left exactly as it was.
+    pub fn handle_skipped_message(
+        &mut self,
+        now: Instant,
+        op: OpCode,
+        kind: Option<EventType>,
+        seq: Option<u64>,
+    ) -> Result<bool, HandleError> {
+        if self.events.len() + EVENTS_PER_INPUT > EVENT_CAPACITY {
+            return Err(HandleError::EventsNotDrained);
+        }
+        let Phase::Open(connection) = &self.phase else {
+            return Ok(false);
+        };
+        if op != OpCode::Dispatch {
+            self.handle_message_too_large(now);
+            return Ok(false);
+        }
+        if matches!(connection.stage, Stage::AwaitingHello { .. }) {
+            return Err(ProtocolError::DispatchBeforeHello.into());
+        }
+        if kind == Some(EventType::Ready) {
+            self.identity = None;
+            self.seq = None;
+            self.disconnect(now, DisconnectCause::ReadyTooLarge, Some(CloseCode::Normal));
+            return Ok(false);
+        }
+        self.count_dispatch(now, kind, seq);
+        Ok(true)
     }
 
     /// A whole websocket message arrived. Returns the dispatch it carried, if the application
@@ -449,10 +537,13 @@ impl<C: Borrow<Config>> Session<C> {
 
     /// An identify permit arrived (after [`Event::IdentifyPermitNeeded`]). Returns whether it
     /// was used; a permit that comes when none is needed is not.
-    pub fn handle_identify_permit(&mut self, _now: Instant) -> bool {
+    pub fn handle_identify_permit(&mut self, now: Instant) -> bool {
+        let timeout = self.config.borrow().handshake_timeout;
         match &mut self.phase {
             Phase::Open(connection) if connection.stage == Stage::AwaitingPermit => {
-                connection.stage = Stage::Identifying;
+                connection.stage = Stage::Identifying {
+                    deadline: now + timeout,
+                };
                 connection.handshake = Some(Handshake::Identify);
                 true
             }
@@ -460,7 +551,8 @@ impl<C: Borrow<Config>> Session<C> {
         }
     }
 
-    /// Time passed: checks the heartbeat (zombie detection) and the Hello deadline.
+    /// Time passed: checks the heartbeat (zombie detection) and the Hello and handshake
+    /// deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
         let Phase::Open(connection) = &mut self.phase else {
             return;
@@ -471,6 +563,11 @@ impl<C: Borrow<Config>> Session<C> {
         let cause = match (connection.stage, &connection.heart) {
             (Stage::AwaitingHello { deadline }, _) if now >= deadline => {
                 DisconnectCause::HelloTimeout
+            }
+            (Stage::Identifying { deadline } | Stage::Resuming { deadline, .. }, _)
+                if now >= deadline =>
+            {
+                DisconnectCause::HandshakeTimeout
             }
             (_, Some(heart)) if heart.poll(now) == Beat::Zombie => DisconnectCause::Zombie,
             _ => return,
@@ -687,8 +784,10 @@ impl<C: Borrow<Config>> Session<C> {
             Phase::Connecting | Phase::Stopped(_) => None,
             Phase::Open(connection) => {
                 let hello = match connection.stage {
-                    Stage::AwaitingHello { deadline } => Some(deadline),
-                    _ => None,
+                    Stage::AwaitingHello { deadline }
+                    | Stage::Identifying { deadline }
+                    | Stage::Resuming { deadline, .. } => Some(deadline),
+                    Stage::AwaitingPermit | Stage::Active => None,
                 };
                 // A due heartbeat held back by the rate limit wakes when the limit frees up.
                 let limit_free = connection.limiter.ready_at(Instant::ZERO, 0);
@@ -722,7 +821,7 @@ impl<C: Borrow<Config>> Session<C> {
             OpCode::Dispatch if matches!(connection.stage, Stage::AwaitingHello { .. }) => {
                 Err(ProtocolError::DispatchBeforeHello.into())
             }
-            OpCode::Dispatch => self.handle_dispatch(envelope),
+            OpCode::Dispatch => self.handle_dispatch(now, envelope),
             OpCode::Heartbeat => {
                 if let Some(heart) = &mut connection.heart {
                     heart.request();
@@ -730,8 +829,16 @@ impl<C: Borrow<Config>> Session<C> {
                 Ok(None)
             }
             OpCode::HeartbeatAck => {
-                if let Some(heart) = &mut connection.heart {
-                    heart.acknowledged(now);
+                let answered = connection
+                    .heart
+                    .as_mut()
+                    .is_some_and(|heart| heart.acknowledged(now));
+                if answered && connection.stage == Stage::Active && !connection.stable {
+                    // Accepted and still answering: only now is the failure count behind us.
+                    // READY or RESUMED alone is not enough, or a gateway that drops every
+                    // session right after accepting it would be redialled without delay.
+                    connection.stable = true;
+                    self.failures = 0;
                 }
                 Ok(None)
             }
@@ -753,7 +860,10 @@ impl<C: Borrow<Config>> Session<C> {
                 let first = self.jitter.below(interval);
                 connection.heart = Some(Heartbeater::start(now, interval, first));
                 if self.identity.is_some() {
-                    connection.stage = Stage::Resuming { replayed: 0 };
+                    connection.stage = Stage::Resuming {
+                        replayed: 0,
+                        deadline: now + self.config.borrow().handshake_timeout,
+                    };
                     connection.handshake = Some(Handshake::Resume);
                 } else {
                     connection.stage = Stage::AwaitingPermit;
@@ -785,6 +895,7 @@ impl<C: Borrow<Config>> Session<C> {
 
     fn handle_dispatch<'m>(
         &mut self,
+        now: Instant,
         envelope: Envelope<'m>,
     ) -> Result<Option<DispatchRef<'m>>, HandleError> {
         let kind = envelope.event_type();
@@ -792,10 +903,71 @@ impl<C: Borrow<Config>> Session<C> {
         // only what it names decides whether the session can later be resumed.
         let ready = (kind == Some(EventType::Ready)).then(|| self.identity_from(&envelope));
 
-        // The sequence check decides what is delivered and remembered, never whether READY or
-        // RESUMED change the session's state.
+        let fresh = self.count_sequence(envelope.seq());
+        let Phase::Open(connection) = &mut self.phase else {
+            return Ok(None);
+        };
+        if let Some(identity) = ready {
+            connection.stage = Stage::Active;
+            self.push(Event::Ready);
+            match identity {
+                Ok((identity, refused)) => {
+                    self.identity = Some(identity);
+                    if let Some(reason) = refused {
+                        self.push(Event::ResumeUrlRefused {
+                            source: UrlSource::Ready,
+                            reason,
+                        });
+                    }
+                }
+                Err(reason) => {
+                    self.identity = None;
+                    self.push(Event::NotResumable(reason));
+                }
+            }
+        } else {
+            self.count_progress(now, kind, fresh);
+        }
+
+        let wanted = envelope
+            .name()
+            .is_some_and(|name| config_wants(self.config.borrow(), name));
+        Ok((fresh && wanted).then(|| DispatchRef::new(envelope)))
+    }
+
+    /// A dispatch other than READY that was skipped: counted as [`Session::handle_dispatch`]
+    /// counts one.
+    fn count_dispatch(&mut self, now: Instant, kind: Option<EventType>, seq: Option<u64>) {
+        let fresh = self.count_sequence(seq);
+        self.count_progress(now, kind, fresh);
+    }
+
+    /// What RESUMED and a resume's replayed dispatches do to the connection's stage.
+    fn count_progress(&mut self, now: Instant, kind: Option<EventType>, fresh: bool) {
+        let Phase::Open(connection) = &mut self.phase else {
+            return;
+        };
+        if kind == Some(EventType::Resumed) {
+            if let Stage::Resuming { replayed, .. } = connection.stage {
+                connection.stage = Stage::Active;
+                self.push(Event::Resumed { replayed });
+            }
+        } else if let Stage::Resuming { replayed, deadline } = &mut connection.stage {
+            if fresh {
+                *replayed += 1;
+                // A replay is the gateway making progress on the Resume, and a long outage
+                // can take a while to replay: the deadline bounds silence, not the replay.
+                *deadline = now + self.config.borrow().handshake_timeout;
+            }
+        }
+    }
+
+    /// The sequence check of a dispatch: gap and stale events, and the number remembered.
+    /// Returns whether it is fresh (not stale). It decides what is delivered and remembered,
+    /// never whether READY or RESUMED change the session's state.
+    fn count_sequence(&mut self, received: Option<u64>) -> bool {
         let mut fresh = true;
-        if let Some(received) = envelope.seq() {
+        if let Some(received) = received {
             match self.seq {
                 Some(last) if received <= last => {
                     self.push(Event::StaleDispatch { last, received });
@@ -813,42 +985,17 @@ impl<C: Borrow<Config>> Session<C> {
                 self.seq = Some(received);
             }
         }
-
-        let Phase::Open(connection) = &mut self.phase else {
-            return Ok(None);
-        };
-        if let Some(identity) = ready {
-            connection.stage = Stage::Active;
-            self.failures = 0;
-            self.push(Event::Ready);
-            match identity {
-                Ok(identity) => self.identity = Some(identity),
-                Err(reason) => {
-                    self.identity = None;
-                    self.push(Event::NotResumable(reason));
-                }
-            }
-        } else if kind == Some(EventType::Resumed) {
-            if let Stage::Resuming { replayed } = connection.stage {
-                connection.stage = Stage::Active;
-                self.failures = 0;
-                self.push(Event::Resumed { replayed });
-            }
-        } else if let Stage::Resuming { replayed } = &mut connection.stage {
-            if fresh {
-                *replayed += 1;
-            }
-        }
-
-        let wanted = envelope
-            .name()
-            .is_some_and(|name| config_wants(self.config.borrow(), name));
-        Ok((fresh && wanted).then(|| DispatchRef::new(envelope)))
+        fresh
     }
 
     /// What READY names this session by, or why it cannot be resumed. A missing or unusable
-    /// resume URL falls back to the URL first dialled, which can resume any session.
-    fn identity_from(&self, envelope: &Envelope<'_>) -> Result<Identity, ProtocolError> {
+    /// resume URL falls back to the configured gateway URL, which can resume any session; so
+    /// does one the configured gateway does not vouch for ([`vouches_for`]), and why is
+    /// returned beside the identity.
+    fn identity_from(
+        &self,
+        envelope: &Envelope<'_>,
+    ) -> Result<(Identity, Option<UrlRefusal>), ProtocolError> {
         let data = envelope.data().unwrap_or(envelope.encoding().null());
         let ready = match envelope.encoding() {
             Encoding::Json => Ready::parse(data),
@@ -859,21 +1006,32 @@ impl<C: Borrow<Config>> Session<C> {
         if session_id.is_empty() {
             return Err(ProtocolError::EmptySessionId);
         }
+        let gateway_url = &self.config.borrow().gateway_url;
+        let mut refused = None;
         let resume_url = ready
             .resume_gateway_url
             .ok()
             .and_then(|url| config::parse_url(&url).ok())
-            .unwrap_or_else(|| self.config.borrow().gateway_url.clone());
-        Ok(Identity {
-            session_id,
-            resume_url,
-        })
+            .filter(|url| match vouches_for(gateway_url, url) {
+                Ok(()) => true,
+                Err(reason) => {
+                    refused = Some(reason);
+                    false
+                }
+            })
+            .unwrap_or_else(|| gateway_url.clone());
+        Ok((
+            Identity {
+                session_id,
+                resume_url,
+            },
+            refused,
+        ))
     }
 
     /// Leaves the current connection (or dial attempt) and decides what comes next.
     fn disconnect(&mut self, now: Instant, cause: DisconnectCause, close: Option<CloseCode>) {
-        let reached_active =
-            matches!(&self.phase, Phase::Open(connection) if connection.stage == Stage::Active);
+        let stable = matches!(&self.phase, Phase::Open(connection) if connection.stable);
         if matches!(self.phase, Phase::Open(_)) {
             self.pending_close = close;
         }
@@ -882,6 +1040,7 @@ impl<C: Borrow<Config>> Session<C> {
             let stop = match cause {
                 DisconnectCause::ServerClosed(code) => Stop::Fatal(code),
                 DisconnectCause::MessageTooLarge { .. } => Stop::MessageTooLarge,
+                DisconnectCause::ReadyTooLarge => Stop::ReadyTooLarge,
                 _ => Stop::Fatal(CloseCode::UnknownError),
             };
             self.phase = Phase::Stopped(stop);
@@ -896,7 +1055,7 @@ impl<C: Borrow<Config>> Session<C> {
             self.identity = None;
             self.seq = None;
         }
-        self.failures = if reached_active {
+        self.failures = if stable {
             0
         } else {
             self.failures.saturating_add(1)
@@ -917,7 +1076,8 @@ impl<C: Borrow<Config>> Session<C> {
         self.push(Event::Disconnected { cause, next });
     }
 
-    /// The wait before the next attempt: none after a healthy connection, then doubling.
+    /// The wait before the next attempt: none after a connection that proved stable, then
+    /// doubling.
     fn backoff(&mut self) -> Duration {
         if self.failures == 0 {
             return Duration::ZERO;

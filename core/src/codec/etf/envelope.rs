@@ -22,71 +22,26 @@ pub(crate) fn decode_filtered<'a>(
     let mut data = Data::Absent;
     let mut asked = false;
     for _ in 0..arity {
-        let key = match reader.next()? {
-            Term::Atom(atom) => atom.as_bytes(),
-            Term::Binary(bytes) => bytes,
-            Term::Integer(_) | Term::Float(_) | Term::ByteList(_) | Term::Nil => b"",
-            Term::List(_) | Term::Tuple(_) | Term::Map(_) => {
-                // Discord keys its maps by atoms or binaries; nothing else is worth walking.
-                return Err(DecodeError::WrongType {
-                    field: "payload",
-                    expected: "a map with atom or binary keys",
-                });
-            }
-        };
+        let key = envelope_key(reader.next()?)?;
         match key {
             b"op" => {
                 if op.is_some() {
                     return Err(DecodeError::DuplicateField { field: "op" });
                 }
-                let value = match reader.next()? {
-                    Term::Integer(value) => u8::try_from(value).ok(),
-                    _ => None,
-                };
-                let value = value.ok_or(DecodeError::WrongType {
-                    field: "op",
-                    expected: "an integer from 0 to 255",
-                })?;
-                op = Some(OpCode::from_u8(value));
+                op = Some(envelope_op(reader.next()?)?);
             }
             b"s" => {
                 if seq.is_some() {
                     return Err(DecodeError::DuplicateField { field: "s" });
                 }
-                seq = Some(match reader.next()? {
-                    Term::Atom(atom) if atom.is("nil") => None,
-                    Term::Integer(value) => {
-                        Some(u64::try_from(value).map_err(|_| DecodeError::WrongType {
-                            field: "s",
-                            expected: "an integer or null",
-                        })?)
-                    }
-                    _ => {
-                        return Err(DecodeError::WrongType {
-                            field: "s",
-                            expected: "an integer or null",
-                        })
-                    }
-                });
+                seq = Some(envelope_seq(reader.next()?)?);
             }
             b"t" => {
                 if name.is_some() {
                     return Err(DecodeError::DuplicateField { field: "t" });
                 }
                 let offset = reader.position();
-                name = Some(match reader.next()? {
-                    Term::Atom(atom) if atom.is("nil") => None,
-                    Term::Atom(atom) => Some(event_name(atom.as_str(), atom.as_bytes(), offset)?),
-                    Term::Binary(raw) => {
-                        Some(event_name(core::str::from_utf8(raw).ok(), raw, offset)?)
-                    }
-                    _ => {
-                        return Err(DecodeError::WrongType {
-                            field: "t",
-                            expected: "a string or null",
-                        })
-                    }
-                });
+                name = Some(envelope_name(reader.next()?, offset)?);
             }
             b"d" => {
                 if data != Data::Absent {
@@ -131,6 +86,67 @@ pub(crate) fn decode_filtered<'a>(
         name.flatten(),
         data,
     ))
+}
+
+/// The text of an envelope key: an atom's or a binary's, and nothing for a scalar of another
+/// kind (which matches no field).
+///
+/// # Errors
+/// A container as a key.
+pub(crate) fn envelope_key(term: Term<'_>) -> Result<&[u8], DecodeError> {
+    match term {
+        Term::Atom(atom) => Ok(atom.as_bytes()),
+        Term::Binary(bytes) => Ok(bytes),
+        Term::Integer(_) | Term::Float(_) | Term::ByteList(_) | Term::Nil => Ok(b""),
+        Term::List(_) | Term::Tuple(_) | Term::Map(_) => {
+            // Discord keys its maps by atoms or binaries; nothing else is worth walking.
+            Err(DecodeError::WrongType {
+                field: "payload",
+                expected: "a map with atom or binary keys",
+            })
+        }
+    }
+}
+
+/// `op` from its term: an integer from 0 to 255.
+pub(crate) fn envelope_op(term: Term<'_>) -> Result<OpCode, DecodeError> {
+    let value = match term {
+        Term::Integer(value) => u8::try_from(value).ok(),
+        _ => None,
+    };
+    value.map(OpCode::from_u8).ok_or(DecodeError::WrongType {
+        field: "op",
+        expected: "an integer from 0 to 255",
+    })
+}
+
+/// `s` from its term: a non-negative integer or `nil`.
+pub(crate) fn envelope_seq(term: Term<'_>) -> Result<Option<u64>, DecodeError> {
+    let wrong = DecodeError::WrongType {
+        field: "s",
+        expected: "an integer or null",
+    };
+    match term {
+        Term::Atom(atom) if atom.is("nil") => Ok(None),
+        Term::Integer(value) => u64::try_from(value).map(Some).map_err(|_| wrong),
+        _ => Err(wrong),
+    }
+}
+
+/// `t` from its term, which started at `offset`: a UTF-8 atom or binary, or `nil`.
+pub(crate) fn envelope_name(
+    term: Term<'_>,
+    offset: usize,
+) -> Result<Option<EventName<'_>>, DecodeError> {
+    match term {
+        Term::Atom(atom) if atom.is("nil") => Ok(None),
+        Term::Atom(atom) => event_name(atom.as_str(), atom.as_bytes(), offset).map(Some),
+        Term::Binary(raw) => event_name(core::str::from_utf8(raw).ok(), raw, offset).map(Some),
+        _ => Err(DecodeError::WrongType {
+            field: "t",
+            expected: "a string or null",
+        }),
+    }
 }
 
 /// An event name from its text, which must be UTF-8 (Discord's are ASCII).

@@ -3,9 +3,12 @@
 //! ETF says some things JSON cannot and the other way round, so the view chooses:
 //! - binaries become JSON strings (bytes that are not UTF-8 become U+FFFD, as
 //!   `String::from_utf8_lossy` does: Discord's binaries are UTF-8 text);
-//! - integers become numbers, whatever tag they came in; a snowflake Discord sent as an integer
-//!   therefore prints as a number where the JSON encoding would have printed a string: ETF does
-//!   not say which it was, and the view does not guess from the field name;
+//! - integers become numbers, whatever tag they came in, except those at or past 2^53 either
+//!   way ([`SAFE_INTEGER_LIMIT`]), which become strings of their decimal text: JavaScript and
+//!   older jq read JSON numbers as doubles and would round them, and those are snowflakes, which
+//!   Discord sends over ETF as integers and in JSON as exactly these strings (the view does not
+//!   guess from the field name; every real snowflake is past 2^53, so an id prints as its JSON
+//!   form printed it);
 //! - floats become numbers (with a `.0` when whole, as `serde_json` writes them);
 //! - the atoms `nil`, `true` and `false` become `null`, `true` and `false`; other atoms strings;
 //! - lists and tuples become arrays; `STRING_EXT` (Erlang's packed list of small integers)
@@ -20,6 +23,10 @@ use core::fmt::Write as _;
 
 use super::reader::{Reader, Term, MAX_DEPTH};
 use super::EtfError;
+
+/// 2^53: the view writes integers of this magnitude or more as strings (see the module docs),
+/// since a JSON reader that holds numbers as doubles cannot hold them exactly.
+pub const SAFE_INTEGER_LIMIT: u64 = 1 << 53;
 
 /// Appends the JSON text of the bare term `term` (such as an envelope's `d`) to `out`.
 ///
@@ -38,6 +45,9 @@ fn value(reader: &mut Reader<'_>, out: &mut String, depth: usize) -> Result<(), 
         return Err(EtfError::TooDeep { limit: MAX_DEPTH });
     }
     match term {
+        Term::Integer(int) if int.unsigned_abs() >= u128::from(SAFE_INTEGER_LIMIT) => {
+            let _ = write!(out, "\"{int}\"");
+        }
         Term::Integer(int) => {
             let _ = write!(out, "{int}");
         }

@@ -19,17 +19,20 @@ mod ser;
 
 pub(crate) use control::{hello, invalid_session, ready};
 pub use de::{from_message, from_term, Deserializer, Error};
-pub(crate) use envelope::decode_filtered;
+pub(crate) use envelope::{
+    decode_filtered, envelope_key, envelope_name, envelope_op, envelope_seq,
+};
 pub use error::EtfError;
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
-pub use json::to_json;
+pub use json::{to_json, SAFE_INTEGER_LIMIT};
 pub use reader::{Atom, Reader, Term, MAX_DEPTH, VERSION};
 pub(crate) use ser::raw_envelope;
 pub use ser::{term_to_slice, to_slice, SerError};
 
-/// The atom `nil` (Erlang's null) as a bare term, in the form Discord's encoder writes it.
-pub const NIL_TERM: &[u8] = &[reader::tag::SMALL_ATOM_UTF8, 3, b'n', b'i', b'l'];
+/// The atom `nil` (Erlang's null) as a bare term, in the form erlpack writes it
+/// (`SMALL_ATOM_EXT`).
+pub const NIL_TERM: &[u8] = &[reader::tag::SMALL_ATOM, 3, b'n', b'i', b'l'];
 
 #[cfg(test)]
 mod tests;

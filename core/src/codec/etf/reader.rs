@@ -260,29 +260,59 @@ impl<'a> Reader<'a> {
 
     /// Skips one whole term, nested `depth` levels deep already, and returns its span.
     ///
+    /// One visit per term, without recursion: the heads Discord sends (binaries, small atoms,
+    /// integers, maps, lists) are stepped over by their own lengths and counts right here, and
+    /// every other head, and any head that is not well-formed, goes through [`Reader::next`], so
+    /// the skip accepts exactly what `next` accepts and fails with the same error.
+    ///
     /// # Errors
     /// As [`Reader::next`], and [`EtfError::TooDeep`] when containers nest past [`MAX_DEPTH`].
     pub fn skip(&mut self, depth: usize) -> Result<Range<usize>, EtfError> {
         let start = self.pos;
+        let bytes = self.bytes;
+        let mut pos = self.pos;
         // How many terms are still due at each open level, innermost last.
         let mut due = [0u64; MAX_DEPTH];
         let mut open = 0;
         let mut pending: u64 = 1;
         loop {
+            // Scalars in a row, the bulk of a payload, in a loop of their own.
+            while pending > 0 {
+                let Some(len) = fast_scalar(bytes, pos) else {
+                    break;
+                };
+                pos += len;
+                pending -= 1;
+            }
             if pending == 0 {
                 if open == 0 {
-                    return Ok(start..self.pos);
+                    self.pos = pos;
+                    return Ok(start..pos);
                 }
                 open -= 1;
                 pending = due[open];
                 continue;
             }
             pending -= 1;
-            let term = self.next()?;
-            if term.is_nested() && depth + open + 1 > MAX_DEPTH {
+            // A container, or a head the scalar loop does not take: the common ones are
+            // stepped over in place; anything else, or anything not well-formed, falls through
+            // to `next`, which reads or refuses it.
+            let (nested, children) = match fast_container(bytes, pos) {
+                Some((nested, children)) => {
+                    pos += if children == 0 { 1 } else { 5 };
+                    (nested, children)
+                }
+                None => {
+                    self.pos = pos;
+                    let term = self.next()?;
+                    pos = self.pos;
+                    (term.is_nested(), term.children())
+                }
+            };
+            if nested && depth + open + 1 > MAX_DEPTH {
+                self.pos = pos;
                 return Err(EtfError::TooDeep { limit: MAX_DEPTH });
             }
-            let children = term.children();
             if children > 0 {
                 due[open] = pending;
                 open += 1;
@@ -302,6 +332,79 @@ impl<'a> Reader<'a> {
             Err(EtfError::TrailingBytes { offset: self.pos })
         }
     }
+}
+
+/// The length of the scalar term at `at` when it is one of the kinds Discord sends and
+/// well-formed; `None` for anything else. Accepts exactly what [`Reader::next`] accepts for
+/// these tags.
+#[inline(always)]
+fn fast_scalar(bytes: &[u8], at: usize) -> Option<usize> {
+    let (&head, body) = bytes.get(at..)?.split_first()?;
+    match head {
+        tag::BINARY => {
+            let len = u32::from_be_bytes(*body.first_chunk::<4>()?) as usize;
+            (len <= body.len() - 4).then_some(5 + len)
+        }
+        tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM => {
+            // A one-byte length holds at most 255 bytes, so at most 255 characters.
+            let (&len, rest) = body.split_first()?;
+            let name = rest.get(..usize::from(len))?;
+            if head == tag::SMALL_ATOM_UTF8 && !ascii(name) {
+                core::str::from_utf8(name).ok()?;
+            }
+            Some(2 + usize::from(len))
+        }
+        tag::SMALL_INTEGER => (!body.is_empty()).then_some(2),
+        tag::INTEGER => (body.len() >= 4).then_some(5),
+        tag::SMALL_BIG => {
+            // Up to 64 bits of magnitude and a valid sign; longer ones go through `next`.
+            let [len, sign, ..] = *body else {
+                return None;
+            };
+            let len = usize::from(len);
+            (len <= 8 && sign <= 1 && len <= body.len() - 2).then_some(3 + len)
+        }
+        tag::NEW_FLOAT => {
+            let bits = u64::from_be_bytes(*body.first_chunk::<8>()?);
+            // Not an infinity or NaN: the exponent is not all ones.
+            ((bits >> 52) & 0x7FF != 0x7FF).then_some(9)
+        }
+        _ => None,
+    }
+}
+
+/// The empty list, a map or a list at `at`, well-formed: whether it nests and how many terms
+/// it contains (its head is 1 byte when it contains none, else 5); `None` for anything else.
+#[inline(always)]
+fn fast_container(bytes: &[u8], at: usize) -> Option<(bool, u64)> {
+    let (&head, body) = bytes.get(at..)?.split_first()?;
+    match head {
+        tag::NIL => Some((true, 0)),
+        tag::MAP | tag::LIST => {
+            let count = u64::from(u32::from_be_bytes(*body.first_chunk::<4>()?));
+            let children = if head == tag::MAP {
+                2 * count
+            } else {
+                count + 1
+            };
+            // Every element takes at least one byte: a count past what is left is a lie. An
+            // empty map contains nothing but has a 5-byte head: `next` reads it.
+            (children > 0 && children <= (body.len() - 4) as u64).then_some((true, children))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `bytes` is ASCII, checked eight bytes at a time without a branch per byte (atom
+/// names are short, and `is_ascii` tests them byte by byte).
+#[inline(always)]
+fn ascii(bytes: &[u8]) -> bool {
+    let (words, rest) = bytes.as_chunks::<8>();
+    let high = words
+        .iter()
+        .fold(0u64, |high, word| high | u64::from_ne_bytes(*word));
+    let rest = rest.iter().fold(0u8, |high, &byte| high | byte);
+    high & 0x8080_8080_8080_8080 == 0 && rest < 0x80
 }
 
 /// A float Erlang can write: it has no infinities or NaN, and JSON cannot carry them either.

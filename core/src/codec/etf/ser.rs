@@ -1,10 +1,13 @@
 //! A serde `Serializer` writing ETF into a caller's buffer: how commands go out on an ETF
 //! connection, driven by the same `Serialize` impls that write their JSON.
 //!
-//! The terms chosen are the ones the protocol reference (§11.4) says Discord accepts: maps keyed
-//! by binaries (atom keys get the connection closed with 4002), strings as binaries, `null` as the
-//! atom `nil`, booleans as the atoms `true`/`false`, integers in the smallest integer tag that
-//! holds them, floats as `NEW_FLOAT_EXT`. Tuples and sequences both become lists, as they are
+//! The terms chosen are the ones erlpack, the ETF library Discord publishes, writes (the table in
+//! the protocol reference, §11.4), since erlpack-based servers refuse anything else with 4002:
+//! maps keyed by binaries (atom keys get the connection closed with 4002 too), strings as
+//! binaries, `null` as the atom `nil`, booleans as the atoms `true`/`false`, every atom as
+//! `SMALL_ATOM_EXT` (erlpack's decoder does not take the UTF-8 atom tags), integers in the
+//! smallest of `SMALL_INTEGER_EXT`/`INTEGER_EXT`/`SMALL_BIG_EXT`, floats as `NEW_FLOAT_EXT`, the
+//! empty list as `NIL_EXT`. Tuples and sequences both become lists, as they are
 //! arrays in the JSON form. Lengths unknown up front are patched in once the contents are written.
 
 use core::fmt;
@@ -92,8 +95,10 @@ impl<'b> Writer<'b> {
         Ok(())
     }
 
+    /// Writes one of the atoms the serializer uses (`nil`, `true`, `false`: ASCII, so Latin-1
+    /// too) as `SMALL_ATOM_EXT`, as erlpack does.
     pub(crate) fn atom(&mut self, name: &str) -> Result<(), SerError> {
-        self.put(&[tag::SMALL_ATOM_UTF8, name.len() as u8])?;
+        self.put(&[tag::SMALL_ATOM, name.len() as u8])?;
         self.put(name.as_bytes())
     }
 

@@ -707,11 +707,14 @@ fn the_json_view_of_canonical_json_is_that_json() {
         let mut text = String::new();
         to_json(&buf[..len], &mut text).unwrap();
         assert_eq!(text, canonical);
-        // And whatever the key order, eetf's encoding views as the same value.
-        let etf = encode(&to_etf(&value, Snowflakes::Binaries));
-        text.clear();
-        to_json(&etf[1..], &mut text).unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+        // And whatever the key order, eetf's encoding views as the same value, snowflakes sent
+        // as integers included (they view as the strings JSON has).
+        for snowflakes in [Snowflakes::Binaries, Snowflakes::Integers] {
+            let etf = encode(&to_etf(&value, snowflakes));
+            text.clear();
+            to_json(&etf[1..], &mut text).unwrap();
+            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
+        }
     }
     // The documented choices for what JSON cannot say.
     let mut text = String::new();
@@ -739,9 +742,25 @@ fn the_json_view_of_canonical_json_is_that_json() {
     to_json(&encode(&terms)[1..], &mut text).unwrap();
     assert_eq!(
         text,
-        "[1085987654321012345,\"online\",\"\u{fffd}\",[1,2],2.0,{\"7\":null},[1,2]]"
+        "[\"1085987654321012345\",\"online\",\"\u{fffd}\",[1,2],2.0,{\"7\":null},[1,2]]"
     );
     assert!(to_json(&[106, 106], &mut text).is_err());
+
+    // Integers are numbers below 2^53 either way, and strings from 2^53 on, where a reader that
+    // holds numbers as doubles would round them.
+    let limit = i64::try_from(super::SAFE_INTEGER_LIMIT).unwrap();
+    let terms = ETerm::from(List::from(
+        [limit - 1, limit, -(limit - 1), -limit, 0]
+            .into_iter()
+            .map(|n| ETerm::from(BigInteger::from(n)))
+            .collect::<Vec<_>>(),
+    ));
+    text.clear();
+    to_json(&encode(&terms)[1..], &mut text).unwrap();
+    assert_eq!(
+        text,
+        "[9007199254740991,\"9007199254740992\",-9007199254740991,\"-9007199254740992\",0]"
+    );
 }
 
 #[test]
@@ -820,7 +839,7 @@ fn a_session_runs_on_etf_end_to_end() {
             ),
             (
                 "resume_gateway_url",
-                Binary::from(&b"wss://resume.example"[..]).into(),
+                Binary::from(&b"wss://gateway-us-east1-b.discord.gg"[..]).into(),
             ),
             ("v", FixInteger::from(10).into()),
         ]),

@@ -51,8 +51,8 @@ use serde_json::Value;
 use crate::codec::{Envelope, EventName};
 use crate::protocol::{CloseCode, EventSet, EventType, OpCode, Recovery};
 use crate::session::{
-    send_margin, CloseKind, DisconnectCause, DispatchRef, Event, HandleError, Next, SendError,
-    Session, State, Stop, Transmit, SEND_LIMIT,
+    send_margin, vouches_for, CloseKind, DisconnectCause, DispatchRef, Event, HandleError, Next,
+    SendError, Session, State, Stop, Transmit, UrlRefusal, UrlSource, SEND_LIMIT,
 };
 use crate::time::Instant;
 
@@ -69,6 +69,22 @@ fn usable_session_id(bytes: &[u8]) -> Option<Option<String>> {
         id.filter(|id| !id.is_empty() && id.len() <= crate::codec::MAX_SESSION_ID_LEN)
             .map(ToString::to_string),
     )
+}
+
+/// How the session must refuse READY's `resume_gateway_url`, as `serde_json` reads it: a
+/// websocket URL the session can keep (no query, within `MAX_URL_LEN`) that the configured
+/// gateway does not vouch for.
+fn refused_ready_url(bytes: &[u8], session: &Session) -> Option<(UrlSource, UrlRefusal)> {
+    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let url = value["d"]["resume_gateway_url"].as_str()?;
+    let keepable = (url.starts_with("wss://") || url.starts_with("ws://"))
+        && !url.contains(['?', '#'])
+        && url.len() <= crate::codec::MAX_URL_LEN;
+    if !keepable {
+        return None;
+    }
+    let reason = vouches_for(session.config().gateway_url(), url).err()?;
+    Some((UrlSource::Ready, reason))
 }
 
 /// The socket as the driver sees it.
@@ -96,6 +112,11 @@ struct Connection {
     replayed: u64,
     /// The session sent its close frame; nothing else may follow.
     closed: bool,
+    /// A heartbeat went out and no ACK has come since.
+    awaiting_ack: bool,
+    /// A heartbeat was acknowledged while the session was active: the connection proved
+    /// stable.
+    stable: bool,
 }
 
 impl Connection {
@@ -147,6 +168,9 @@ struct Owed {
     heartbeat: bool,
     resume: bool,
     identify: bool,
+    /// A resume URL the configured gateway does not vouch for (from READY or the restored
+    /// state) must be reported as refused.
+    url_refused: Option<(UrlSource, UrlRefusal)>,
 }
 
 /// The model and the invariants; see the module docs.
@@ -180,8 +204,21 @@ pub(super) fn is_open(state: State) -> bool {
 }
 
 impl Checker {
-    pub(super) fn new(session: &Session, longest_wait: Duration) -> Self {
+    /// A checker for `session`, restored from a state with `stored_url` if it was.
+    pub(super) fn new(session: &Session, longest_wait: Duration, stored_url: Option<&str>) -> Self {
         let config = session.config();
+        let mut owed = Owed::default();
+        if let Some(url) = stored_url.filter(|_| session.session_id().is_some()) {
+            if let Err(reason) = vouches_for(&config.gateway_url, url) {
+                owed.url_refused = Some((UrlSource::Stored, reason));
+                let kept = session.resume_state().map(|state| state.resume_gateway_url);
+                assert_eq!(
+                    kept.as_deref(),
+                    Some(config.gateway_url()),
+                    "a refused URL kept"
+                );
+            }
+        }
         Self {
             window: config.send_window,
             events: config.events,
@@ -194,7 +231,7 @@ impl Checker {
             stopped: false,
             too_large: None,
             closing_for_good: false,
-            owed: Owed::default(),
+            owed,
         }
     }
 
@@ -277,6 +314,7 @@ impl Checker {
                 match op {
                     1 => {
                         assert_eq!(*d, serde_json::json!(last_seq), "heartbeat d");
+                        connection.awaiting_ack = true;
                         self.owed.heartbeat = false;
                     }
                     2 => {
@@ -335,17 +373,30 @@ impl Checker {
             Event::Resumed { replayed } => {
                 assert_eq!(self.owed.resumed.take(), Some(replayed), "Resumed");
             }
+            Event::ResumeUrlRefused { source, reason } => {
+                assert_eq!(
+                    self.owed.url_refused.take(),
+                    Some((source, reason)),
+                    "{event:?}"
+                );
+            }
             Event::SequenceGap { .. } | Event::StaleDispatch { .. } => {
                 let at = self.owed.reports.iter().position(|owed| *owed == event);
                 let at = at.unwrap_or_else(|| panic!("{event:?} not called for"));
                 self.owed.reports.remove(at);
             }
             Event::Disconnected { cause, next } => {
-                match core::mem::replace(&mut self.link, Link::Idle) {
-                    Link::Dialing => assert_eq!(cause, DisconnectCause::DialFailed),
-                    Link::Open(_) => assert_ne!(cause, DisconnectCause::DialFailed),
+                let stable = match core::mem::replace(&mut self.link, Link::Idle) {
+                    Link::Dialing => {
+                        assert_eq!(cause, DisconnectCause::DialFailed);
+                        false
+                    }
+                    Link::Open(connection) => {
+                        assert_ne!(cause, DisconnectCause::DialFailed);
+                        connection.stable
+                    }
                     Link::Idle => panic!("{event:?} without a socket or a dial"),
-                }
+                };
                 if let DisconnectCause::MessageTooLarge { attempt } = cause {
                     assert_eq!(self.owed.too_large.take(), Some(attempt), "{cause:?}");
                     assert_eq!(
@@ -383,6 +434,13 @@ impl Checker {
                             self.session_id.is_some()
                         );
                         assert!(after <= self.longest_wait, "waits {after:?}");
+                        // Only a connection that proved stable is followed at once; any other
+                        // (every backoff here starts at 10 ms or more) waits, so a gateway
+                        // that drops each session right after READY is not redialled in a
+                        // loop. Invalid Session waits 1-5 s in any case.
+                        if cause != (DisconnectCause::InvalidSession { resumable: false }) {
+                            assert_eq!(after.is_zero(), stable, "{event:?} stable: {stable}");
+                        }
                     }
                 }
             }
@@ -438,6 +496,11 @@ impl Checker {
                     }
                     if let Some(id) = &self.session_id {
                         assert!(!id.is_empty() && id.len() <= crate::codec::MAX_SESSION_ID_LEN);
+                        self.owed.url_refused = refused_ready_url(bytes, after);
+                        let kept = after.resume_state().map(|state| state.resume_gateway_url);
+                        if self.owed.url_refused.is_some() {
+                            assert_eq!(kept.as_deref(), Some(after.config().gateway_url()));
+                        }
                     } else {
                         self.owed.not_resumable = true;
                     }
@@ -454,6 +517,11 @@ impl Checker {
                         }
                     }
                     OpCode::Heartbeat if hello => self.owed.heartbeat = true,
+                    OpCode::HeartbeatAck => {
+                        let connection = self.connection();
+                        let answered = core::mem::take(&mut connection.awaiting_ack);
+                        connection.stable |= answered && state == State::Active;
+                    }
                     _ => {}
                 }
             }
@@ -646,6 +714,10 @@ impl Checker {
             "an unusable READY without NotResumable"
         );
         assert_eq!(owed.resumed, None, "RESUMED without Resumed");
+        assert_eq!(
+            owed.url_refused, None,
+            "an unvouched URL kept without a report"
+        );
         assert_eq!(owed.stopped, None, "close without Stopped");
         assert_eq!(
             owed.too_large, None,

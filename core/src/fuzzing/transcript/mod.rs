@@ -89,9 +89,11 @@ impl Run {
             .seed(u64::from(input.byte()))
             .backoff(backoff)
             .hello_timeout(Duration::from_millis(hello_timeout))
+            .handshake_timeout(Duration::from_millis(hello_timeout))
             .send_window(send_window)
             .build()
             .unwrap();
+        let mut stored_url = None;
         let session = match input.byte() % 4 {
             0 => {
                 let session_id = input.pick(&["restored", "restored", ""]);
@@ -100,6 +102,7 @@ impl Run {
                     resume_gateway_url: "wss://resume.example".try_into().unwrap(),
                     seq: input.pick(&[0, 7, u64::MAX - 1, u64::MAX]),
                 };
+                stored_url = Some(state.resume_gateway_url.clone());
                 match Session::restore(config.clone(), &state) {
                     Ok(session) => session,
                     Err(error) => {
@@ -112,7 +115,7 @@ impl Run {
         };
         // Every wait the session may choose: its backoff cap, or Invalid Session's 1-5 s.
         let longest_wait = backoff.max.max(Duration::from_secs(5));
-        let check = Checker::new(&session, longest_wait);
+        let check = Checker::new(&session, longest_wait, stored_url.as_deref());
         let mut run = Self {
             session,
             now: Instant::from_millis(1_000),
