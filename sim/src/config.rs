@@ -69,6 +69,9 @@ pub struct SimConfig {
     pub all_members_rate_limit: Duration,
     /// Worker threads of the sim's runtime (1 = a current-thread runtime on the sim's thread).
     pub threads: usize,
+    /// Serve `wss://` (TLS over the same port, with this CA's server certificate) instead of
+    /// `ws://`.
+    pub tls: Option<crate::TestCa>,
 }
 
 impl Default for SimConfig {
@@ -103,6 +106,7 @@ impl Default for SimConfig {
             event_rate: 0.0,
             all_members_rate_limit: Duration::from_secs(30),
             threads: 1,
+            tls: None,
         }
     }
 }
@@ -136,6 +140,14 @@ impl SimBuilder {
     #[must_use]
     pub fn config(&self) -> &SimConfig {
         &self.config
+    }
+
+    /// Serves `wss://` with `ca`'s server certificate (for `localhost` and `127.0.0.1`):
+    /// [`crate::SimHandle::url`] is then `wss://127.0.0.1:PORT`, and a client must trust
+    /// [`crate::TestCa::ca_der`] to get a session.
+    pub fn tls(mut self, ca: &crate::TestCa) -> Self {
+        self.config.tls = Some(ca.clone());
+        self
     }
 
     /// The bot token clients must present.

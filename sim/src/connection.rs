@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::stream::SimStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::frame::coding::{
     CloseCode as WsCloseCode, Data as WsData, OpCode as WsOpCode,
@@ -17,7 +18,6 @@ use async_tungstenite::WebSocketStream;
 use discord_gateway::protocol::{CloseCode, Intents, OpCode};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant, Sleep};
 
@@ -31,7 +31,7 @@ use crate::record::{query_param, ClientPayload, ConnId, ConnectionRecord, Endpoi
 use crate::session::{Attachment, ResumeOutcome};
 use crate::state::{lock, ConnEntry, Shared};
 
-pub(crate) type Ws = WebSocketStream<TokioAdapter<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<TokioAdapter<SimStream>>;
 
 /// What other parts of the sim ask a connection to do, in order.
 #[derive(Debug)]
@@ -78,6 +78,8 @@ struct Conn {
     session: Option<String>,
     last_seq_written: u64,
     withhold_acks: bool,
+    /// [`Fault::SilentHandshake`]: Identify and Resume go unanswered.
+    silent_handshake: bool,
     paused_until: Option<Instant>,
     held: VecDeque<(Utf8Bytes, Option<u64>)>,
     heartbeat_deadline: Pin<Box<Sleep>>,
@@ -96,7 +98,9 @@ fn far_future() -> Instant {
 pub(crate) async fn run(shared: Arc<Shared>, ws: Ws, endpoint: Endpoint, query: String) {
     let id = shared.next_conn_id();
     let (tx, rx) = unbounded_channel();
-    lock(&shared.records).push(ConnectionRecord::new(id, endpoint, query.clone()));
+    let mut record = ConnectionRecord::new(id, endpoint, query.clone());
+    record.tls_version = ws.get_ref().get_ref().tls_version();
+    lock(&shared.records).push(record);
     lock(&shared.conns).insert(
         id,
         ConnEntry {
@@ -123,6 +127,7 @@ pub(crate) async fn run(shared: Arc<Shared>, ws: Ws, endpoint: Endpoint, query: 
         session: None,
         last_seq_written: 0,
         withhold_acks: false,
+        silent_handshake: false,
         paused_until: None,
         held: VecDeque::new(),
         heartbeat_deadline: Box::pin(sleep_until(far_future())),
@@ -409,6 +414,9 @@ impl Conn {
 
     async fn on_identify(&mut self, d: &Value) -> Flow {
         self.shared.count(|c| c.identifies += 1);
+        if self.silent_handshake {
+            return Ok(());
+        }
         if self.session.is_some() {
             return Err(self
                 .close(
@@ -558,6 +566,9 @@ impl Conn {
 
     async fn on_resume(&mut self, d: &Value) -> Flow {
         self.shared.count(|c| c.resumes += 1);
+        if self.silent_handshake {
+            return Ok(());
+        }
         if self.session.is_some() {
             return Err(self
                 .close(
@@ -915,6 +926,10 @@ impl Conn {
             }
             Fault::WithholdAcks => {
                 self.withhold_acks = true;
+                Ok(())
+            }
+            Fault::SilentHandshake => {
+                self.silent_handshake = true;
                 Ok(())
             }
             Fault::Freeze => {

@@ -15,6 +15,8 @@ pub enum SimError {
     InvalidJson(serde_json::Error),
     /// The sim has shut down; the handle can no longer reach it.
     Stopped,
+    /// A test certificate or the TLS configuration could not be made.
+    Tls(String),
     /// A wait did not see its condition within the timeout.
     Timeout {
         /// What was being waited for.
@@ -30,6 +32,7 @@ impl fmt::Display for SimError {
             Self::Io(e) => write!(f, "gateway sim I/O error: {e}"),
             Self::InvalidJson(e) => write!(f, "payload is not valid JSON: {e}"),
             Self::Stopped => f.write_str("the gateway sim has stopped"),
+            Self::Tls(e) => write!(f, "gateway sim TLS setup failed: {e}"),
             Self::Timeout { what, after } => {
                 write!(f, "timed out after {after:?} waiting for {what}")
             }
@@ -42,7 +45,7 @@ impl std::error::Error for SimError {
         match self {
             Self::Io(e) => Some(e),
             Self::InvalidJson(e) => Some(e),
-            Self::Stopped | Self::Timeout { .. } => None,
+            Self::Stopped | Self::Timeout { .. } | Self::Tls(_) => None,
         }
     }
 }

@@ -43,6 +43,11 @@ pub enum Fault {
     /// Stop sending anything at all on this connection (no ACKs, no events); events still reach
     /// the session's backlog, so a Resume replays them.
     Freeze,
+    /// Answer heartbeats as usual but never answer Identify with READY nor Resume with
+    /// RESUMED on this connection (aim it with [`Target::NextConnection`]): a gateway that
+    /// accepted the socket and then stalls the handshake. The Identify or Resume is counted
+    /// and otherwise ignored.
+    SilentHandshake,
     /// Send op 1: ask the client for an immediate heartbeat.
     RequestHeartbeat,
     /// Send a text payload that is not valid JSON (compressed like any payload).

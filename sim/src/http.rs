@@ -8,9 +8,9 @@
 use std::io;
 use std::time::Instant;
 
+use crate::stream::SimStream;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::state::{lock, Shared};
 
@@ -47,7 +47,7 @@ impl RequestHead {
 /// Reads a request head. Returns the head and any bytes read past it, or `None` if the peer sent
 /// something that is not HTTP (it has then been answered with 400) or went away.
 pub(crate) async fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut SimStream,
 ) -> io::Result<Option<(RequestHead, Vec<u8>)>> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -106,7 +106,7 @@ Sec-WebSocket-Accept: {}\r\n\r\n",
 
 /// Writes a JSON response and ends the exchange (`Connection: close`).
 pub(crate) async fn respond(
-    stream: &mut TcpStream,
+    stream: &mut SimStream,
     status: u16,
     reason: &str,
     body: &str,
@@ -116,7 +116,7 @@ pub(crate) async fn respond(
 
 /// [`respond`] with extra header lines (each ending in `\r\n`).
 async fn respond_with(
-    stream: &mut TcpStream,
+    stream: &mut SimStream,
     status: u16,
     reason: &str,
     headers: &str,
@@ -138,7 +138,7 @@ async fn respond_with(
 pub(crate) async fn serve(
     shared: &Shared,
     head: &RequestHead,
-    stream: &mut TcpStream,
+    stream: &mut SimStream,
 ) -> io::Result<()> {
     shared.count(|c| c.http_requests += 1);
     let route = route(&head.path);

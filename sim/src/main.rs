@@ -11,8 +11,10 @@ use discord_gateway_sim::{ChaosConfig, Fault, Script, Sim, SimBuilder, SimConfig
 
 /// A loopback Discord gateway for testing gateway clients.
 ///
-/// Serves the gateway at ws://127.0.0.1:PORT/?v=10&encoding=json[&compress=zlib-stream|zstd-stream]
-/// and GET /api/v10/gateway/bot (header `Authorization: Bot <token>`) on the same port. READY
+/// Serves the gateway at ws://127.0.0.1:PORT (a client that adds the query itself, such as
+/// discord-gateway's --gateway-url, takes it as it is; a bare websocket client connects to
+/// ws://127.0.0.1:PORT/?v=10&encoding=json[&compress=zlib-stream|zstd-stream]) and
+/// GET /api/v10/gateway/bot (header `Authorization: Bot <token>`) on the same port. READY
 /// hands out resume_gateway_url = ws://127.0.0.1:PORT/resume. Point a client at it by using
 /// http://127.0.0.1:PORT as the REST base (or the ws URL directly) and the token given here.
 ///
@@ -111,6 +113,7 @@ Faults (library: Sim::fault / fault_to; CLI: --reconnect-every-s, --invalidate-e
   Close(code)          close frame with any code
   DropTcp              cut TCP without a close frame
   WithholdAcks         stop ACKing heartbeats (zombie)
+  SilentHandshake      ACK heartbeats, never answer Identify/Resume (aim at the next connection)
   Freeze               stop sending anything
   RequestHeartbeat     op 1
   Malformed            invalid JSON payload
@@ -125,7 +128,8 @@ Faults (library: Sim::fault / fault_to; CLI: --reconnect-every-s, --invalidate-e
 
 Example:
   gateway-sim --port 8080 --heartbeat-interval-ms 5000 --event-rate 2
-  # then connect to ws://127.0.0.1:8080/?v=10&encoding=json&compress=zlib-stream
+  # then give a gateway library ws://127.0.0.1:8080 (it adds ?v=10&encoding=... itself),
+  # or connect a bare websocket to ws://127.0.0.1:8080/?v=10&encoding=json&compress=zlib-stream,
   # and identify with token \"sim-token\"";
 
 fn ms(v: u64) -> Duration {
@@ -176,11 +180,12 @@ fn main() -> ExitCode {
     };
     let _ = writeln!(
         std::io::stdout(),
-        "gateway-sim listening on {}/?v=10&encoding=json (resume URL {}, REST {}/api/v10/gateway/bot, token {:?})",
+        "gateway-sim listening on {} (resume URL {}, REST {}/api/v10/gateway/bot, token {:?}), bare websocket URL {}/?v=10&encoding=json",
         sim.url(),
         sim.resume_url(),
         sim.http_url(),
-        args.token
+        args.token,
+        sim.url()
     );
     let _ = std::io::stdout().flush();
 

@@ -69,6 +69,9 @@ pub struct Counters {
     pub tcp_drops: u64,
     /// Faults applied (each fault on each connection counts once).
     pub faults: u64,
+    /// TLS handshakes that failed (a client that refused the certificate, or spoke plain
+    /// text to a `wss://` sim).
+    pub tls_handshake_failures: u64,
 }
 
 impl Counters {
@@ -147,6 +150,9 @@ pub struct ConnectionRecord {
     pub client_close: Option<u16>,
     /// Whether the connection has ended.
     pub ended: bool,
+    /// The TLS version the connection's handshake negotiated (`"TLSv1_3"`), `None` for plain
+    /// `ws://`.
+    pub tls_version: Option<String>,
 }
 
 impl ConnectionRecord {
@@ -165,6 +171,7 @@ impl ConnectionRecord {
             server_close: None,
             client_close: None,
             ended: false,
+            tls_version: None,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::connection;
 use crate::http;
 use crate::record::Endpoint;
 use crate::state::Shared;
+use crate::stream::SimStream;
 
 /// How long a peer may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +30,7 @@ pub(crate) async fn run(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(handle(shared.clone(), stream));
+                    tokio::spawn(accept(shared.clone(), stream));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -51,8 +52,29 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(1 << 20))
 }
 
-async fn handle(shared: Arc<Shared>, mut stream: TcpStream) {
+/// Completes the TLS handshake first when the sim serves `wss://`; a client that refuses the
+/// certificate never reaches the websocket, so it is never counted as a connection.
+async fn accept(shared: Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    let stream = match shared.tls.clone() {
+        None => SimStream::Plain(stream),
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => SimStream::Tls(Box::new(tls)),
+                Ok(Err(e)) => {
+                    tracing::debug!("TLS handshake failed: {e}");
+                    shared.count(|c| c.tls_handshake_failures += 1);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    handle(shared, stream).await;
+}
+
+async fn handle(shared: Arc<Shared>, mut stream: SimStream) {
     let Ok(Ok(Some((head, rest)))) =
         tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await
     else {

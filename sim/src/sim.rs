@@ -136,7 +136,12 @@ fn start(config: SimConfig) -> Result<Sim, SimError> {
             .enable_all()
             .build()?
     };
-    let shared = Arc::new(Shared::new(config, addr));
+    let tls = config
+        .tls
+        .as_ref()
+        .map(crate::TestCa::server_config)
+        .transpose()?;
+    let shared = Arc::new(Shared::new(config, addr, tls));
     let handle = SimHandle {
         shared: shared.clone(),
         runtime: runtime.handle().clone(),
@@ -216,7 +221,10 @@ async fn event_rate(sim: SimHandle) {
 }
 
 impl SimHandle {
-    /// The gateway URL, `ws://127.0.0.1:PORT` (append `/?v=10&encoding=json[&compress=...]`).
+    /// The gateway URL, `ws://127.0.0.1:PORT`, as `GET /gateway/bot` gives it: hand it as it is
+    /// to a client that adds `?v=10&encoding=...` itself (discord-gateway's `gateway_url`
+    /// refuses a URL that already has a query); a bare websocket client appends
+    /// `/?v=10&encoding=json[&compress=...]`.
     #[must_use]
     pub fn url(&self) -> String {
         self.shared.url()
@@ -228,10 +236,16 @@ impl SimHandle {
         self.shared.resume_url()
     }
 
-    /// The REST base, `http://127.0.0.1:PORT` (serves `/api/v10/gateway` and `/gateway/bot`).
+    /// The REST base, `http://127.0.0.1:PORT` (serves `/api/v10/gateway` and `/gateway/bot`);
+    /// `https://` when the sim serves TLS ([`crate::SimBuilder::tls`]).
     #[must_use]
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.shared.addr)
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.shared.addr)
     }
 
     /// The bound address.

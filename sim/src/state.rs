@@ -72,12 +72,18 @@ pub(crate) struct Shared {
     pub(crate) all_member_requests: Mutex<HashMap<u64, Instant>>,
     pub(crate) chaos_log: Mutex<Vec<ChaosEvent>>,
     pub(crate) rng: Mutex<Rng>,
+    /// The TLS server configuration when the sim serves `wss://`.
+    pub(crate) tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     next_conn: AtomicU64,
     changed: watch::Sender<u64>,
 }
 
 impl Shared {
-    pub(crate) fn new(config: SimConfig, addr: SocketAddr) -> Self {
+    pub(crate) fn new(
+        config: SimConfig,
+        addr: SocketAddr,
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> Self {
         let now = Instant::now();
         let guilds = (0..config.guilds)
             .map(|i| Guild {
@@ -109,17 +115,26 @@ impl Shared {
             all_member_requests: Mutex::new(HashMap::new()),
             chaos_log: Mutex::new(Vec::new()),
             rng: Mutex::new(Rng::from_entropy()),
+            tls,
             next_conn: AtomicU64::new(0),
             changed: watch::channel(0).0,
         }
     }
 
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        }
+    }
+
     pub(crate) fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
     }
 
     pub(crate) fn resume_url(&self) -> String {
-        format!("ws://{}/resume", self.addr)
+        format!("{}://{}/resume", self.scheme(), self.addr)
     }
 
     pub(crate) fn elapsed(&self) -> Duration {

@@ -372,3 +372,62 @@ async fn rate_limit_window_is_configurable_and_slides() {
     c.heartbeat(None).await;
     assert_eq!(c.closed().await, Closed::Code(4008));
 }
+
+/// Issue 23: erlpack-based servers refuse atoms in `SMALL_ATOM_UTF8_EXT` (tag 119) with 4002 and
+/// answer the same Identify with `SMALL_ATOM_EXT` (tag 115) atoms with READY; so does the sim,
+/// which reads commands with `eetf` after checking them against erlpack's encoding.
+#[tokio::test]
+async fn etf_identify_with_utf8_atoms_is_refused_as_erlpack_refuses_it() {
+    fn identify(atom_tag: u8) -> Vec<u8> {
+        let bin = |text: &str| {
+            [
+                &[109][..],
+                &(text.len() as u32).to_be_bytes(),
+                text.as_bytes(),
+            ]
+            .concat()
+        };
+        let intents = u32::try_from(INTENTS).unwrap();
+        [
+            vec![131, 116, 0, 0, 0, 2],
+            bin("op"),
+            vec![97, 2],
+            bin("d"),
+            vec![116, 0, 0, 0, 4],
+            bin("token"),
+            bin(TOKEN),
+            bin("properties"),
+            vec![116, 0, 0, 0, 3],
+            bin("os"),
+            bin("linux"),
+            bin("browser"),
+            bin("t"),
+            bin("device"),
+            bin("t"),
+            bin("compress"),
+            vec![atom_tag, 5, b'f', b'a', b'l', b's', b'e'],
+            bin("intents"),
+            [&[98][..], &intents.to_be_bytes()].concat(),
+        ]
+        .concat()
+    }
+    let sim = sim().await;
+    let mut c = Client::connect(&url(&sim, "v=10&encoding=etf")).await;
+    c.ws_next_binary().await;
+    c.ws.send(async_tungstenite::tungstenite::Message::binary(identify(
+        119,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(c.closed().await, Closed::Code(4002));
+    let mut c = Client::connect(&url(&sim, "v=10&encoding=etf")).await;
+    c.ws_next_binary().await;
+    c.ws.send(async_tungstenite::tungstenite::Message::binary(identify(
+        115,
+    )))
+    .await
+    .unwrap();
+    let ready = c.ws_next_binary().await;
+    assert!(ready.windows(5).any(|w| w == b"READY"), "{ready:?}");
+    assert_eq!(sim.counters().server_closed(4002), 1);
+}

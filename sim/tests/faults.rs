@@ -296,3 +296,23 @@ async fn a_fragmented_text_arrives_as_one_message_and_pings_are_answered() {
     sim.wait_for(|c| c.pongs == 1, WAIT).await.unwrap();
     assert_eq!(sim.counters().last_pong, b"are you there");
 }
+
+#[tokio::test]
+async fn a_silent_handshake_answers_heartbeats_but_never_identify_or_resume() {
+    let sim = sim().await;
+    sim.fault_to(Target::NextConnection, Fault::SilentHandshake);
+    let (mut c, _) = Client::hello(&common::url(&sim, Q)).await;
+    c.identify(TOKEN, INTENTS, None).await;
+    c.heartbeat(None).await;
+    assert_eq!(
+        c.recv().await["op"],
+        11,
+        "heartbeats are still acknowledged"
+    );
+    c.silent_for(Duration::from_millis(300)).await;
+    assert_eq!(sim.session_count(), 0, "no session was started");
+    assert_eq!(sim.counters().identifies, 1);
+    // The next connection is served as usual.
+    let (mut c, _) = ready(&sim, Q).await;
+    c.recv_until(0, Some("GUILD_CREATE")).await;
+}
