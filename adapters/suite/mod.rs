@@ -23,8 +23,8 @@ use discord_gateway_driver::discord_gateway::session::{
 };
 use discord_gateway_driver::discord_gateway::{Encoding, OpCode, Token};
 use discord_gateway_driver::{
-    CloseKind, ConnectOptions, Frame, IdentifyQueue, MessageError, Permit, Runtime, Shard,
-    ShardBuilder, ShardError, ShardEvent, Transport, TransportError,
+    CloseKind, ConnectOptions, Frame, IdentifyQueue, MessageError, Permit, Runtime, SessionEvent,
+    Shard, ShardBuilder, ShardError, ShardEvent, Transport, TransportError,
 };
 use discord_gateway_sim::{ChaosConfig, Fault, Sim, SimHandle, Target};
 use futures_util::future::{select, Either};
@@ -66,6 +66,10 @@ macro_rules! suite_tests {
             chaos_exactly_once,
             chaos_with_non_resumable_faults,
             etf_end_to_end,
+            untrusted_certificate_never_gets_a_session,
+            trusted_wss_session_resumes_after_op7_and_a_tcp_drop,
+            trusted_wss_zlib_stream,
+            wrong_ca_or_wrong_host_name_never_gets_a_session,
         );
     };
     (@cases $rt:ty, $run:path; $($case:ident),* $(,)?) => {
@@ -108,14 +112,16 @@ pub fn sim() -> Sim {
 /// A shard pointed at `sim` with short timings.
 pub fn builder<R: Runtime + Default>(sim: &SimHandle) -> ShardBuilder<R> {
     Shard::<R>::builder(Token::new(TOKEN).expect("token"))
-        .gateway_url(&sim.url())
-        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
-        .seed(7)
-        .backoff(Backoff {
-            initial: Duration::from_millis(20),
-            max: Duration::from_millis(200),
+        .configure(|c| {
+            c.gateway_url(&sim.url())
+                .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
+                .backoff(Backoff {
+                    initial: Duration::from_millis(20),
+                    max: Duration::from_millis(200),
+                })
+                .hello_timeout(Duration::from_secs(2))
         })
-        .hello_timeout(Duration::from_secs(2))
+        .seed(7)
         .connect_timeout(Duration::from_secs(2))
         .identify_queue(ImmediateIdentify)
 }
@@ -233,17 +239,23 @@ impl<R: Runtime + Default> Harness<R> {
                     seen.names.push(dispatch.name().to_owned());
                 }
             }
-            ShardEvent::Ready { session_id } => {
-                self.seen.readies.push(session_id.clone());
+            ShardEvent::Session(SessionEvent::Ready, _) => {
+                // READY's session id, which the shard's session holds from READY on.
+                let session_id = self.shard.session().session_id().unwrap_or_default();
+                self.seen.readies.push(session_id.to_owned());
                 // A new session numbers from 1 again.
                 self.seen.last_seq = Some(0);
             }
-            ShardEvent::Resumed { replayed } => self.seen.resumes.push(*replayed),
-            ShardEvent::Disconnected { cause, next } => self.seen.disconnects.push((*cause, *next)),
+            ShardEvent::Session(SessionEvent::Resumed { replayed }, _) => {
+                self.seen.resumes.push(*replayed)
+            }
+            ShardEvent::Session(SessionEvent::Disconnected { cause, next }, _) => {
+                self.seen.disconnects.push((*cause, *next))
+            }
             ShardEvent::Connected { resume } => self.seen.connects.push(*resume),
             ShardEvent::Malformed(error) => self.seen.malformed.push(error.clone()),
-            ShardEvent::SequenceGap { .. } => self.seen.gaps += 1,
-            ShardEvent::StaleDispatch { .. } => self.seen.stale += 1,
+            ShardEvent::Session(SessionEvent::SequenceGap { .. }, _) => self.seen.gaps += 1,
+            ShardEvent::Session(SessionEvent::StaleDispatch { .. }, _) => self.seen.stale += 1,
             _ => {}
         }
         let line = match event {
@@ -338,22 +350,23 @@ impl<R: Runtime + Default> Harness<R> {
 
     /// Waits for READY.
     pub async fn ready(&mut self) -> String {
-        match self
-            .until("READY", |e| matches!(e, ShardEvent::Ready { .. }))
-            .await
-        {
-            ShardEvent::Ready { session_id } => session_id,
-            _ => unreachable!(),
-        }
+        self.until("READY", |e| {
+            matches!(e, ShardEvent::Session(SessionEvent::Ready, _))
+        })
+        .await;
+        let session_id = self.shard.session().session_id();
+        session_id.unwrap_or_default().to_owned()
     }
 
     /// Waits for RESUMED and returns how many dispatches were replayed.
     pub async fn resumed(&mut self) -> u64 {
         match self
-            .until("RESUMED", |e| matches!(e, ShardEvent::Resumed { .. }))
+            .until("RESUMED", |e| {
+                matches!(e, ShardEvent::Session(SessionEvent::Resumed { .. }, _))
+            })
             .await
         {
-            ShardEvent::Resumed { replayed } => replayed,
+            ShardEvent::Session(SessionEvent::Resumed { replayed }, _) => replayed,
             _ => unreachable!(),
         }
     }
@@ -461,7 +474,8 @@ fn is_identify(next: &Next) -> bool {
 /// arrives with its data intact.
 pub async fn identify_ready_and_dispatch<R: Runtime + Default>() {
     let sim = sim();
-    let mut h = Harness::<R>::build(builder(&sim).shard(ShardId::new(0, 1).unwrap()));
+    let mut h =
+        Harness::<R>::build(builder(&sim).configure(|c| c.shard(ShardId::new(0, 1).unwrap())));
     assert_eq!(h.next().await, ShardEvent::Connected { resume: false });
     let session = h.ready().await;
     assert_eq!(session.len(), 32, "the sim's session ids are 32 hex digits");
@@ -668,8 +682,7 @@ pub async fn bad_token_is_fatal<R: Runtime + Default>() {
     let sim = sim();
     let mut h = Harness::<R>::new(
         Shard::<R>::builder(Token::new("wrong-token").unwrap())
-            .gateway_url(&sim.url())
-            .intents(Intents::GUILDS)
+            .configure(|c| c.gateway_url(&sim.url()).intents(Intents::GUILDS))
             .identify_queue(ImmediateIdentify)
             .build()
             .unwrap(),
@@ -693,6 +706,13 @@ pub async fn abrupt_tcp_drop_resumes_with_replay<R: Runtime + Default>() {
     let sim = sim();
     let mut h = Harness::<R>::build(builder(&sim));
     h.ready().await;
+    // A heartbeat answered after READY proves the connection stable, so losing it is not a
+    // failure and the resume comes at once (its ACK is read before the numbers below).
+    let beats = sim.counters().heartbeats;
+    h.until_sim(&sim, "a heartbeat after READY", || {
+        sim.counters().heartbeats > beats
+    })
+    .await;
     send_numbers(&sim, 0..3);
     h.numbers(3).await;
     sim.fault(Fault::DropTcp);
@@ -754,7 +774,7 @@ pub async fn malformed_frames_lose_nothing<R: Runtime + Default>() {
 pub async fn corrupt_compressed_stream_resumes<R: Runtime + Default>() {
     for compression in [Compression::ZlibStream, Compression::ZstdStream] {
         let sim = sim();
-        let mut h = Harness::<R>::build(builder(&sim).compression(compression));
+        let mut h = Harness::<R>::build(builder(&sim).configure(|c| c.compression(compression)));
         h.ready().await;
         send_numbers(&sim, 0..2);
         h.numbers(2).await;
@@ -784,7 +804,7 @@ async fn compressed_traffic<R: Runtime + Default>(
     compression: Compression,
     query: &str,
 ) {
-    let mut h = Harness::<R>::build(builder(sim).compression(compression));
+    let mut h = Harness::<R>::build(builder(sim).configure(|c| c.compression(compression)));
     h.ready().await;
     send_numbers(sim, 0..50);
     sim.guild_create(500);
@@ -829,7 +849,7 @@ async fn huge_guild_create<R: Runtime + Default>(compression: Compression, split
             // missed-heartbeat timer cut the connection meanwhile.
             .heartbeat_grace(Duration::from_secs(30)),
     );
-    let mut h = Harness::<R>::build(builder(&sim).compression(compression));
+    let mut h = Harness::<R>::build(builder(&sim).configure(|c| c.compression(compression)));
     h.ready().await;
     send_numbers(&sim, 0..1);
     sim.guild_create_sized(SIZE);
@@ -869,7 +889,7 @@ pub async fn oversized_message_is_bounded<R: Runtime + Default>() {
         let sim = sim();
         let mut h = Harness::<R>::build(
             builder(&sim)
-                .compression(compression)
+                .configure(|c| c.compression(compression))
                 .max_message_size(64 * 1024),
         );
         h.ready().await;
@@ -925,7 +945,7 @@ pub async fn command_flood_respects_rate_limit<R: Runtime + Default>() {
     const COMMANDS: usize = 1_000;
     const WINDOW: Duration = Duration::from_secs(1);
     let sim = start(sim_builder().rate_limit(120, WINDOW));
-    let mut h = Harness::<R>::build(builder(&sim).send_window(WINDOW));
+    let mut h = Harness::<R>::build(builder(&sim).configure(|c| c.send_window(WINDOW)));
     h.ready().await;
     let guild = sim.guild_ids()[0];
     let sender = h.shard.sender();
@@ -1074,6 +1094,10 @@ impl<R: Runtime> Runtime for Stalling<R> {
         self.inner.sleep_until(deadline)
     }
 
+    fn timer(&self, deadline: Instant) -> std::pin::Pin<Box<dyn discord_gateway_driver::Timer>> {
+        self.inner.timer(deadline)
+    }
+
     fn now(&self) -> Instant {
         self.inner.now()
     }
@@ -1090,8 +1114,10 @@ pub async fn cancelled_next_event_with_stalled_writes_sends_each_command_once<
     let rt = Stalling::<R>::default();
     let gate = Arc::clone(&rt.gate);
     let shard = ShardBuilder::new(rt, Token::new(TOKEN).expect("token"))
-        .gateway_url(&sim.url())
-        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
+        .configure(|c| {
+            c.gateway_url(&sim.url())
+                .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
+        })
         .seed(7)
         .identify_queue(ImmediateIdentify)
         .build()
@@ -1309,7 +1335,7 @@ async fn chaos_run<R: Runtime + Default>(
             .zlib_split(Some(512))
             .record_payloads(false),
     );
-    let mut h = Harness::<R>::build(builder(&sim).compression(compression));
+    let mut h = Harness::<R>::build(builder(&sim).configure(|c| c.compression(compression)));
     h.ready().await;
     let progress = Arc::new(AtomicU64::new(0));
     h.progress = Some(progress.clone());
@@ -1518,10 +1544,13 @@ pub async fn chaos_with_non_resumable_faults<R: Runtime + Default>() {
         Fault::Close(4009),
     ]);
     let events = 10_000;
+    // A seed whose first fault is a non-resumable one (the faults a seed draws are fixed; only
+    // when they land varies): a fast run ends after a few dozen faults, and with a seed whose
+    // first non-resumable fault came 15th a fast machine could finish before it, in one session.
     let (h, result) = chaos_run::<R>(
         events,
         faults,
-        0xc4a05,
+        5,
         Duration::from_millis(40),
         Compression::None,
     )
@@ -1562,9 +1591,7 @@ pub async fn etf_end_to_end<R: Runtime + Default>() {
     ] {
         let sim = sim();
         let mut h = Harness::<R>::build(
-            builder(&sim)
-                .encoding(Encoding::Etf)
-                .compression(compression),
+            builder(&sim).configure(|c| c.encoding(Encoding::Etf).compression(compression)),
         );
         h.ready().await;
         send_numbers(&sim, 0..3);
@@ -1608,5 +1635,225 @@ pub async fn etf_end_to_end<R: Runtime + Default>() {
         let c = sim.counters();
         assert_eq!(c.server_closed(4002), 0, "{compression:?}: {c:?}");
         assert!(h.seen.malformed.is_empty(), "{:?}", h.seen.malformed);
+    }
+}
+
+/// The sim serves `wss://` with a certificate from a CA made at test time, which the shard's
+/// roots (Mozilla's) do not hold: every dial fails at the TLS handshake, so no websocket is
+/// opened and nothing (the token least of all) is sent.
+pub async fn untrusted_certificate_never_gets_a_session<R: Runtime + Default>() {
+    let ca = discord_gateway_sim::TestCa::generate().expect("a test CA");
+    let sim = start(sim_builder().tls(&ca));
+    assert!(sim.url().starts_with("wss://"), "{}", sim.url());
+    let mut h = Harness::<R>::build(builder(&sim));
+    for _ in 0..2 {
+        let event = h
+            .until("a failed dial", |event| {
+                assert!(
+                    !matches!(event, ShardEvent::Connected { .. }),
+                    "connected to an untrusted server: {event:?}"
+                );
+                matches!(
+                    event,
+                    ShardEvent::Session(SessionEvent::Disconnected { .. }, _)
+                )
+            })
+            .await;
+        let ShardEvent::Session(SessionEvent::Disconnected { cause, .. }, _) = event else {
+            unreachable!()
+        };
+        assert_eq!(cause, DisconnectCause::DialFailed);
+    }
+    h.until_sim(&sim, "the refused handshakes at the sim", || {
+        sim.counters().tls_handshake_failures >= 2
+    })
+    .await;
+    let c = sim.counters();
+    assert_eq!((c.connections, c.identifies, c.resumes), (0, 0, 0), "{c:?}");
+}
+
+// ---- wss:// with the sim's CA trusted (issue 26 item 1) ------------------------------------
+
+/// A shard pointed at `sim` (serving `wss://`) that trusts exactly `ca`, and no public root.
+pub fn trusting<R: Runtime + Default>(
+    sim: &SimHandle,
+    ca: &discord_gateway_sim::TestCa,
+) -> ShardBuilder<R> {
+    let trust = discord_gateway_driver::Trust::roots_der([ca.ca_der()]).expect("the CA parses");
+    builder(sim).trust(trust)
+}
+
+/// Asserts every connection the sim recorded came over TLS 1.3 (the sim's handshake).
+fn assert_all_tls(sim: &SimHandle) {
+    let connections = sim.connections();
+    assert!(!connections.is_empty());
+    for conn in connections {
+        assert_eq!(
+            conn.tls_version.as_deref(),
+            Some("TLSv1_3"),
+            "connection {} was not TLS",
+            conn.id
+        );
+    }
+}
+
+/// A whole session over the sim's `wss://`, its CA trusted: READY, a dispatch byte for byte,
+/// op 7 then RESUMED, a dropped TCP connection then RESUMED with the missed events replayed,
+/// and every connection a TLS one at the sim.
+pub async fn trusted_wss_session_resumes_after_op7_and_a_tcp_drop<R: Runtime + Default>() {
+    let ca = discord_gateway_sim::TestCa::generate().expect("a test CA");
+    let sim = start(sim_builder().tls(&ca));
+    assert!(sim.url().starts_with("wss://"), "{}", sim.url());
+    let mut h = Harness::<R>::build(trusting(&sim, &ca));
+    assert_eq!(h.next().await, ShardEvent::Connected { resume: false });
+    h.ready().await;
+
+    // Escapes, non-ASCII, odd spacing and key order: what the shard hands over is the bytes the
+    // sim wrote, untouched by the TLS layer.
+    let raw = r#"{ "z":1,"id" : "80351110224678912", "name":"caf\u00e9 \"tls\" ✓\n","a":[1.50, null ,{}]}"#;
+    assert_eq!(
+        sim.dispatch_raw(discord_gateway_sim::Target::All, "USER_UPDATE", raw)
+            .expect("valid JSON"),
+        1
+    );
+    let event = h
+        .until(
+            "USER_UPDATE",
+            |e| matches!(e, ShardEvent::Dispatch(d) if d.name() == "USER_UPDATE"),
+        )
+        .await;
+    let ShardEvent::Dispatch(dispatch) = event else {
+        unreachable!()
+    };
+    assert_eq!(dispatch.data(), raw.as_bytes());
+
+    send_numbers(&sim, 0..3);
+    h.numbers(3).await;
+    sim.fault(Fault::Reconnect);
+    send_numbers(&sim, 3..5);
+    h.resumed().await;
+    h.numbers(5).await;
+
+    // A heartbeat answered on the resumed connection makes it stable, so the resume after the
+    // drop comes at once.
+    let beats = sim.counters().heartbeat_acks;
+    h.until_sim(&sim, "a heartbeat ACK after RESUMED", || {
+        sim.counters().heartbeat_acks > beats
+    })
+    .await;
+    sim.fault(Fault::DropTcp);
+    send_numbers(&sim, 5..10);
+    let replayed = h.resumed().await;
+    assert!(replayed >= 1, "events sent during the drop were replayed");
+    h.numbers(10).await;
+    assert_exactly_once(&h.seen.numbers, 10);
+
+    let causes: Vec<_> = h.seen.disconnects.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        causes,
+        [DisconnectCause::Reconnect, DisconnectCause::TransportLost]
+    );
+    let c = sim.counters();
+    assert_eq!(
+        (
+            c.identifies,
+            c.resumed,
+            c.tcp_drops,
+            c.tls_handshake_failures
+        ),
+        (1, 2, 1, 0),
+        "{c:?}"
+    );
+    let endpoints: Vec<_> = sim.connections().iter().map(|c| c.endpoint).collect();
+    use discord_gateway_sim::Endpoint;
+    assert_eq!(
+        endpoints,
+        [Endpoint::Main, Endpoint::Resume, Endpoint::Resume]
+    );
+    assert_all_tls(&sim);
+}
+
+/// zlib-stream inside TLS, payloads split across websocket messages, across a reconnect.
+pub async fn trusted_wss_zlib_stream<R: Runtime + Default>() {
+    let ca = discord_gateway_sim::TestCa::generate().expect("a test CA");
+    let sim = start(sim_builder().tls(&ca).zlib_split(Some(100)));
+    let mut h = Harness::<R>::build(
+        trusting(&sim, &ca).configure(|c| c.compression(Compression::ZlibStream)),
+    );
+    h.ready().await;
+    send_numbers(&sim, 0..50);
+    sim.guild_create(500);
+    sim.fault(Fault::Reconnect);
+    send_numbers(&sim, 50..100);
+    h.resumed().await;
+    h.numbers(100).await;
+    assert_exactly_once(&h.seen.numbers, 100);
+    assert!(h.seen.malformed.is_empty(), "{:?}", h.seen.malformed);
+    assert!(
+        h.seen.largest > 100_000,
+        "the 500-member GUILD_CREATE ({} bytes)",
+        h.seen.largest
+    );
+    for conn in sim.connections() {
+        assert!(
+            conn.query.contains("compress=zlib-stream"),
+            "{}",
+            conn.query
+        );
+    }
+    assert_all_tls(&sim);
+}
+
+/// The shard trusts a CA, but not the one that signed the sim's certificate; or the CA that
+/// did, for a certificate naming another host than the one dialled: either way every dial
+/// fails at the TLS handshake, with the certificate named in the error, and no websocket
+/// (nor the token) ever reaches the sim.
+pub async fn wrong_ca_or_wrong_host_name_never_gets_a_session<R: Runtime + Default>() {
+    let sim_ca = discord_gateway_sim::TestCa::generate().expect("a test CA");
+    let other_ca = discord_gateway_sim::TestCa::generate().expect("a test CA");
+    let elsewhere =
+        discord_gateway_sim::TestCa::generate_for(&["gateway.example.com"]).expect("a test CA");
+    for (served, trusted, why) in [
+        // Both test CAs have the same name, so rustls reports a bad signature or an unknown
+        // issuer, depending on which check it reaches first.
+        (&sim_ca, &other_ca, "invalid peer certificate"),
+        (&elsewhere, &elsewhere, "not valid for name"),
+    ] {
+        let sim = start(sim_builder().tls(served));
+        let mut h = Harness::<R>::build(trusting(&sim, trusted));
+        for _ in 0..2 {
+            let event = h
+                .until("a failed dial", |event| {
+                    assert!(
+                        !matches!(event, ShardEvent::Connected { .. }),
+                        "{why}: connected to a server it must not trust: {event:?}"
+                    );
+                    matches!(
+                        event,
+                        ShardEvent::Session(SessionEvent::Disconnected { .. }, _)
+                    )
+                })
+                .await;
+            let ShardEvent::Session(SessionEvent::Disconnected { cause, .. }, error) = event else {
+                unreachable!()
+            };
+            assert_eq!(cause, DisconnectCause::DialFailed, "{why}");
+            let error = error.expect("a failed dial carries its error").to_string();
+            assert!(
+                error.contains("certificate") && error.contains(why),
+                "{why}: {error}"
+            );
+            assert!(!error.contains(TOKEN), "{error}");
+        }
+        h.until_sim(&sim, "the refused handshakes at the sim", || {
+            sim.counters().tls_handshake_failures >= 2
+        })
+        .await;
+        let c = sim.counters();
+        assert_eq!(
+            (c.connections, c.identifies, c.resumes),
+            (0, 0, 0),
+            "{why}: {c:?}"
+        );
     }
 }

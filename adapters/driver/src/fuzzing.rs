@@ -8,8 +8,8 @@
 
 use discord_gateway::session::Compression;
 
-use crate::inflate::{InflateError, Inflater};
-use crate::payloads::PayloadBuffer;
+use crate::shard::payloads::PayloadBuffer;
+use crate::transport::inflate::{InflateError, Inflater};
 
 /// Output limits small enough to be hit, and the 4096-byte boundary where the zlib buffer's
 /// growth step changes.

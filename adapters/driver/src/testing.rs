@@ -36,7 +36,7 @@ use bytes::Bytes;
 use futures_util::{Sink, Stream};
 
 use crate::transport::{ConnectOptions, Frame, TransportError};
-use crate::Runtime;
+use crate::{Runtime, Timer};
 
 /// A runtime with in-memory sockets and a manual clock. Clones share the clock and the sockets.
 #[derive(Clone, Debug)]
@@ -56,6 +56,8 @@ struct World {
     elapsed: Duration,
     next_sleeper: u64,
     sleepers: Vec<Sleeper>,
+    /// How many sleeps and timers were made.
+    timers_made: u64,
     /// Server ends of connections dialled and not yet taken by the test.
     accepted: VecDeque<TestServer>,
     /// Every dial's options, in order.
@@ -64,6 +66,8 @@ struct World {
     refuse: u32,
     /// How many of the next dials never complete.
     hang: u32,
+    /// How many of the next dials complete only after a while, and how long.
+    delay: (u32, Duration),
 }
 
 #[derive(Debug)]
@@ -89,10 +93,12 @@ impl TestRuntime {
                 elapsed: Duration::ZERO,
                 next_sleeper: 0,
                 sleepers: Vec::new(),
+                timers_made: 0,
                 accepted: VecDeque::new(),
                 dials: Vec::new(),
                 refuse: 0,
                 hang: 0,
+                delay: (0, Duration::ZERO),
             })),
         }
     }
@@ -138,6 +144,13 @@ impl TestRuntime {
         Some(by)
     }
 
+    /// How many sleeps ([`Runtime::sleep_until`]) and timers ([`Runtime::timer`]) were made on
+    /// this runtime so far. A shard makes one timer and moves it from deadline to deadline.
+    #[must_use]
+    pub fn timers_made(&self) -> u64 {
+        self.world().timers_made
+    }
+
     /// The server end of the oldest connection dialled and not yet taken.
     #[must_use]
     pub fn accept(&self) -> Option<TestServer> {
@@ -160,6 +173,12 @@ impl TestRuntime {
         self.world().hang = count;
     }
 
+    /// Makes the next `count` dials complete (open) only once the clock has moved `by` past
+    /// the dial: for what happens while a connection is being dialled.
+    pub fn delay_dials(&self, count: u32, by: Duration) {
+        self.world().delay = (count, by);
+    }
+
     /// Polls `stream` until it has nothing ready, and returns what it yielded. Never blocks:
     /// what is pending stays pending until the test moves the clock or a server end.
     pub fn poll<S: Stream + Unpin>(&self, stream: &mut S) -> Vec<S::Item> {
@@ -176,44 +195,13 @@ impl TestRuntime {
         let mut cx = Context::from_waker(Waker::noop());
         Pin::new(future).poll(&mut cx)
     }
-}
 
-impl Runtime for TestRuntime {
-    type Socket = TestSocket;
-
-    fn connect(
-        &self,
-        options: ConnectOptions,
-    ) -> impl Future<Output = Result<TestSocket, TransportError>> + Send + 'static {
-        let mut world = self.world();
-        world.dials.push(options);
-        let outcome = if world.hang > 0 {
-            world.hang -= 1;
-            None
-        } else if world.refuse > 0 {
-            world.refuse -= 1;
-            Some(Err(TransportError::Other(
-                "connection refused (test)".into(),
-            )))
-        } else {
-            let pipe = Arc::new(Mutex::new(Pipe::default()));
-            world.accepted.push_back(TestServer {
-                pipe: Arc::clone(&pipe),
-            });
-            Some(Ok(TestSocket { pipe }))
-        };
-        async move {
-            match outcome {
-                Some(result) => result,
-                None => std::future::pending().await,
-            }
-        }
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
+    /// A sleep on the manual clock, registered so the test can see its deadline.
+    fn sleep(&self, deadline: Instant) -> TestSleep {
         let mut world = self.world();
         let id = world.next_sleeper;
         world.next_sleeper += 1;
+        world.timers_made += 1;
         world.sleepers.push(Sleeper {
             id,
             deadline,
@@ -225,9 +213,83 @@ impl Runtime for TestRuntime {
             deadline,
         }
     }
+}
+
+impl Runtime for TestRuntime {
+    type Socket = TestSocket;
+
+    fn connect(
+        &self,
+        options: ConnectOptions,
+    ) -> impl Future<Output = Result<TestSocket, TransportError>> + Send + 'static {
+        let mut world = self.world();
+        world.dials.push(options);
+        let delay = match world.delay {
+            (0, _) => None,
+            (count, by) => {
+                world.delay = (count - 1, by);
+                Some(world.now() + by)
+            }
+        };
+        drop(world);
+        let delay = delay.map(|at| self.sleep_until(at));
+        let mut world = self.world();
+        let outcome = if world.hang > 0 {
+            world.hang -= 1;
+            None
+        } else if world.refuse > 0 {
+            world.refuse -= 1;
+            // What an OS reports for a port nobody listens on.
+            Some(Err(TransportError::Other(Box::new(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "connection refused (test)",
+            )))))
+        } else {
+            let pipe = Arc::new(Mutex::new(Pipe::default()));
+            world.accepted.push_back(TestServer {
+                pipe: Arc::clone(&pipe),
+            });
+            Some(Ok(TestSocket { pipe }))
+        };
+        async move {
+            if let Some(delay) = delay {
+                delay.await;
+            }
+            match outcome {
+                Some(result) => result,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
+        self.sleep(deadline)
+    }
+
+    fn timer(&self, deadline: Instant) -> Pin<Box<dyn Timer>> {
+        Box::pin(TestTimer(self.sleep(deadline)))
+    }
 
     fn now(&self) -> Instant {
         self.world().now()
+    }
+}
+
+/// A timer on the manual clock: a sleep whose deadline moves.
+struct TestTimer(TestSleep);
+
+impl Timer for TestTimer {
+    fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let sleep = &mut self.get_mut().0;
+        sleep.deadline = deadline;
+        let mut world = sleep.runtime.world();
+        if let Some(sleeper) = world.sleepers.iter_mut().find(|s| s.id == sleep.id) {
+            sleeper.deadline = deadline;
+        }
+    }
+
+    fn poll_expired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.get_mut().0).poll(cx)
     }
 }
 

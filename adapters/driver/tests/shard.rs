@@ -9,7 +9,7 @@ use common::{ack, hello, message, texts, Scene, INTERVAL_MS, RESUME_URL};
 use discord_gateway_driver::discord_gateway::command::{MemberSelector, RequestGuildMembers};
 use discord_gateway_driver::discord_gateway::session::{Compression, DisconnectCause, Next};
 use discord_gateway_driver::discord_gateway::Snowflake;
-use discord_gateway_driver::{BuildError, CloseKind, Frame, ShardEvent, USER_AGENT};
+use discord_gateway_driver::{BuildError, CloseKind, Frame, SessionEvent, ShardEvent, USER_AGENT};
 
 fn request(nonce_guild: u64) -> RequestGuildMembers<'static> {
     RequestGuildMembers::new(
@@ -70,7 +70,9 @@ fn a_zombie_connection_is_closed_and_resumed() {
     // No ACK: at the next heartbeat the connection is a zombie.
     scene.wait();
     let disconnected = scene.events.iter().rev().find_map(|e| match e {
-        Ok(ShardEvent::Disconnected { cause, next }) => Some((*cause, *next)),
+        Ok(ShardEvent::Session(SessionEvent::Disconnected { cause, next }, _)) => {
+            Some((*cause, *next))
+        }
         _ => None,
     });
     let Some((DisconnectCause::Zombie, Next::Resume { .. })) = disconnected else {
@@ -141,10 +143,13 @@ fn no_hello_in_time_reconnects() {
     }
     assert!(scene.events.iter().any(|e| matches!(
         e,
-        Ok(ShardEvent::Disconnected {
-            cause: DisconnectCause::HelloTimeout,
-            ..
-        })
+        Ok(ShardEvent::Session(
+            SessionEvent::Disconnected {
+                cause: DisconnectCause::HelloTimeout,
+                ..
+            },
+            _
+        ))
     )));
     // The silent connection was closed with a frame that keeps the session resumable.
     let closes: Vec<Frame> = first
@@ -221,10 +226,13 @@ fn a_write_stalled_past_the_send_timeout_drops_the_connection() {
     assert!(stalled.client_gone(), "{:?}", scene.events);
     assert!(scene.events.iter().any(|e| matches!(
         e,
-        Ok(ShardEvent::Disconnected {
-            cause: DisconnectCause::TransportLost,
-            ..
-        })
+        Ok(ShardEvent::Session(
+            SessionEvent::Disconnected {
+                cause: DisconnectCause::TransportLost,
+                ..
+            },
+            _
+        ))
     )));
 }
 
@@ -289,7 +297,9 @@ fn a_compression_that_is_not_compiled_in_is_a_build_error() {
         (Compression::ZstdStream, cfg!(feature = "zstd")),
     ] {
         let rt = discord_gateway_driver::testing::TestRuntime::new();
-        let built = common::builder(&rt).compression(compression).build();
+        let built = common::builder(&rt)
+            .configure(|c| c.compression(compression))
+            .build();
         match built {
             Ok(_) => assert!(compiled, "{compression:?} built without its feature"),
             Err(error) => {

@@ -13,7 +13,7 @@
 //! smol::block_on(async {
 //!     let token = Token::new(&std::env::var("DISCORD_TOKEN")?)?;
 //!     let events = EventSet::EMPTY.with(EventType::MessageCreate);
-//!     let mut shard = Shard::builder(token).events(events).build()?;
+//!     let mut shard = Shard::builder(token).configure(|c| c.events(events)).build()?;
 //!     while let Some(event) = shard.next_event().await {
 //!         if let ShardEvent::Dispatch(message) = event? {
 //!             println!("{}", String::from_utf8_lossy(message.data()));
@@ -25,14 +25,38 @@
 //! ```
 //!
 //! The shard does its work only while it is polled; it spawns nothing.
+//!
+//! # TLS
+//!
+//! `wss://` certificates are verified, for the host name dialled, against the compiled-in roots.
+//! A gateway behind a private CA (self-hosted, or a test's) is trusted with [`Trust`], set on
+//! the builder; the shard then trusts exactly that CA. The file is read and the TLS
+//! configuration built once, here, not at every dial:
+//!
+//! ```no_run
+//! use discord_gateway_smol::{Shard, Token, Trust};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let trust = Trust::roots_pem(&std::fs::read("gateway-ca.pem")?)?;
+//! let shard = Shard::builder(Token::new(&std::env::var("DISCORD_TOKEN")?)?)
+//!     .configure(|c| c.gateway_url("wss://gateway.internal.example:8443"))
+//!     .trust(trust)
+//!     .build()?;
+//! # drop(shard); Ok(()) }
+//! ```
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use discord_gateway_driver::websocket::{self, ReadAheadStream};
-use discord_gateway_driver::{BoxedTransport, ConnectOptions, TransportError};
+use discord_gateway_driver::websocket;
+use discord_gateway_driver::{BoxedTransport, ConnectOptions, Timer, TransportError};
 
 pub use discord_gateway_driver::discord_gateway;
+/// Metric names and descriptions (the `metrics` feature; docs/metrics.md lists them).
+#[cfg(feature = "metrics")]
+pub use discord_gateway_driver::metrics;
 pub use discord_gateway_driver::prelude::*;
 
 /// The smol [`Runtime`]: `async-net` TCP + rustls websockets and `async-io`'s timer.
@@ -49,28 +73,9 @@ impl Runtime for Smol {
         &self,
         options: ConnectOptions,
     ) -> impl Future<Output = Result<Self::Socket, TransportError>> + Send + 'static {
-        async move {
-            let request = websocket::request(&options)?;
-            let tls = websocket::tls_for(&options)?;
-            let (host, port) = websocket::address(&request)?;
-            let tcp = async_net::TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| TransportError::Other(Box::new(e)))?;
-            let stream = ReadAheadStream::new(tcp, options.read_buffer_size);
-            // Two monomorphic paths rather than an enum over both streams: nothing to dispatch
-            // per read.
-            match tls {
-                None => websocket::open(stream, &request, &options).await,
-                Some(config) => {
-                    let name = websocket::server_name(&host)?;
-                    let stream = futures_rustls::TlsConnector::from(config)
-                        .connect(name, stream)
-                        .await
-                        .map_err(|e| TransportError::Other(Box::new(e)))?;
-                    websocket::open(stream, &request, &options).await
-                }
-            }
-        }
+        websocket::connect(options, |host, port| async move {
+            async_net::TcpStream::connect((host.as_str(), port)).await
+        })
     }
 
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
@@ -78,6 +83,23 @@ impl Runtime for Smol {
         async move {
             timer.await;
         }
+    }
+
+    fn timer(&self, deadline: Instant) -> Pin<Box<dyn Timer>> {
+        Box::pin(SmolTimer(async_io::Timer::at(deadline)))
+    }
+}
+
+/// async-io's `Timer`, moved in place by [`Timer::reset`].
+struct SmolTimer(async_io::Timer);
+
+impl Timer for SmolTimer {
+    fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        self.get_mut().0.set_at(deadline);
+    }
+
+    fn poll_expired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.get_mut().0).poll(cx).map(drop)
     }
 }
 

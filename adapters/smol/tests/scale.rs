@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use discord_gateway_sim::Sim;
 use discord_gateway_smol::{
-    Discovery, Intents, LocalIdentifyQueue, Shard, ShardEvent, ShardManager, ShardRange, Smol,
-    StreamExt, Token,
+    Discovery, Intents, LocalIdentifyQueue, SessionEvent, Shard, ShardEvent, ShardManager,
+    ShardRange, Smol, StreamExt, Token,
 };
 
 const TOKEN: &str = "smol-scale-token";
@@ -43,8 +43,7 @@ fn a_manager_starts_its_shards_and_stops_them() {
         .unwrap();
     smol::block_on(async {
         let template = Shard::builder(Token::new(TOKEN).unwrap())
-            .gateway_url(&sim.url())
-            .intents(Intents::GUILDS);
+            .configure(|c| c.gateway_url(&sim.url()).intents(Intents::GUILDS));
         let queue = LocalIdentifyQueue::new(Smol, 4).with_window(Duration::from_millis(200));
         let mut manager = ShardManager::builder(template, ShardRange::all(8).unwrap())
             .identify_queue(queue)
@@ -55,7 +54,9 @@ fn a_manager_starts_its_shards_and_stops_them() {
         let mut readies = 0;
         while readies < 8 {
             assert!(Instant::now() < deadline, "{manager:?}");
-            if let Ok((_, ShardEvent::Ready { .. })) = manager.next().await.unwrap() {
+            if let Ok((_, ShardEvent::Session(SessionEvent::Ready, _))) =
+                manager.next().await.unwrap()
+            {
                 readies += 1;
             }
         }

@@ -12,7 +12,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let token = Token::new(&std::env::var("DISCORD_TOKEN")?)?;
 //! let events = EventSet::EMPTY.with(EventType::MessageCreate);
-//! let mut shard = Shard::builder(token).events(events).build()?;
+//! let mut shard = Shard::builder(token).configure(|c| c.events(events)).build()?;
 //! while let Some(event) = shard.next_event().await {
 //!     if let ShardEvent::Dispatch(message) = event? {
 //!         println!("{}", String::from_utf8_lossy(message.data()));
@@ -22,18 +22,39 @@
 //! ```
 //!
 //! The shard does its work only while it is polled; it spawns nothing.
-
-mod read_ahead;
+//!
+//! # TLS
+//!
+//! `wss://` certificates are verified, for the host name dialled, against the compiled-in roots.
+//! A gateway behind a private CA (self-hosted, or a test's) is trusted with [`Trust`], set on
+//! the builder; the shard then trusts exactly that CA. The file is read and the TLS
+//! configuration built once, here, not at every dial:
+//!
+//! ```no_run
+//! use discord_gateway_tokio::{Shard, Token, Trust};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let trust = Trust::roots_pem(&std::fs::read("gateway-ca.pem")?)?;
+//! let shard = Shard::builder(Token::new(&std::env::var("DISCORD_TOKEN")?)?)
+//!     .configure(|c| c.gateway_url("wss://gateway.internal.example:8443"))
+//!     .trust(trust)
+//!     .build()?;
+//! # drop(shard); Ok(()) }
+//! ```
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_tungstenite::tokio::TokioAdapter;
 use discord_gateway_driver::websocket;
-use discord_gateway_driver::{BoxedTransport, ConnectOptions, TransportError};
-use read_ahead::ReadAheadStream;
+use discord_gateway_driver::{BoxedTransport, ConnectOptions, Timer, TransportError};
 
 pub use discord_gateway_driver::discord_gateway;
+/// Metric names and descriptions (the `metrics` feature; docs/metrics.md lists them).
+#[cfg(feature = "metrics")]
+pub use discord_gateway_driver::metrics;
 pub use discord_gateway_driver::prelude::*;
 
 /// The tokio [`Runtime`]: TCP + rustls websockets and tokio's timer. Needs a tokio runtime with
@@ -51,32 +72,33 @@ impl Runtime for Tokio {
         &self,
         options: ConnectOptions,
     ) -> impl Future<Output = Result<Self::Socket, TransportError>> + Send + 'static {
-        async move {
-            let request = websocket::request(&options)?;
-            let tls = websocket::tls_for(&options)?;
-            let (host, port) = websocket::address(&request)?;
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| TransportError::Other(Box::new(e)))?;
-            let stream = ReadAheadStream::new(tcp, options.read_buffer_size);
-            // Two monomorphic paths rather than an enum over both streams: nothing to dispatch
-            // per read.
-            match tls {
-                None => websocket::open(TokioAdapter::new(stream), &request, &options).await,
-                Some(config) => {
-                    let name = websocket::server_name(&host)?;
-                    let stream = tokio_rustls::TlsConnector::from(config)
-                        .connect(name, stream)
-                        .await
-                        .map_err(|e| TransportError::Other(Box::new(e)))?;
-                    websocket::open(TokioAdapter::new(stream), &request, &options).await
-                }
-            }
-        }
+        websocket::connect(options, |host, port| async move {
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            Ok(TokioAdapter::new(tcp))
+        })
     }
 
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
         tokio::time::sleep_until(deadline.into())
+    }
+
+    fn timer(&self, deadline: Instant) -> Pin<Box<dyn Timer>> {
+        Box::pin(TokioTimer(Box::pin(tokio::time::sleep_until(
+            deadline.into(),
+        ))))
+    }
+}
+
+/// tokio's `Sleep`, moved in place by [`Timer::reset`].
+struct TokioTimer(Pin<Box<tokio::time::Sleep>>);
+
+impl Timer for TokioTimer {
+    fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        self.get_mut().0.as_mut().reset(deadline.into());
+    }
+
+    fn poll_expired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().0.as_mut().poll(cx)
     }
 }
 

@@ -107,3 +107,23 @@ fn other_statuses_carry_discords_message() {
     }
     assert!(error.to_string().contains("404"), "{error}");
 }
+
+/// Discovery over `https://` to an API whose certificate a private CA signed: refused under the
+/// default roots, answered with the CA trusted through `Discovery::trust`.
+#[test]
+fn an_https_api_behind_a_private_ca_is_reached_with_its_ca_trusted() {
+    let ca = discord_gateway_sim::TestCa::generate().unwrap();
+    let sim = Sim::builder()
+        .token(TOKEN)
+        .recommended_shards(3)
+        .tls(&ca)
+        .start_blocking()
+        .unwrap();
+    assert!(sim.http_url().starts_with("https://"), "{}", sim.http_url());
+    let token = Token::new(TOKEN).unwrap();
+    let error = run(api(&sim).rate_limit_retries(0).gateway_bot(&Tokio, &token)).unwrap_err();
+    assert!(matches!(error, DiscoveryError::Request(_)), "{error:?}");
+    let trust = discord_gateway_tokio::Trust::roots_der([ca.ca_der()]).unwrap();
+    let bot = run(api(&sim).trust(trust).gateway_bot(&Tokio, &token)).unwrap();
+    assert_eq!((bot.url, bot.shards), (sim.url(), 3));
+}

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use discord_gateway_sim::{Sim, SimHandle, Target};
 use discord_gateway_tokio::{
-    FileSessionStore, Intents, LocalIdentifyQueue, ManagedEvent, SessionStore, Shard, ShardBuilder,
-    ShardEvent, ShardId, ShardManager, ShardRange, ShardStopped, StreamExt, Token, Tokio,
+    FileSessionStore, Intents, LocalIdentifyQueue, ManagedEvent, SessionEvent, SessionStore, Shard,
+    ShardBuilder, ShardEvent, ShardId, ShardManager, ShardRange, ShardStopped, StreamExt, Token,
+    Tokio,
 };
 
 const TOKEN: &str = "manager-token";
@@ -48,9 +49,10 @@ fn jitter(window: Duration) -> Duration {
 }
 
 fn shard_builder(sim: &SimHandle) -> ShardBuilder {
-    Shard::builder(Token::new(TOKEN).expect("token"))
-        .gateway_url(&sim.url())
-        .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
+    Shard::builder(Token::new(TOKEN).expect("token")).configure(|c| {
+        c.gateway_url(&sim.url())
+            .intents(Intents::GUILDS | Intents::GUILD_MESSAGES)
+    })
 }
 
 /// A session file no other test uses, removed when dropped.
@@ -126,7 +128,7 @@ fn thirty_two_shards_start_as_fast_as_the_identify_rule_allows() {
         let readies: Vec<ShardId> = events
             .iter()
             .filter_map(|event| match event {
-                Ok((shard, ShardEvent::Ready { .. })) => Some(*shard),
+                Ok((shard, ShardEvent::Session(SessionEvent::Ready, _))) => Some(*shard),
                 _ => None,
             })
             .collect();
@@ -218,7 +220,9 @@ impl Received {
                     .or_default()
                     .push(dispatch.seq().unwrap());
             }
-            Ok((shard, ShardEvent::Resumed { .. })) => self.resumed.push(shard.id()),
+            Ok((shard, ShardEvent::Session(SessionEvent::Resumed { .. }, _))) => {
+                self.resumed.push(shard.id())
+            }
             Ok(_) => {}
             Err(stopped) => panic!("{stopped}"),
         }

@@ -28,9 +28,10 @@ fn next_event_can_be_spawned() {
     let task = runtime.spawn(async move {
         loop {
             match shard.next_event().await {
-                Some(Ok(discord_gateway_tokio::ShardEvent::Ready { session_id })) => {
-                    return session_id
-                }
+                Some(Ok(discord_gateway_tokio::ShardEvent::Session(
+                    discord_gateway_tokio::SessionEvent::Ready,
+                    _,
+                ))) => return shard.session().session_id().unwrap_or_default().to_owned(),
                 Some(Ok(_)) => {}
                 other => panic!("{other:?}"),
             }

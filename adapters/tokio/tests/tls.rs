@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use discord_gateway_tokio::{DisconnectCause, Shard, ShardEvent, Token};
+use discord_gateway_tokio::{DisconnectCause, SessionEvent, Shard, ShardEvent, Token};
 
 #[test]
 fn wss_dials_with_both_providers_compiled_in() {
@@ -33,13 +33,16 @@ fn wss_dials_with_both_providers_compiled_in() {
                 "no process default: the driver must name its provider"
             );
             let mut shard = Shard::builder(Token::new("Bot tls-test").expect("token"))
-                .gateway_url(&format!("wss://127.0.0.1:{port}"))
+                .configure(|c| c.gateway_url(&format!("wss://127.0.0.1:{port}")))
                 .build()
                 .expect("valid configuration");
             let event = tokio::time::timeout(Duration::from_secs(20), async {
                 loop {
                     match shard.next_event().await {
-                        Some(Ok(ShardEvent::Disconnected { cause, .. })) => break cause,
+                        Some(Ok(ShardEvent::Session(
+                            SessionEvent::Disconnected { cause, .. },
+                            _,
+                        ))) => break cause,
                         Some(Ok(_)) => {}
                         other => panic!("unexpected: {other:?}"),
                     }

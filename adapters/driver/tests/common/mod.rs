@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use discord_gateway_driver::discord_gateway::Token;
 use discord_gateway_driver::testing::{TestRuntime, TestServer};
-use discord_gateway_driver::{Frame, Shard, ShardBuilder, ShardError, ShardEvent};
+use discord_gateway_driver::{
+    Frame, SessionEvent, SessionSeal, Shard, ShardBuilder, ShardError, ShardEvent,
+};
 
 pub type Item = Result<ShardEvent, ShardError>;
 
@@ -15,13 +17,17 @@ pub const INTERVAL_MS: u64 = 41_250;
 pub const SESSION_ID: &str = "0123456789abcdef0123456789abcdef";
 pub const RESUME_URL: &str = "wss://resume.gateway.test";
 
+pub const TOKEN: &str = "Bot test-token";
+
 pub fn builder(rt: &TestRuntime) -> ShardBuilder<TestRuntime> {
-    ShardBuilder::new(
-        rt.clone(),
-        Token::new("Bot test-token").expect("a valid token"),
-    )
-    .gateway_url("wss://gateway.test")
-    .seed(7)
+    ShardBuilder::new(rt.clone(), Token::new(TOKEN).expect("a valid token"))
+        .configure(|c| c.gateway_url("wss://gateway.test"))
+        .seed(7)
+}
+
+/// The seal [`builder`]'s shards open their stored sessions with.
+pub fn seal() -> SessionSeal {
+    SessionSeal::new(&Token::new(TOKEN).expect("a valid token"))
 }
 
 pub fn hello() -> String {
@@ -102,9 +108,24 @@ impl Scene {
         assert!(
             events
                 .iter()
-                .any(|e| matches!(e, Ok(ShardEvent::Ready { .. }))),
+                .any(|e| matches!(e, Ok(ShardEvent::Session(SessionEvent::Ready, _)))),
             "{events:?}"
         );
+    }
+
+    /// Waits for the shard's next heartbeat and acknowledges it: the connection has proved
+    /// stable, so losing it now is not a failure and the next dial comes at once.
+    pub fn prove_stable(&mut self) {
+        // What was sent before is of no interest: only a heartbeat from here on counts.
+        let _ = self.server().received_text();
+        loop {
+            self.wait();
+            let sent = self.server().received_text();
+            if sent.iter().any(|t| t.starts_with(r#"{"op":1"#)) {
+                break;
+            }
+        }
+        self.gateway_says(ack());
     }
 
     /// Moves the clock to the next deadline and polls; returns how far it moved.

@@ -6,11 +6,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use discord_gateway::session::ResumeState;
 use discord_gateway::ShardId;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{SessionStore, StoreError, StoreFuture};
+use crate::fleet::seal::SealedSession;
+use crate::fleet::store::{SessionStore, StoreError, StoreFuture};
 
 /// Keeps sessions in one JSON file, rewritten whole on every change.
 ///
@@ -18,6 +18,11 @@ use crate::store::{SessionStore, StoreError, StoreFuture};
 /// so a crash mid-write leaves the previous file, never half of a new one (resuming a
 /// truncated session would fail; resuming a previous one fails cleanly with Invalid Session
 /// and the shard identifies).
+///
+/// Each entry is a [`SealedSession`]: bound to its shard and to the bot, and checked by the
+/// [`crate::ShardManager`] when it takes it. A file that cannot be parsed at all (truncated by
+/// hand, another program's) is logged and read as empty, so every shard identifies; one
+/// unreadable entry costs only its shard.
 ///
 /// The file is read and written on the calling task: it holds a few hundred bytes per shard
 /// and is touched once at start and once at stop. One process per file: two processes saving
@@ -33,11 +38,14 @@ pub struct FileSessionStore {
 #[derive(Default, Serialize, Deserialize)]
 struct SessionFile {
     version: u32,
-    /// Keyed `"ID/COUNT"`: a session of shard 3 of 16 says nothing about shard 3 of 32.
-    sessions: BTreeMap<String, ResumeState>,
+    /// Keyed `"ID/COUNT"`: a session of shard 3 of 16 says nothing about shard 3 of 32. Each
+    /// value is a sealed record, read one by one (one bad entry spoils only itself).
+    sessions: BTreeMap<String, serde_json::Value>,
 }
 
-const VERSION: u32 = 1;
+/// 2: sealed records. 1 held bare states, which are not resumed (nothing binds them to the
+/// bot), only replaced.
+const VERSION: u32 = 2;
 
 fn key(shard: ShardId) -> String {
     format!("{}/{}", shard.id(), shard.count())
@@ -59,26 +67,34 @@ impl FileSessionStore {
     }
 
     fn read(&self) -> Result<SessionFile, StoreError> {
+        let empty = SessionFile {
+            version: VERSION,
+            sessions: BTreeMap::new(),
+        };
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Ok(SessionFile {
-                    version: VERSION,
-                    sessions: BTreeMap::new(),
-                })
-            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(empty),
             Err(error) => return Err(StoreError::new("reading the session file", error)),
         };
-        let file: SessionFile = serde_json::from_slice(&bytes)
-            .map_err(|error| StoreError::new("parsing the session file", error))?;
+        let file: SessionFile = match serde_json::from_slice(&bytes) {
+            Ok(file) => file,
+            Err(error) => {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    %error,
+                    "the session file cannot be parsed; every shard identifies, and the next save replaces it"
+                );
+                return Ok(empty);
+            }
+        };
         if file.version != VERSION {
-            return Err(StoreError::new(
-                "reading the session file",
-                format!(
-                    "it has layout version {}, this library reads {VERSION}",
-                    file.version
-                ),
-            ));
+            tracing::warn!(
+                path = %self.path.display(),
+                version = file.version,
+                expected = VERSION,
+                "the session file has another layout; its sessions are not resumed, and the next save replaces it"
+            );
+            return Ok(empty);
         }
         Ok(file)
     }
@@ -112,24 +128,42 @@ impl FileSessionStore {
 }
 
 impl SessionStore for FileSessionStore {
-    fn load<'a>(&'a self, shards: &'a [ShardId]) -> StoreFuture<'a, Vec<Option<ResumeState>>> {
+    fn load<'a>(&'a self, shards: &'a [ShardId]) -> StoreFuture<'a, Vec<Option<SealedSession>>> {
         Box::pin(async move {
             let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
             let file = self.read()?;
             Ok(shards
                 .iter()
-                .map(|shard| file.sessions.get(&key(*shard)).cloned())
+                .map(|shard| file.sessions.get(&key(*shard)).map(stored))
                 .collect())
         })
     }
 
-    fn save<'a>(&'a self, states: &'a [(ShardId, ResumeState)]) -> StoreFuture<'a, ()> {
+    fn take<'a>(&'a self, shards: &'a [ShardId]) -> StoreFuture<'a, Vec<Option<SealedSession>>> {
         Box::pin(async move {
-            self.update(|file| {
-                for (shard, state) in states {
-                    file.sessions.insert(key(*shard), state.clone());
-                }
-            })
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut file = self.read()?;
+            let taken: Vec<Option<SealedSession>> = shards
+                .iter()
+                .map(|shard| file.sessions.remove(&key(*shard)).as_ref().map(stored))
+                .collect();
+            if taken.iter().any(Option::is_some) {
+                file.version = VERSION;
+                self.write(&file)?;
+            }
+            Ok(taken)
+        })
+    }
+
+    fn save<'a>(&'a self, sessions: &'a [(ShardId, SealedSession)]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut values = Vec::with_capacity(sessions.len());
+            for (shard, sealed) in sessions {
+                let value = serde_json::from_str(sealed.as_str())
+                    .map_err(|error| StoreError::new("encoding the session file", error))?;
+                values.push((key(*shard), value));
+            }
+            self.update(|file| file.sessions.extend(values))
         })
     }
 
@@ -142,4 +176,9 @@ impl SessionStore for FileSessionStore {
             })
         })
     }
+}
+
+/// An entry of the file as the record it holds (checked when opened, not here).
+fn stored(value: &serde_json::Value) -> SealedSession {
+    SealedSession::from_stored(value.to_string())
 }

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use discord_gateway::codec::{read_head, PrefixHead};
 use discord_gateway::command::{Encode, MAX_PAYLOAD_LEN};
 use discord_gateway::protocol::{CloseCode, ShardId};
 use discord_gateway::session::{
@@ -19,13 +20,15 @@ use discord_gateway::Instant as CoreInstant;
 use futures_channel::mpsc;
 use futures_util::{Stream, StreamExt};
 
-use crate::clock::Clock;
-use crate::event::{Dispatch, ErrorChain, MessageError, ShardError, ShardEvent};
-use crate::identify::{IdentifyQueue, Permit};
-use crate::inflate::{InflateError, Inflater};
-use crate::link::{Closing, Dial, Link};
-use crate::runtime::Sleep;
-use crate::sender::{Encoded, Outgoing, QueueError, ShardSender};
+use crate::fleet::identify::{IdentifyQueue, Permit};
+use crate::metrics::ShardMetrics;
+use crate::runtime::Timer;
+use crate::shard::clock::Clock;
+use crate::shard::event::{Dispatch, ErrorChain, MessageError, ShardError, ShardEvent};
+use crate::shard::link::{Closing, Dial, Link};
+use crate::shard::sender::{Encoded, Outgoing, QueueError, ShardSender};
+use crate::shard::status::{ConnectionError, ConnectionErrorKind, ShardStatus, Track};
+use crate::transport::inflate::{InflateError, Inflater};
 use crate::transport::{ConnectOptions, Frame, TransportError, USER_AGENT};
 use crate::Runtime;
 
@@ -46,12 +49,35 @@ enum Writable {
     NoLink,
 }
 
+/// How many inputs a shard handles after a deadline passed before it handles the deadline:
+/// enough to read what was already waiting when a shard is polled late, few enough that a
+/// connection that never falls quiet cannot keep a deadline from being noticed.
+const INPUT_BUDGET: u32 = 32;
+
+/// The deadlines a shard keeps, read once per look at the timer.
+struct Deadlines {
+    session: Option<Instant>,
+    dial: Option<Instant>,
+    write: Option<Instant>,
+    closing: Option<Instant>,
+}
+
+impl Deadlines {
+    fn earliest(&self) -> Option<Instant> {
+        [self.session, self.dial, self.write, self.closing]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
 /// What the driver decides for every connection, shared by the shards one builder made.
 #[derive(Debug)]
 pub(crate) struct Limits {
     pub(crate) connect_timeout: Duration,
     pub(crate) max_message_size: usize,
     pub(crate) read_buffer_size: usize,
+    pub(crate) trust: crate::transport::Trust,
 }
 
 /// One gateway shard on runtime `R`, and a [`Stream`] of its events.
@@ -67,6 +93,31 @@ pub(crate) struct Limits {
 /// `next_event()` (say, in `tokio::select!` while a write waits on a full TCP buffer) sends
 /// nothing twice and loses nothing.
 ///
+/// # Commands
+///
+/// Commands queued with [`Shard::send`] or a [`ShardSender`] go out in the order they were
+/// queued, each at most once, as the rate limit allows:
+///
+/// - **Only on a live session**: after READY or RESUMED, never before Identify or Resume, and
+///   never on a connection the gateway has left. The shard reads what has already arrived
+///   before it writes a command, so a command queued just before an op 7 (Reconnect) or op 9
+///   (Invalid Session) waits instead of being lost with the old connection or refused with 4003.
+/// - **Across cancellation, reconnects and resumes** a command stays queued until the socket
+///   has taken it, and goes out on the next connection after RESUMED.
+/// - **When the session is lost** (op 9 `false`, close 4007 or 4009, ...) the shard identifies
+///   a new one, and the commands still queued go out on it after its READY, whatever session
+///   they were queued under (a presence update then applies to the new session).
+/// - **When the shard stops** ([`Shard::close`], [`ShardSender::close`], a fatal close code) the
+///   commands not yet sent are dropped with a warning that counts them, and from then on
+///   [`Shard::send`] and [`ShardSender::send`] return [`QueueError::ShardGone`]. A connection
+///   the shard closes itself (op 7, a zombie, a close) first flushes what was already written
+///   to it and its close frame, within 2 s.
+///
+/// One window is left that no client can close: a command written in the same instant as
+/// the gateway sends op 7 crosses it on the wire, and Discord may drop it with that
+/// connection. The gateway acknowledges no command, so the shard cannot tell, and it does not
+/// send a command twice.
+///
 /// Several shards in one task: put them in `futures::stream::SelectAll`; its `iter_mut` keeps
 /// every shard's handle ([`Shard::resume_state`], [`Shard::close`], [`Shard::latency`]).
 pub struct Shard<R: Runtime> {
@@ -76,9 +127,10 @@ pub struct Shard<R: Runtime> {
     span: tracing::Span,
     limits: Arc<Limits>,
     link: Option<Link<R::Socket>>,
-    /// A connection the session has left. Boxed: a socket is over a kilobyte inline, and this
-    /// is empty nearly all the time.
-    closing: Option<Box<Closing<R::Socket>>>,
+    /// Connections the session has left, each finishing its closing handshake within its own
+    /// bound: a second one set aside does not cut the first one's close off. Empty nearly all
+    /// the time (and a `Vec` keeps their sockets, over a kilobyte each, off the shard).
+    closing: Vec<Closing<R::Socket>>,
     dial: Option<Dial<R::Socket>>,
     identify: Arc<dyn IdentifyQueue>,
     permit: Option<Permit>,
@@ -86,12 +138,20 @@ pub struct Shard<R: Runtime> {
     sender: mpsc::UnboundedSender<Outgoing>,
     queued: VecDeque<Encoded>,
     out: VecDeque<Result<ShardEvent, ShardError>>,
-    /// The next deadline, and the runtime's sleep until it.
-    timer: Option<(Instant, Sleep)>,
+    /// The deadline the timer is set to, and the one timer, made at the first deadline and
+    /// moved from then on.
+    timer: Option<(Instant, Pin<Box<dyn Timer>>)>,
     finished: bool,
     /// When the session last had `handle_timeout`: a deadline at or before it that is still
     /// pending waits on something else (a write the socket has not taken), not on the timer.
     timed_out_at: Option<CoreInstant>,
+    /// Inputs handled since a deadline passed without it being handled (see
+    /// [`Shard::poll_inputs`]).
+    inputs_past_deadline: u32,
+    /// Reconnects, the last dispatch's time and the last disconnect, for [`Shard::status`].
+    track: Track,
+    /// The shard's metric handles (nothing without the `metrics` feature).
+    metrics: ShardMetrics,
 }
 
 // Nothing is pinned through a `Shard`: every future it holds is boxed.
@@ -129,7 +189,7 @@ impl<R: Runtime> Shard<R> {
             runtime,
             limits,
             link: None,
-            closing: None,
+            closing: Vec::new(),
             dial: None,
             identify,
             permit: None,
@@ -140,6 +200,9 @@ impl<R: Runtime> Shard<R> {
             timer: None,
             finished: false,
             timed_out_at: None,
+            inputs_past_deadline: 0,
+            track: Track::default(),
+            metrics: ShardMetrics::new(shard),
             session,
         }
     }
@@ -160,10 +223,17 @@ impl<R: Runtime> Shard<R> {
     /// It goes out as the rate limit allows, in order with those of [`Shard::sender`]s queued
     /// before it, while the shard is polled.
     ///
+    /// When it goes out, and what happens to it across reconnects and session loss: see
+    /// [commands](Shard#commands).
+    ///
     /// # Errors
-    /// [`QueueError`] when the command is invalid or one the shard sends itself.
+    /// [`QueueError`] when the command is invalid or one the shard sends itself, and
+    /// [`QueueError::ShardGone`] once the shard has stopped.
     pub fn send(&mut self, command: &impl Encode) -> Result<(), QueueError> {
         let encoded = Encoded::new(command, self.session.config().encoding())?;
+        if matches!(self.session.state(), State::Stopped(_)) {
+            return Err(QueueError::ShardGone);
+        }
         // Commands already sent through a `ShardSender` go first.
         self.accept_commands();
         self.queued.push_back(encoded);
@@ -189,6 +259,31 @@ impl<R: Runtime> Shard<R> {
         self.session.resume_state()
     }
 
+    /// A snapshot of this shard: state, latency, last dispatch, reconnects, whether it holds
+    /// a session, and the last disconnect with its cause and error. Cheap: call it every
+    /// second if you like.
+    #[must_use]
+    pub fn status(&self) -> ShardStatus {
+        ShardStatus {
+            id: self.id(),
+            state: self.session.state(),
+            latency: self.session.latency(),
+            last_event: self.track.last_event,
+            reconnects: self.track.reconnects,
+            has_session: self.session.session_id().is_some(),
+            last_disconnect: self.track.last_disconnect.as_deref().cloned(),
+        }
+    }
+
+    /// Sets the state, latency and queue depth gauges where they changed.
+    fn observe_metrics(&mut self) {
+        self.metrics.observe(
+            self.session.state(),
+            self.session.latency(),
+            self.queued.len(),
+        );
+    }
+
     /// The session state machine, for inspection.
     #[must_use]
     pub fn session(&self) -> &Session<Arc<Config>> {
@@ -210,11 +305,13 @@ impl<R: Runtime> Shard<R> {
     /// stream.
     pub async fn close(&mut self, kind: CloseKind) {
         self.session.close(kind);
+        self.abandon_dial();
         poll_fn(|cx| {
             let span = self.span.clone();
             let _entered = span.enter();
             while self.step(cx) {}
-            if self.closing.is_none() && self.link.is_none() {
+            self.observe_metrics();
+            if self.closing.is_empty() && self.link.is_none() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -248,7 +345,18 @@ impl<R: Runtime> Shard<R> {
     fn accept(&mut self, outgoing: Outgoing) {
         match outgoing {
             Outgoing::Command(encoded) => self.queued.push_back(encoded),
-            Outgoing::Close(kind) => self.session.close(kind),
+            Outgoing::Close(kind) => {
+                self.session.close(kind);
+                self.abandon_dial();
+            }
+        }
+    }
+
+    /// A dial still in progress when the session stopped is dropped: the connection it would
+    /// open has no session to serve, and nothing would ever close it.
+    fn abandon_dial(&mut self) {
+        if matches!(self.session.state(), State::Stopped(_)) && self.dial.take().is_some() {
+            tracing::debug!("closed while dialing; the dial is abandoned");
         }
     }
 
@@ -286,10 +394,21 @@ impl<R: Runtime> Shard<R> {
                 Writable::Waiting | Writable::NoLink => break,
                 Writable::Failed => return true,
             }
+            // What has already arrived is read before a command goes out: a Reconnect, an
+            // Invalid Session or a close frame waiting there means the gateway has left this
+            // connection or session, and a command written after it would be lost with the
+            // connection, or refused with 4003. The command then waits for the next live session.
+            if let Some(link) = self.link.as_mut() {
+                if let Poll::Ready(frame) = link.poll_read(cx) {
+                    self.receive(core_now, frame);
+                    return true;
+                }
+            }
             let op = self.queued[0].op;
             match self.session.admit_command(core_now, op) {
                 Ok(()) => {
                     let command = self.queued.pop_front().expect("checked non-empty");
+                    self.metrics.command_sent();
                     let frame = if self.session.config().encoding().is_binary() {
                         Frame::Binary(command.payload)
                     } else {
@@ -350,6 +469,7 @@ impl<R: Runtime> Shard<R> {
     /// The connection failed: tell the session, which decides what comes next.
     fn lose_link(&mut self, core_now: CoreInstant, error: &TransportError) {
         tracing::debug!(error = %ErrorChain(error), "connection lost");
+        self.track.failed(ConnectionError::from_transport(error));
         self.link = None;
         self.session.handle_transport_lost(core_now);
     }
@@ -359,8 +479,8 @@ impl<R: Runtime> Shard<R> {
     fn set_aside_link(&mut self, close: Option<CloseCode>, now: Instant) {
         let code = close.map(CloseCode::to_u16);
         if let Some(link) = self.link.take() {
-            self.closing = Some(Box::new(link.into_closing(code, now)));
-        } else if let (Some(code), Some(closing)) = (code, self.closing.as_deref_mut()) {
+            self.closing.push(link.into_closing(code, now));
+        } else if let (Some(code), Some(closing)) = (code, self.closing.last_mut()) {
             closing.queue_close(code);
         }
     }
@@ -369,62 +489,103 @@ impl<R: Runtime> Shard<R> {
         let mut progressed = false;
         while let Some(event) = self.session.poll_event() {
             progressed = true;
-            let item = match event {
+            // The transport error behind a disconnect, the one thing the shard adds to an event.
+            let error = match event {
                 Event::IdentifyPermitNeeded => {
                     self.permit = Some(self.identify.acquire(self.id()));
                     continue;
                 }
                 Event::Ready => {
-                    let session_id = self.session.session_id().unwrap_or_default().to_owned();
+                    let session_id = self.session.session_id().unwrap_or_default();
                     tracing::info!(session_id = %session_id, "ready");
-                    Ok(ShardEvent::Ready { session_id })
+                    None
                 }
                 Event::Resumed { replayed } => {
                     tracing::info!(replayed, "resumed");
-                    Ok(ShardEvent::Resumed { replayed })
+                    None
                 }
                 Event::SequenceGap { expected, received } => {
                     tracing::warn!(expected, received, "sequence gap");
-                    Ok(ShardEvent::SequenceGap { expected, received })
+                    None
                 }
-                Event::StaleDispatch { last, received } => {
-                    Ok(ShardEvent::StaleDispatch { last, received })
-                }
+                Event::StaleDispatch { .. } => None,
                 Event::Disconnected { cause, next } => {
-                    tracing::info!(%cause, ?next, "disconnected");
+                    let disconnect = self.track.disconnected(cause, self.runtime.now());
+                    self.metrics.reconnect(disconnect.cause_label());
+                    let error = disconnect.error.clone();
+                    // An absent error leaves the field out of the line.
+                    tracing::info!(
+                        %cause,
+                        error = error.as_ref().map(tracing::field::display),
+                        label = disconnect.cause_label(),
+                        ?next,
+                        "disconnected"
+                    );
                     // The session has left this connection; let its closing handshake finish.
                     self.set_aside_link(None, self.runtime.now());
                     // A permit still waiting hands its place on.
                     self.permit = None;
-                    Ok(ShardEvent::Disconnected { cause, next })
+                    error
                 }
                 Event::Stopped(Stop::Fatal(code)) => {
                     tracing::error!(%code, "stopped");
-                    self.finished = true;
-                    Err(ShardError::Fatal(code))
+                    self.stop();
+                    self.out.push_back(Err(ShardError::Fatal(code)));
+                    continue;
                 }
-                Event::Stopped(Stop::MessageTooLarge) => {
+                Event::Stopped(stop @ (Stop::MessageTooLarge | Stop::ReadyTooLarge)) => {
                     // Resuming would replay the same message into the same wall; the session
-                    // stays resumable with a higher limit.
+                    // stays resumable with a higher limit (READY: there is none to resume).
                     let limit = self.limits.max_message_size;
-                    tracing::error!(limit, "a message over max_message_size keeps coming back");
-                    self.finished = true;
-                    Err(ShardError::MessageTooLarge { limit })
+                    tracing::error!(limit, %stop, "a message over max_message_size keeps coming back");
+                    self.stop();
+                    self.out
+                        .push_back(Err(ShardError::MessageTooLarge { limit }));
+                    continue;
+                }
+                Event::ResumeUrlRefused { source, reason } => {
+                    tracing::warn!(
+                        %source,
+                        %reason,
+                        gateway = self.session.config().gateway_url(),
+                        "a resume URL the configured gateway does not vouch for was dropped; resuming at the configured gateway"
+                    );
+                    continue;
                 }
                 Event::NotResumable(reason) => {
                     tracing::warn!(reason = %ErrorChain(&reason), "READY's session cannot be resumed; a reconnect will identify");
-                    Ok(ShardEvent::NotResumable(reason))
+                    None
                 }
                 Event::Stopped(stop) => {
                     tracing::info!(%stop, "stopped");
-                    self.finished = true;
+                    self.stop();
                     continue;
                 }
-                _ => continue,
+                _ => None,
             };
-            self.out.push_back(item);
+            // Which of the core's events an application reads is decided in one place.
+            let Some(item) = ShardEvent::from_session(event, error) else {
+                continue;
+            };
+            self.out.push_back(Ok(item));
         }
         progressed
+    }
+
+    /// The session stopped for good: nothing more goes out. Commands still queued are dropped
+    /// (with a warning that counts them), and the command channel is closed, so a later
+    /// [`ShardSender::send`] tells its caller with [`QueueError::ShardGone`].
+    fn stop(&mut self) {
+        self.finished = true;
+        self.commands.close();
+        self.accept_commands();
+        if !self.queued.is_empty() {
+            tracing::warn!(
+                dropped = self.queued.len(),
+                "the shard stopped with commands still queued; they were not sent"
+            );
+            self.queued.clear();
+        }
     }
 
     /// Starts dialing when the session asks for a connection.
@@ -438,12 +599,14 @@ impl<R: Runtime> Shard<R> {
         let url = connect.url.to_string();
         let resume = connect.resume;
         tracing::debug!(url = %url, resume, "dialing");
+        self.track.dialing();
         self.link = None;
         let options = ConnectOptions {
             url,
             max_message_size: self.limits.max_message_size,
             read_buffer_size: self.limits.read_buffer_size,
             user_agent: USER_AGENT,
+            trust: self.limits.trust.clone(),
         };
         self.dial = Some(Dial {
             future: Box::pin(self.runtime.connect(options)),
@@ -455,11 +618,36 @@ impl<R: Runtime> Shard<R> {
 
     /// Polls every input once: the closing connection, the current one, a dial, a permit, the
     /// command channel and the timer. True when one of them moved.
+    ///
+    /// What has already arrived is read before a deadline that passed meanwhile is handled (a
+    /// heartbeat ACK or a close frame waiting there decides what the deadline means), but at
+    /// most [`INPUT_BUDGET`] times: a connection that always has another message ready must not
+    /// keep a stalled write, a zombie or a dial's timeout from ever being noticed.
     fn poll_inputs(&mut self, cx: &mut Context<'_>, now: Instant, core_now: CoreInstant) -> bool {
-        if let Some(closing) = self.closing.as_deref_mut() {
-            if closing.poll(cx, now).is_ready() {
-                self.closing = None;
+        let deadlines = self.deadlines();
+        if deadlines.earliest().is_some_and(|at| at <= now) {
+            if self.inputs_past_deadline >= INPUT_BUDGET {
+                self.expire(now, core_now, &deadlines);
+                return true;
             }
+            if self.poll_sources(cx, now, core_now) {
+                self.inputs_past_deadline += 1;
+                return true;
+            }
+        } else if self.poll_sources(cx, now, core_now) {
+            return true;
+        }
+        self.poll_timer(cx, now, core_now)
+    }
+
+    /// Polls every input but the timer once. True when one of them moved.
+    fn poll_sources(&mut self, cx: &mut Context<'_>, now: Instant, core_now: CoreInstant) -> bool {
+        let closing = self.closing.len();
+        self.closing
+            .retain_mut(|closing| closing.poll(cx, now).is_pending());
+        if self.closing.len() < closing {
+            // A stopped shard's stream ends once its last connection is closed.
+            return true;
         }
         if let Some(link) = self.link.as_mut() {
             if let Poll::Ready(frame) = link.poll_read(cx) {
@@ -485,50 +673,79 @@ impl<R: Runtime> Shard<R> {
             self.accept(outgoing);
             return true;
         }
-        self.poll_timer(cx, now, core_now)
+        false
     }
 
-    /// Sleeps until the earliest deadline: the session's, a dial's, a stalled write's or a
-    /// closing handshake's. True when one has passed (and was handled).
+    /// Every deadline the shard keeps: the session's (one not yet handled), a dial's, a
+    /// stalled write's and a closing handshake's.
+    fn deadlines(&self) -> Deadlines {
+        Deadlines {
+            session: self
+                .session
+                .poll_timeout()
+                .filter(|at| self.timed_out_at.is_none_or(|handled| *at > handled))
+                .map(|at| self.clock.std_instant(at)),
+            dial: self.dial.as_ref().map(|dial| dial.deadline),
+            write: self.link.as_ref().and_then(Link::write_deadline),
+            closing: self.closing.iter().map(Closing::deadline).min(),
+        }
+    }
+
+    /// Sleeps until the earliest deadline. True when one has passed (and was handled).
     fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant, core_now: CoreInstant) -> bool {
-        let session = self
-            .session
-            .poll_timeout()
-            .filter(|at| self.timed_out_at.is_none_or(|handled| *at > handled))
-            .map(|at| self.clock.std_instant(at));
-        let dial = self.dial.as_ref().map(|dial| dial.deadline);
-        let write = self.link.as_ref().and_then(Link::write_deadline);
-        let closing = self.closing.as_ref().map(|closing| closing.deadline());
-        let Some(deadline) = [session, dial, write, closing].into_iter().flatten().min() else {
+        let deadlines = self.deadlines();
+        let Some(deadline) = deadlines.earliest() else {
+            // Nothing to wait for (a stopped shard): no sleep stays registered.
             self.timer = None;
             return false;
         };
         if deadline > now {
-            if self.timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
-                self.timer = Some((deadline, Box::pin(self.runtime.sleep_until(deadline))));
+            match self.timer.as_mut() {
+                None => self.timer = Some((deadline, self.runtime.timer(deadline))),
+                Some((at, timer)) if *at != deadline => {
+                    *at = deadline;
+                    timer.as_mut().reset(deadline);
+                }
+                Some(_) => {}
             }
-            let (_, sleep) = self.timer.as_mut().expect("set above");
-            if sleep.as_mut().poll(cx).is_pending() {
+            let (_, timer) = self.timer.as_mut().expect("set above");
+            if timer.as_mut().poll_expired(cx).is_pending() {
                 return false;
             }
         }
-        self.timer = None;
-        if dial.is_some_and(|at| at <= now) {
+        self.expire(now, core_now, &deadlines);
+        true
+    }
+
+    /// Handles every deadline in `deadlines` that has passed at `now`.
+    fn expire(&mut self, now: Instant, core_now: CoreInstant, deadlines: &Deadlines) {
+        if deadlines.dial.is_some_and(|at| at <= now) {
             tracing::debug!("dial timed out");
+            self.track.failed(ConnectionError::new(
+                ConnectionErrorKind::Timeout,
+                format!(
+                    "the websocket was not open after the {:?} connect timeout",
+                    self.limits.connect_timeout
+                ),
+            ));
             self.dial = None;
             self.session.handle_transport_lost(core_now);
         }
-        if write.is_some_and(|at| at <= now) {
+        if deadlines.write.is_some_and(|at| at <= now) {
             tracing::debug!("write timed out");
+            self.track.failed(ConnectionError::new(
+                ConnectionErrorKind::Timeout,
+                "the socket took no data before the write timeout",
+            ));
             self.link = None;
             self.session.handle_transport_lost(core_now);
         }
-        if closing.is_some_and(|at| at <= now) {
-            self.closing = None;
+        if deadlines.closing.is_some_and(|at| at <= now) {
+            self.closing.retain(|closing| closing.deadline() > now);
         }
         self.session.handle_timeout(core_now);
         self.timed_out_at = Some(core_now);
-        true
+        self.inputs_past_deadline = 0;
     }
 
     fn connected(
@@ -541,10 +758,17 @@ impl<R: Runtime> Shard<R> {
             Ok(socket) => socket,
             Err(error) => {
                 tracing::debug!(error = %ErrorChain(&error), "dial failed");
+                self.track.failed(ConnectionError::from_transport(&error));
                 self.session.handle_transport_lost(core_now);
                 return;
             }
         };
+        if self.session.state() != State::Connecting {
+            // The session stopped while this dial was in flight: the socket is dropped at
+            // once rather than kept as a connection nothing would ever close.
+            tracing::debug!("a dial completed after the session stopped; dropped");
+            return;
+        }
         match Inflater::new(self.session.config().compression()) {
             Ok(inflater) => {
                 self.link = Some(Link::new(socket, inflater));
@@ -553,6 +777,7 @@ impl<R: Runtime> Shard<R> {
             }
             Err(error) => {
                 tracing::warn!(error = %ErrorChain(&error), "cannot decompress this connection");
+                self.track.failed(ConnectionError::from_error(&error));
                 self.session.handle_transport_lost(core_now);
             }
         }
@@ -560,28 +785,38 @@ impl<R: Runtime> Shard<R> {
 
     fn receive(&mut self, now: CoreInstant, frame: Option<Result<Frame, TransportError>>) {
         let payload = match frame {
-            Some(Ok(Frame::Text(text))) => text,
+            Some(Ok(Frame::Text(text))) => {
+                self.metrics.received(text.len());
+                text
+            }
             Some(Ok(Frame::Binary(data))) => {
+                self.metrics.received(data.len());
                 let Some(link) = self.link.as_mut() else {
                     return;
                 };
                 let limit = self.limits.max_message_size;
                 match link.inflater.push(&data, &mut link.payloads, limit) {
                     // Cut from the inflate buffer, not copied (see `payloads`).
-                    Ok(true) => link.payloads.finish(),
+                    Ok(true) => {
+                        let payload = link.payloads.finish();
+                        self.metrics.inflated(payload.len());
+                        payload
+                    }
                     Ok(false) => return,
                     Err(error @ InflateError::TooLarge { .. }) => {
-                        // Skipped whole with the stream kept in step: the connection carries
-                        // on, and the lost dispatch shows as a sequence gap.
+                        // Skipped whole with the stream kept in step; the session counts it
+                        // from the head its first bytes tell.
                         tracing::warn!(error = %ErrorChain(&error), "skipped a message over max_message_size");
                         self.out
                             .push_back(Ok(ShardEvent::Malformed(MessageError::Inflate(error))));
+                        self.skipped(now);
                         return;
                     }
                     Err(error) => {
                         // A broken stream cannot be re-synchronised: start a fresh connection,
                         // which resumes, so nothing is lost.
                         tracing::warn!(error = %ErrorChain(&error), "decompression failed; reconnecting");
+                        self.track.failed(ConnectionError::from_error(&error));
                         self.out
                             .push_back(Ok(ShardEvent::Malformed(MessageError::Inflate(error))));
                         self.link = None;
@@ -611,12 +846,41 @@ impl<R: Runtime> Shard<R> {
                 return;
             }
             None => {
+                self.track.failed(ConnectionError::new(
+                    ConnectionErrorKind::Reset,
+                    "the server ended the connection without a close frame",
+                ));
                 self.link = None;
                 self.session.handle_transport_lost(now);
                 return;
             }
         };
         self.handle_message(now, Message::Text(&payload), Some(&payload));
+    }
+
+    /// A message over the limit was skipped and its first bytes are in the inflate buffer: the
+    /// core reads its head from them and the session counts it as it would the whole message,
+    /// or, when the head is not in them, leaves the connection to have it replayed.
+    fn skipped(&mut self, now: CoreInstant) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let encoding = self.session.config().encoding();
+        let counted = match read_head(encoding, link.payloads.payload()) {
+            Ok(PrefixHead::Known(head)) => {
+                self.session
+                    .handle_skipped_message(now, head.op(), head.event_type(), head.seq())
+            }
+            _ => {
+                self.session.handle_message_too_large(now);
+                Ok(false)
+            }
+        };
+        link.payloads.discard();
+        if let Err(error) = counted {
+            tracing::debug!(error = %ErrorChain(&error), "a skipped message was refused");
+        }
+        self.drain_events();
     }
 
     fn handle_message(&mut self, now: CoreInstant, message: Message<'_>, payload: Option<&Bytes>) {
@@ -636,6 +900,8 @@ impl<R: Runtime> Shard<R> {
                         dispatch.encoding(),
                     )
                 });
+                self.track.last_event = Some(self.runtime.now());
+                self.metrics.dispatch(dispatch.kind());
                 // Lifecycle events the message caused (a gap, READY) come before the dispatch.
                 self.drain_events();
                 if let Some(owned) = owned {
@@ -666,9 +932,19 @@ impl<R: Runtime> Stream for Shard<R> {
                 return Poll::Ready(Some(item));
             }
             if this.finished {
-                return Poll::Ready(None);
+                // A stopped shard's last connection finishes its closing handshake (within the
+                // close timeout) before the stream ends: an application that drops the shard
+                // then does not cut off the close frame or what was written before it.
+                if this.link.is_some() {
+                    this.set_aside_link(None, this.runtime.now());
+                }
+                if this.closing.is_empty() {
+                    return Poll::Ready(None);
+                }
             }
-            if !this.step(cx) {
+            let progressed = this.step(cx);
+            this.observe_metrics();
+            if !progressed {
                 return Poll::Pending;
             }
         }

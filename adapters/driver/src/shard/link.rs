@@ -9,8 +9,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::inflate::Inflater;
-use crate::payloads::PayloadBuffer;
+use crate::shard::payloads::PayloadBuffer;
+use crate::transport::inflate::Inflater;
 use crate::transport::{Frame, Transport, TransportError};
 
 /// How long a write may wait on a stalled peer before the connection counts as lost.

@@ -4,7 +4,7 @@ use std::fmt;
 
 use discord_gateway::session::Compression;
 
-use crate::payloads::PayloadBuffer;
+use crate::shard::payloads::PayloadBuffer;
 
 /// Why a compressed message could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +35,11 @@ impl fmt::Display for InflateError {
 }
 
 impl std::error::Error for InflateError {}
+
+/// How many first bytes of a payload over the limit are kept, for the core to read its head
+/// from (`discord_gateway::codec::read_head`): Discord writes `t`, `s` and `op` in the first
+/// few dozen.
+pub(crate) const HEAD_PREFIX_LEN: usize = 4096;
 
 /// The zlib-stream flush marker that ends every payload.
 #[cfg(feature = "zlib")]
@@ -101,19 +106,22 @@ impl Inflater {
     /// payloads may span several).
     ///
     /// A payload that inflates past `limit` is skipped whole: `TooLarge` is returned once, when
-    /// it ends, and the context stays in step with the stream, so the connection carries on
-    /// (the skipped dispatch then shows as a sequence gap). `Corrupt` means the stream cannot be
-    /// read any further.
+    /// it ends, with its first bytes (up to [`HEAD_PREFIX_LEN`], and `limit`) left in `out` for
+    /// the head to be read from; the context stays in step with the stream, so the connection
+    /// carries on. `Corrupt` means the stream cannot be read any further.
     pub(crate) fn push(
         &mut self,
         input: &[u8],
         out: &mut PayloadBuffer,
         limit: usize,
     ) -> Result<bool, InflateError> {
-        out.discard();
         match self {
             Self::None => {
+                out.discard();
                 if input.len() > limit {
+                    let keep = &input[..HEAD_PREFIX_LEN.min(limit)];
+                    out.room(keep.len())[..keep.len()].copy_from_slice(keep);
+                    out.advance(keep.len());
                     return Err(InflateError::TooLarge { limit });
                 }
                 out.room(input.len())[..input.len()].copy_from_slice(input);
@@ -123,7 +131,10 @@ impl Inflater {
             #[cfg(feature = "zlib")]
             Self::Zlib(stream) => stream.push(input, out, limit),
             #[cfg(feature = "zstd")]
-            Self::Zstd(decoder) => inflate_zstd(decoder, input, out, limit).map(|()| true),
+            Self::Zstd(decoder) => {
+                out.discard();
+                inflate_zstd(decoder, input, out, limit).map(|()| true)
+            }
         }
     }
 }
@@ -138,8 +149,12 @@ impl ZlibStream {
     ) -> Result<bool, InflateError> {
         let ends_payload = self.ends_payload(input);
         self.remember_tail(input);
+        if !self.skipping {
+            // While skipping, `out` holds the first bytes of the skipped payload.
+            out.discard();
+        }
         if self.skipping {
-            discard_zlib(&mut self.context, input, out)?;
+            discard_zlib(&mut self.context, input, out, limit)?;
             if ends_payload {
                 self.skipping = false;
                 return Err(InflateError::TooLarge { limit });
@@ -153,8 +168,8 @@ impl ZlibStream {
         if self.pending.len() + input.len() > limit {
             // Compressed, it is already over the limit: skip it, still feeding the context.
             let pending = std::mem::take(&mut self.pending);
-            discard_zlib(&mut self.context, &pending, out)?;
-            discard_zlib(&mut self.context, input, out)?;
+            discard_zlib(&mut self.context, &pending, out, limit)?;
+            discard_zlib(&mut self.context, input, out, limit)?;
             if ends_payload {
                 return Err(InflateError::TooLarge { limit });
             }
@@ -199,23 +214,25 @@ impl ZlibStream {
     }
 }
 
-/// Feeds `input` through the context and throws the output away (part of a skipped payload).
+/// Feeds `input` through the context and throws the output away (part of a skipped payload),
+/// but for the payload's first bytes (up to [`HEAD_PREFIX_LEN`], and never more than `limit`,
+/// what `out` may ever hold), which stay in `out`.
 #[cfg(feature = "zlib")]
 fn discard_zlib(
     context: &mut flate2::Decompress,
     input: &[u8],
     out: &mut PayloadBuffer,
+    limit: usize,
 ) -> Result<(), InflateError> {
-    let result = match inflate_zlib(context, input, out, 0) {
+    match inflate_zlib(context, input, out, HEAD_PREFIX_LEN.min(limit)) {
         Ok(()) | Err(InflateError::TooLarge { .. }) => Ok(()),
         Err(error) => Err(error),
-    };
-    out.discard();
-    result
+    }
 }
 
 /// Inflates `input` into `out`, up to `limit` bytes. Past the limit the rest is still inflated
-/// (so the context stays in step with the stream) but thrown away, and `TooLarge` is returned.
+/// (so the context stays in step with the stream) but thrown away, but for the first
+/// [`HEAD_PREFIX_LEN`] bytes, and `TooLarge` is returned.
 #[cfg(feature = "zlib")]
 fn inflate_zlib(
     context: &mut flate2::Decompress,
@@ -248,7 +265,6 @@ fn inflate_zlib(
         }
     }
     if overflowed {
-        out.discard();
         return Err(InflateError::TooLarge { limit });
     }
     Ok(())
@@ -282,7 +298,6 @@ fn inflate_zstd(
         }
     }
     if overflowed {
-        out.discard();
         return Err(InflateError::TooLarge { limit });
     }
     Ok(())
@@ -315,7 +330,8 @@ fn keep_output(out: &mut PayloadBuffer, overflowed: bool, limit: usize, produced
     }
     out.advance(produced);
     if out.written() > limit {
-        out.discard();
+        // The first bytes stay, for the head to be read from.
+        out.truncate(HEAD_PREFIX_LEN.min(limit));
         return true;
     }
     false
@@ -324,7 +340,7 @@ fn keep_output(out: &mut PayloadBuffer, overflowed: bool, limit: usize, produced
 #[cfg(test)]
 mod tests {
     use super::{InflateError, Inflater};
-    use crate::payloads::PayloadBuffer;
+    use crate::shard::payloads::PayloadBuffer;
     use discord_gateway::session::Compression;
 
     #[cfg(feature = "zlib")]
@@ -466,5 +482,43 @@ mod tests {
         );
         assert_eq!(inflater.push(&messages[2], &mut out, 1_000), Ok(true));
         assert_eq!(out.payload(), b"after");
+    }
+
+    #[cfg(feature = "zlib")]
+    #[test]
+    fn a_payload_skipped_while_compressed_never_keeps_more_than_the_limit() {
+        // Found by the zlib_stream fuzz target: a payload over a 1-byte limit while still
+        // compressed and split across messages kept its first 4,096 inflated bytes, more than
+        // the limit the output may ever hold.
+        let payload = br#"{"t":"MESSAGE_CREATE","s":7,"op":0,"d":{"content":"hello"}}"#.repeat(100);
+        let messages = zlib_messages(&[&payload, b"after"]);
+        for limit in [1usize, 64, 1_000] {
+            let mut inflater = Inflater::new(Compression::ZlibStream).unwrap();
+            let mut out = PayloadBuffer::new();
+            let (head, tail) = messages[0].split_at(messages[0].len() / 2);
+            let first = inflater.push(head, &mut out, limit);
+            assert!(
+                out.written() <= limit,
+                "limit {limit}: {} kept",
+                out.written()
+            );
+            let second = inflater.push(tail, &mut out, limit);
+            assert_eq!(
+                (first, second),
+                (Ok(false), Err(InflateError::TooLarge { limit })),
+                "limit {limit}"
+            );
+            assert!(
+                out.written() <= limit,
+                "limit {limit}: {} kept",
+                out.written()
+            );
+            assert_eq!(out.payload(), &payload[..limit], "the first bytes stay");
+            let after = inflater.push(&messages[1], &mut out, limit);
+            if limit >= 5 {
+                assert_eq!(after, Ok(true));
+                assert_eq!(out.payload(), b"after");
+            }
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! IO to an HTTP stack (hyper would need an executor and IO binding per runtime). A bot calls
 //! this once at start, so a thread per call costs nothing that matters. TLS is rustls with the
 //! `ring` provider named explicitly, never the process-wide default, for the reason given in
-//! [`crate::websocket::tls_config`]; waits between attempts go through the [`Runtime`] clock.
+//! `websocket::tls_config`, trusting the compiled-in roots or a [`crate::Trust`]
+//! ([`Discovery::trust`]); waits between attempts go through the [`Runtime`] clock.
 
 use std::fmt;
 use std::sync::Arc;
@@ -110,6 +111,7 @@ pub struct Discovery {
     api: String,
     retries: u32,
     timeout: Duration,
+    trust: crate::Trust,
 }
 
 impl Discovery {
@@ -119,6 +121,7 @@ impl Discovery {
             api: api.trim_end_matches('/').to_owned(),
             retries: DEFAULT_RATE_LIMIT_RETRIES,
             timeout: Duration::from_secs(30),
+            trust: crate::Trust::default(),
         }
     }
 
@@ -133,6 +136,15 @@ impl Discovery {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The certificate authorities an `https://` API trusts (by default the compiled-in
+    /// roots): for a self-hosted gateway's API behind a private CA, the same [`crate::Trust`]
+    /// as its shards'.
+    #[must_use]
+    pub fn trust(mut self, trust: crate::Trust) -> Self {
+        self.trust = trust;
         self
     }
 
@@ -152,7 +164,7 @@ impl Discovery {
         runtime: &R,
         token: &Token,
     ) -> Result<GatewayBot, DiscoveryError> {
-        let agent = agent(self.timeout)?;
+        let agent = agent(self.timeout, &self.trust)?;
         let url = self.url();
         let mut attempts = 0;
         loop {
@@ -249,11 +261,21 @@ fn parse(body: &str) -> Result<GatewayBot, DiscoveryError> {
     })
 }
 
-fn agent(timeout: Duration) -> Result<ureq::Agent, DiscoveryError> {
+fn agent(timeout: Duration, trust: &crate::Trust) -> Result<ureq::Agent, DiscoveryError> {
+    let roots = match trust.custom_roots() {
+        None => roots()?,
+        Some(der) => {
+            let certs: Vec<_> = der
+                .iter()
+                .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+                .collect();
+            ureq::tls::RootCerts::new_with_certs(&certs)
+        }
+    };
     let tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::Rustls)
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .root_certs(roots()?)
+        .root_certs(roots)
         .build();
     let config = ureq::Agent::config_builder()
         .tls_config(tls)

@@ -1,12 +1,14 @@
-//! The `async-tungstenite` binding both adapters share: a websocket stream seen as a
-//! [`crate::Transport`], and the upgrade request and limits built from [`ConnectOptions`].
+//! The `async-tungstenite` binding both adapters share: [`connect`] opens a gateway websocket
+//! over a TCP stream the adapter dials, and hands the driver a [`crate::BoxedTransport`].
 //!
-//! Only adapters use this module (feature `async-tungstenite`), and they hand the driver a
-//! [`crate::BoxedTransport`], so no tungstenite type reaches an application: a new
-//! async-tungstenite release changes this module and the adapters' connect functions, not the
-//! `Runtime` contract nor the adapters' public types. Its own signatures follow
-//! async-tungstenite's and are not covered by this crate's semver promise.
+//! Only adapters use this module (feature `async-tungstenite`). Its public items name no
+//! tungstenite, rustls or http type, so a new release of those changes this module, not the
+//! `Runtime` contract nor the adapters' public types: the adapter gives [`connect`] a closure
+//! that opens a TCP connection (any `futures-io` stream), and everything above TCP, the
+//! read-ahead buffer, TLS with the driver's roots, the opening handshake and the framing,
+//! happens here, once for every runtime.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -21,19 +23,21 @@ use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
 use futures_util::{Sink, Stream};
 
-pub use crate::handshake::{upgrade, HandshakeError, MAX_RESPONSE_HEAD};
-pub use crate::read_ahead::{ReadAhead, ReadAheadStream, WEBSOCKET_READ_BUFFER};
+use crate::transport::handshake::upgrade;
+pub use crate::transport::handshake::{HandshakeError, MAX_RESPONSE_HEAD};
+use crate::transport::read_ahead::ReadAheadStream;
+pub use crate::transport::read_ahead::{ReadAhead, WEBSOCKET_READ_BUFFER};
 use crate::transport::{ConnectOptions, Frame, TransportError};
 
 /// An `async-tungstenite` websocket as the driver's [`crate::Transport`].
 #[derive(Debug)]
-pub struct WebSocket<S> {
+pub(crate) struct WebSocket<S> {
     inner: WebSocketStream<S>,
 }
 
 impl<S> WebSocket<S> {
     /// Wraps an open websocket.
-    pub fn new(inner: WebSocketStream<S>) -> Self {
+    pub(crate) fn new(inner: WebSocketStream<S>) -> Self {
         Self { inner }
     }
 }
@@ -42,7 +46,7 @@ impl<S> WebSocket<S> {
 ///
 /// # Errors
 /// [`TransportError::Other`] when the URL is not a websocket URL.
-pub fn request(options: &ConnectOptions) -> Result<Request, TransportError> {
+pub(crate) fn request(options: &ConnectOptions) -> Result<Request, TransportError> {
     let mut request = options.url.as_str().into_client_request().map_err(error)?;
     request
         .headers_mut()
@@ -55,7 +59,7 @@ pub fn request(options: &ConnectOptions) -> Result<Request, TransportError> {
 /// [`WEBSOCKET_READ_BUFFER`]. Commands are small and flushed one by one, so writes are not
 /// buffered.
 #[must_use]
-pub fn config(options: &ConnectOptions) -> WebSocketConfig {
+pub(crate) fn config(options: &ConnectOptions) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(options.max_message_size))
         .max_frame_size(Some(options.max_message_size))
@@ -69,7 +73,7 @@ pub fn config(options: &ConnectOptions) -> WebSocketConfig {
 /// # Errors
 /// [`TransportError::Other`] when the URL has no host, or a scheme other than `ws`/`wss` and
 /// no port.
-pub fn address(request: &Request) -> Result<(String, u16), TransportError> {
+pub(crate) fn address(request: &Request) -> Result<(String, u16), TransportError> {
     let uri = request.uri();
     let host = uri
         .host()
@@ -96,8 +100,8 @@ pub fn address(request: &Request) -> Result<(String, u16), TransportError> {
 /// [`upgrade`], then the driver's [`crate::Transport`] around it.
 ///
 /// # Errors
-/// A [`HandshakeError`] inside [`TransportError::Other`].
-pub async fn open<S>(
+/// A [`HandshakeError`], or the socket's `io::Error`, inside [`TransportError::Other`].
+pub(crate) async fn open<S>(
     stream: S,
     request: &Request,
     options: &ConnectOptions,
@@ -109,9 +113,56 @@ where
     Ok(crate::BoxedTransport::new(WebSocket::new(socket)))
 }
 
+/// Opens the gateway websocket `options` describe: `dial` opens a TCP connection to the host
+/// and port of `options.url` (the adapter's own TCP, as any `futures-io` stream), then reads go
+/// through a [`ReadAhead`] of `options.read_buffer_size`, `wss://` URLs get TLS (rustls with
+/// the driver's provider, trusting `options.trust`; the certificate is verified for the URL's
+/// host), and the opening handshake runs with the limits of `options`.
+///
+/// The tokio and smol adapters' `Runtime::connect` are this, with their own TCP.
+///
+///
+/// # Errors
+/// [`TransportError::Other`] when the URL is not a websocket URL, the dial, the TLS or the
+/// opening handshake fails (a [`HandshakeError`] inside).
+#[cfg(feature = "rustls")]
+pub async fn connect<S, D, F>(
+    options: ConnectOptions,
+    dial: D,
+) -> Result<crate::BoxedTransport, TransportError>
+where
+    D: FnOnce(String, u16) -> F,
+    F: Future<Output = std::io::Result<S>>,
+    S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static,
+{
+    let request = request(&options)?;
+    let tls = tls_for(&options)?;
+    let (host, port) = address(&request)?;
+    let name = match tls {
+        Some(_) => Some(server_name(&host)?),
+        None => None,
+    };
+    let tcp = dial(host, port)
+        .await
+        .map_err(|e| TransportError::Other(Box::new(e)))?;
+    let stream = ReadAheadStream::new(tcp, options.read_buffer_size);
+    // Two monomorphic paths rather than an enum over both streams: nothing to dispatch per
+    // read.
+    match (tls, name) {
+        (Some(config), Some(name)) => {
+            let stream = futures_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+                .map_err(|e| TransportError::Other(Box::new(e)))?;
+            open(stream, &request, &options).await
+        }
+        _ => open(stream, &request, &options).await,
+    }
+}
+
 /// Turns a tungstenite error into the driver's.
 #[must_use]
-pub fn error(error: WsError) -> TransportError {
+pub(crate) fn error(error: WsError) -> TransportError {
     match error {
         WsError::Capacity(CapacityError::MessageTooLong { .. }) => TransportError::MessageTooLarge,
         WsError::ConnectionClosed | WsError::AlreadyClosed => TransportError::Closed,
@@ -182,16 +233,17 @@ where
     }
 }
 
-/// The TLS configuration a connection to `options.url` needs: `None` for `ws://`.
+/// The TLS configuration a connection to `options.url` needs: `None` for `ws://`, else the
+/// one of `options.trust` (the process-wide [`tls_config`] for the default roots).
 ///
 /// # Errors
-/// As [`tls_config`], for a `wss://` URL.
+/// As [`tls_config`], for a `wss://` URL under the default roots.
 #[cfg(feature = "rustls")]
-pub fn tls_for(
+pub(crate) fn tls_for(
     options: &ConnectOptions,
 ) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, TransportError> {
     if options.url.starts_with("wss:") {
-        tls_config().map(Some)
+        options.trust.client_config().map(Some)
     } else {
         Ok(None)
     }
@@ -202,7 +254,9 @@ pub fn tls_for(
 /// # Errors
 /// [`TransportError::Other`] when `host` is neither a DNS name nor an IP address.
 #[cfg(feature = "rustls")]
-pub fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, TransportError> {
+pub(crate) fn server_name(
+    host: &str,
+) -> Result<rustls::pki_types::ServerName<'static>, TransportError> {
     rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|e| TransportError::Other(Box::new(e)))
 }
@@ -218,7 +272,7 @@ pub fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>,
 /// # Errors
 /// [`TransportError::Other`] when the native roots cannot be loaded, or none was found.
 #[cfg(feature = "rustls")]
-pub fn tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, TransportError> {
+pub(crate) fn tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, TransportError> {
     // Built once per process: parsing the roots costs more than a handshake.
     static CONFIG: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> =
         std::sync::OnceLock::new();
@@ -230,12 +284,24 @@ pub fn tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, TransportErr
 
 #[cfg(feature = "rustls")]
 fn build_tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    client_config(roots()?)
+}
+
+/// A TLS client configuration trusting exactly `roots`, with the provider named as in
+/// [`tls_config`]: the default roots' and every [`crate::Trust`]'s own.
+///
+/// # Errors
+/// When rustls refuses its own defaults (it does not).
+#[cfg(feature = "rustls")]
+pub(crate) fn client_config(
+    roots: rustls::RootCertStore,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
     use std::sync::Arc;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("rustls refused its own defaults: {e}"))?
-        .with_root_certificates(roots()?)
+        .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
@@ -266,7 +332,7 @@ fn roots() -> Result<rustls::RootCertStore, String> {
 #[cfg(test)]
 mod tests {
     use super::{address, request};
-    use crate::transport::{ConnectOptions, USER_AGENT};
+    use crate::transport::{ConnectOptions, Trust, USER_AGENT};
 
     fn options(url: &str) -> ConnectOptions {
         ConnectOptions {
@@ -274,6 +340,7 @@ mod tests {
             max_message_size: 1 << 20,
             read_buffer_size: 16 * 1024,
             user_agent: USER_AGENT,
+            trust: Trust::default(),
         }
     }
 

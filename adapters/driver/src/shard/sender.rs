@@ -55,7 +55,8 @@ pub enum QueueError {
     Encode(EncodeError),
     /// Identify, Resume and Heartbeat are sent by the shard itself.
     Reserved(OpCode),
-    /// The shard is gone.
+    /// The shard has stopped (closed, or a fatal close code) or was dropped: nothing more
+    /// goes out on it.
     ShardGone,
 }
 
@@ -64,7 +65,7 @@ impl fmt::Display for QueueError {
         match self {
             Self::Encode(_) => f.write_str("command not queued"),
             Self::Reserved(op) => write!(f, "opcode {} is sent by the shard itself", op.to_u8()),
-            Self::ShardGone => f.write_str("the shard has been dropped"),
+            Self::ShardGone => f.write_str("the shard has stopped or been dropped"),
         }
     }
 }
@@ -82,7 +83,9 @@ impl std::error::Error for QueueError {
 ///
 /// Commands are encoded and checked when queued (so a bad one fails here, at the call site),
 /// wait while the shard reconnects, and go out as the rate limit allows: the shard never sends
-/// more than 120 messages a minute and always keeps room for heartbeats.
+/// more than 120 messages a minute and always keeps room for heartbeats. What holds across
+/// reconnects, session loss and a stop is the same as for [`crate::Shard::send`]: see
+/// [commands](crate::Shard#commands).
 #[derive(Clone)]
 pub struct ShardSender {
     tx: mpsc::UnboundedSender<Outgoing>,
@@ -105,7 +108,8 @@ impl ShardSender {
     /// Queues a typed command (Update Presence, Request Guild Members, ...).
     ///
     /// # Errors
-    /// [`QueueError`] when the command is invalid, reserved, or the shard is gone.
+    /// [`QueueError`] when the command is invalid, reserved, or the shard has stopped or is
+    /// gone.
     pub fn send(&self, command: &impl Encode) -> Result<(), QueueError> {
         self.push(Outgoing::Command(Encoded::new(command, self.encoding)?))
     }
@@ -123,7 +127,7 @@ impl ShardSender {
     /// side for a few minutes so it can be resumed from its exported state.
     ///
     /// # Errors
-    /// [`QueueError::ShardGone`] when the shard is already dropped.
+    /// [`QueueError::ShardGone`] when the shard has already stopped or been dropped.
     pub fn close(&self, kind: CloseKind) -> Result<(), QueueError> {
         self.push(Outgoing::Close(kind))
     }

@@ -9,7 +9,8 @@
 //! socket has nothing more, so an idle shard holds no read buffer at all.
 //!
 //! [`ReadAhead`] is the buffer logic, independent of any IO trait; [`ReadAheadStream`] wraps a
-//! `futures-io` stream with it (the smol adapter), and the tokio adapter wraps its own.
+//! `futures-io` stream with it: `websocket::connect` puts it under every adapter's websocket
+//! (tokio's TCP seen through async-tungstenite's `TokioAdapter`).
 
 use std::io;
 use std::pin::Pin;
@@ -124,14 +125,14 @@ impl ReadAhead {
 
 /// A `futures-io` stream whose reads go through a [`ReadAhead`]; writes pass straight through.
 #[derive(Debug)]
-pub struct ReadAheadStream<S> {
+pub(crate) struct ReadAheadStream<S> {
     inner: S,
     ahead: ReadAhead,
 }
 
 impl<S> ReadAheadStream<S> {
     /// Wraps `inner`, reading it `size` bytes at a time.
-    pub fn new(inner: S, size: usize) -> Self {
+    pub(crate) fn new(inner: S, size: usize) -> Self {
         Self {
             inner,
             ahead: ReadAhead::new(size),

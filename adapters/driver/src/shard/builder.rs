@@ -4,17 +4,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use discord_gateway::command::OwnedPresence;
-use discord_gateway::protocol::{EventSet, Intents, ShardId};
+use discord_gateway::protocol::ShardId;
 use discord_gateway::session::{
-    Backoff, Compression, Config, ConfigBuilder, ConfigError, ResumeState, Session,
+    Compression, Config, ConfigBuilder, ConfigError, ResumeState, Session,
 };
 use discord_gateway::Token;
 
-use crate::identify::{IdentifyQueue, LocalIdentifyQueue};
-use crate::inflate::Inflater;
+use crate::fleet::identify::{IdentifyQueue, LocalIdentifyQueue};
+use crate::fleet::seal::SessionSeal;
 use crate::runtime::os_seed;
 use crate::shard::Limits;
+use crate::transport::inflate::Inflater;
+use crate::transport::Trust;
 use crate::{Runtime, Shard, ShardRange};
 
 /// The largest message accepted by default, after decompression: enough for the GUILD_CREATE
@@ -29,8 +30,14 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds a [`Shard`]. Start from the adapter's `Shard::builder(token)`.
 ///
+/// The session's settings are the core's [`ConfigBuilder`], set through
+/// [`ShardBuilder::configure`]; the setters here are the driver's own. A [`crate::ShardManager`]
+/// takes a whole `ShardBuilder` the same way, and adds only what a fleet needs (the range, a
+/// shared identify queue, a session store).
+///
 /// Cloning a builder is how a bot makes its shards: set what they share once, then set each
-/// clone's [`ShardBuilder::shard`].
+/// clone's shard id (`configure(|c| c.shard(id))`), or let [`ShardBuilder::build_range`] or a
+/// [`crate::ShardManager`] do it.
 #[must_use]
 #[derive(Clone)]
 pub struct ShardBuilder<R: Runtime> {
@@ -43,6 +50,10 @@ pub struct ShardBuilder<R: Runtime> {
     max_message_size: usize,
     read_buffer_size: usize,
     resume: Option<ResumeState>,
+    /// Seals and opens the sessions a store keeps for this bot (a key derived from the token).
+    seal: SessionSeal,
+    /// The roots `wss://` connections trust.
+    trust: Trust,
 }
 
 impl<R: Runtime> std::fmt::Debug for ShardBuilder<R> {
@@ -59,6 +70,7 @@ impl<R: Runtime> ShardBuilder<R> {
     /// A builder for a shard running on `runtime`.
     pub fn new(runtime: R, token: Token) -> Self {
         Self {
+            seal: SessionSeal::new(&token),
             runtime,
             core: Config::builder(token),
             seed: None,
@@ -67,95 +79,45 @@ impl<R: Runtime> ShardBuilder<R> {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
             resume: None,
+            trust: Trust::default(),
         }
     }
 
-    /// Intents to identify with, added to those derived from [`ShardBuilder::events`] (for
-    /// example `MESSAGE_CONTENT`, which no event implies).
-    pub fn intents(mut self, intents: Intents) -> Self {
-        self.core = self.core.intents(intents);
-        self
-    }
-
-    /// The dispatches wanted; others are dropped before anyone reads their data, and the
-    /// intents are derived from these unless set.
-    pub fn events(mut self, events: EventSet) -> Self {
-        self.core = self.core.events(events);
-        self
-    }
-
-    /// Whether dispatches this library does not know are passed through (default `true`).
-    pub fn unknown_events(mut self, pass_through: bool) -> Self {
-        self.core = self.core.unknown_events(pass_through);
-        self
-    }
-
-    /// Which shard this is (default `0/1`).
-    pub fn shard(mut self, shard: ShardId) -> Self {
-        self.core = self.core.shard(shard);
-        self
-    }
-
-    /// The presence to identify with.
-    pub fn presence(mut self, presence: OwnedPresence) -> Self {
-        self.core = self.core.presence(presence);
-        self
-    }
-
-    /// The gateway URL for new sessions (default `wss://gateway.discord.gg`).
-    pub fn gateway_url(mut self, url: &str) -> Self {
-        self.core = self.core.gateway_url(url);
-        self
-    }
-
-    /// Transport compression (zlib-stream or zstd-stream).
-    pub fn compression(mut self, compression: Compression) -> Self {
-        self.core = self.core.compression(compression);
-        self
-    }
-
-    /// The gateway encoding: JSON (the default) or ETF, Discord's binary encoding. On ETF,
-    /// commands go out as binary frames and [`crate::Dispatch::deserialize`] reads ETF.
-    pub fn encoding(mut self, encoding: discord_gateway::Encoding) -> Self {
-        self.core = self.core.encoding(encoding);
-        self
-    }
-
-    /// Member count above which offline members are left out (50..=250).
-    pub fn large_threshold(mut self, threshold: u8) -> Self {
-        self.core = self.core.large_threshold(threshold);
-        self
-    }
-
-    /// Backoff between failed connection attempts.
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.core = self.core.backoff(backoff);
-        self
-    }
-
-    /// How long to wait for Hello after connecting.
-    pub fn hello_timeout(mut self, timeout: Duration) -> Self {
-        self.core = self.core.hello_timeout(timeout);
-        self
-    }
-
-    /// The send-limit window (Discord's 60 s by default); only for simulated gateways that
-    /// scale time down.
-    pub fn send_window(mut self, window: Duration) -> Self {
-        self.core = self.core.send_window(window);
-        self
-    }
-
-    /// A fixed jitter seed (tests); by default one is drawn from the OS.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.core = self.core.seed(seed);
-        self.seed = Some(seed);
-        self
-    }
-
-    /// Any other core setting.
+    /// Sets the session's settings on the core's own [`ConfigBuilder`]: intents, events, the
+    /// shard id, presence, gateway URL, compression, encoding, backoff, timeouts and whatever
+    /// the core adds later, with the core's documentation and defaults. There is one list of
+    /// them, the core's; this builder keeps only what a driver adds (the identify queue,
+    /// timeouts and limits of the transport, a session to resume, the jitter seed).
+    ///
+    /// ```
+    /// use discord_gateway_driver::discord_gateway::protocol::{EventSet, EventType, Intents};
+    /// # fn f<R: discord_gateway_driver::Runtime>(
+    /// #     builder: discord_gateway_driver::ShardBuilder<R>,
+    /// # ) -> discord_gateway_driver::ShardBuilder<R> {
+    /// builder.configure(|c| {
+    ///     c.events(EventSet::from_slice(&[EventType::MessageCreate]))
+    ///         .intents(Intents::MESSAGE_CONTENT)
+    /// })
+    /// # }
+    /// ```
+    ///
+    /// [`ConfigBuilder::seed`] is not read here: see [`ShardBuilder::seed`].
     pub fn configure(mut self, configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Self {
         self.core = configure(self.core);
+        self
+    }
+
+    /// A fixed jitter seed for every shard built from this builder (tests that replay a run
+    /// exactly). By default each shard draws its own from the OS ([`crate::os_seed`]) when it
+    /// is built.
+    ///
+    /// The seed is the driver's, not [`ConfigBuilder::seed`]: the core is `no_std` and has no
+    /// entropy, so its default is a fixed 0, while the shards of one process and of every
+    /// restart must not share their heartbeat and reconnect jitter. One builder (and one
+    /// shared configuration) makes many shards, so the seed is drawn per shard, where
+    /// [`Session::for_shard`] takes it.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
         self
     }
 
@@ -199,9 +161,20 @@ impl<R: Runtime> ShardBuilder<R> {
     }
 
     /// Resume this session (exported by [`Shard::resume_state`], maybe by another process)
-    /// instead of identifying a new one.
+    /// instead of identifying a new one. Its resume URL is used only where the configured
+    /// gateway vouches for it ([`discord_gateway::session::vouches_for`]); otherwise the
+    /// session is resumed at the configured gateway, with a warning.
     pub fn resume(mut self, state: ResumeState) -> Self {
         self.resume = Some(state);
+        self
+    }
+
+    /// The certificate authorities the shard's `wss://` connections trust (by default the
+    /// roots the adapter's features compile in): a [`Trust::roots_der`] or
+    /// [`Trust::roots_pem`] of a private CA for a self-hosted gateway or a test. Every shard
+    /// built from this builder (and its clones) shares the one TLS configuration.
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
         self
     }
 
@@ -229,6 +202,14 @@ impl<R: Runtime> ShardBuilder<R> {
             .shards()
             .map(|id| builder.clone().build_shared(Arc::clone(&config), id))
             .collect()
+    }
+
+    /// The seal of this bot's saved sessions: what a [`crate::SessionStore`] holds is sealed and
+    /// opened with it (the [`crate::ShardManager`] does both), and its [`SessionSeal::bot`]
+    /// namespaces a shared store.
+    #[must_use]
+    pub fn session_seal(&self) -> &SessionSeal {
+        &self.seal
     }
 
     /// The core configuration, checked once, for every shard built from this builder to share
@@ -263,6 +244,7 @@ impl<R: Runtime> ShardBuilder<R> {
             connect_timeout: self.connect_timeout,
             max_message_size: self.max_message_size,
             read_buffer_size: self.read_buffer_size,
+            trust: self.trust,
         });
         Ok(Shard::from_parts(self.runtime, session, identify, limits))
     }

@@ -39,8 +39,8 @@ impl PayloadBuffer {
         Self::default()
     }
 
-    /// The bytes of the payload assembled so far.
-    #[cfg(test)]
+    /// The bytes of the payload assembled so far (after `TooLarge`, the first bytes of the
+    /// payload that was skipped).
     pub(crate) fn payload(&self) -> &[u8] {
         &self.buffer[..self.written]
     }
@@ -70,6 +70,12 @@ impl PayloadBuffer {
     /// Counts `n` more bytes of the room as written.
     pub(crate) fn advance(&mut self, n: usize) {
         self.written = (self.written + n).min(self.buffer.len());
+    }
+
+    /// Keeps only the first `len` bytes of the payload assembled so far.
+    #[cfg(any(feature = "zlib", feature = "zstd"))]
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.written = self.written.min(len);
     }
 
     /// Drops the payload assembled so far, keeping the room.

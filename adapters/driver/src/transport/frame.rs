@@ -2,7 +2,7 @@
 //! connect-options types, so no websocket library's types reach the public API.
 //!
 //! An adapter turns its websocket library's messages into [`Frame`]s and its errors into
-//! [`TransportError`]s; `crate::websocket` does it once for `async-tungstenite`, which both
+//! [`TransportError`]s; `crate::transport::websocket` does it once for `async-tungstenite`, which both
 //! adapters use.
 
 use std::fmt;
@@ -67,6 +67,10 @@ pub struct ConnectOptions {
     pub read_buffer_size: usize,
     /// The `User-Agent` header of the upgrade request.
     pub user_agent: &'static str,
+    /// The certificate authorities a `wss://` connection trusts (the shard's
+    /// [`crate::ShardBuilder::trust`]; the compiled-in roots by default). An adapter that does
+    /// its own TLS must honour it.
+    pub trust: crate::transport::Trust,
 }
 
 /// The `User-Agent` sent on every upgrade, in the form Discord asks of HTTP clients

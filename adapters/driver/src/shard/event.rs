@@ -6,10 +6,11 @@ use std::ops::Range;
 use bytes::Bytes;
 use discord_gateway::codec::etf;
 use discord_gateway::protocol::{CloseCode, EventType};
-use discord_gateway::session::{DisconnectCause, HandleError, Next, ProtocolError};
+use discord_gateway::session::HandleError;
 use discord_gateway::Encoding;
 
-use crate::inflate::InflateError;
+use crate::shard::status::ConnectionError;
+use crate::transport::inflate::InflateError;
 
 /// A dispatch, holding the message it arrived in. Its `d` is never copied: [`Dispatch::data`]
 /// borrows it, and [`Dispatch::deserialize`] reads it into any serde type.
@@ -87,6 +88,28 @@ impl Dispatch {
     /// the atoms `nil`/`true`/`false` are null and booleans (see
     /// [`discord_gateway::codec::etf`]), so the same `T` serves both.
     ///
+    /// **Strings: borrow with `Cow<'a, str>`, never `&'a str`.** A `&'a str` field can only
+    /// point into the message when Discord's JSON string has no escape in it; a message with a
+    /// quote, a backslash or a newline arrives escaped, and then `&str` fails with `invalid
+    /// type: string ..., expected a borrowed string`. A `Cow<'a, str>` field with
+    /// `#[serde(borrow)]` borrows when it can and owns the unescaped text when it must (a
+    /// `String` always owns):
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Message<'a> {
+    ///     #[serde(borrow)]
+    ///     content: Cow<'a, str>,
+    /// }
+    ///
+    /// let d = br#"{"content":"say \"hi\" \\ bye\nsee you"}"#;
+    /// let message: Message<'_> = serde_json::from_slice(d)?;
+    /// assert_eq!(message.content, "say \"hi\" \\ bye\nsee you");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// The `serde_json` error when `d` is not UTF-8 or does not match `T` (on ETF, the ETF
     /// error's text in a `serde_json` error, so the signature is the same for both encodings).
@@ -115,7 +138,39 @@ impl fmt::Debug for Dispatch {
     }
 }
 
-/// Something that happened on a shard.
+/// A lifecycle event of the session, exactly as the core reports it: the one list of them,
+/// [`discord_gateway::session::Event`], shared with every other driver of the core.
+///
+/// A shard hands on [`SessionEvent::Ready`], [`SessionEvent::Resumed`],
+/// [`SessionEvent::SequenceGap`], [`SessionEvent::StaleDispatch`],
+/// [`SessionEvent::NotResumable`] and [`SessionEvent::Disconnected`] as
+/// [`ShardEvent::Session`]; it answers [`SessionEvent::IdentifyPermitNeeded`] itself, turns
+/// [`SessionEvent::Stopped`] into the end of its stream (or a [`ShardError`]), and logs
+/// [`SessionEvent::ResumeUrlRefused`] as a warning (see [`ShardEvent::from_session`]).
+pub use discord_gateway::session::Event as SessionEvent;
+
+/// Something that happened on a shard: a dispatch, or a lifecycle event from the core
+/// ([`ShardEvent::Session`]), or what only the driver sees (a connection opening, a message it
+/// could not read).
+///
+/// ```
+/// use discord_gateway_driver::{SessionEvent, ShardEvent};
+///
+/// fn describe(event: &ShardEvent) -> String {
+///     match event {
+///         ShardEvent::Dispatch(dispatch) => format!("dispatch {}", dispatch.name()),
+///         ShardEvent::Session(SessionEvent::Ready, _) => "ready".to_owned(),
+///         ShardEvent::Session(SessionEvent::Disconnected { cause, .. }, error) => {
+///             match error {
+///                 Some(error) => format!("disconnected: {cause}: {}", error.chain()),
+///                 None => format!("disconnected: {cause}"),
+///             }
+///         }
+///         other => format!("{other:?}"),
+///     }
+/// }
+/// # let _ = describe;
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ShardEvent {
@@ -126,42 +181,43 @@ pub enum ShardEvent {
         /// Whether the connection resumes (otherwise it identifies).
         resume: bool,
     },
-    /// A new session is ready.
-    Ready {
-        /// Discord's id for the session.
-        session_id: String,
-    },
-    /// The session was resumed after `replayed` missed dispatches were replayed.
-    Resumed {
-        /// How many dispatches were replayed.
-        replayed: u64,
-    },
-    /// The connection ended; `next` says what the shard does about it.
-    Disconnected {
-        /// Why it ended.
-        cause: DisconnectCause,
-        /// What comes next.
-        next: Next,
-    },
-    /// Dispatches were skipped in the sequence (the session carries on).
-    SequenceGap {
-        /// The sequence number that was due.
-        expected: u64,
-        /// The one that arrived.
-        received: u64,
-    },
-    /// A repeated dispatch was dropped.
-    StaleDispatch {
-        /// The last sequence number seen.
-        last: u64,
-        /// The repeated one.
-        received: u64,
-    },
+    /// A lifecycle event of the session (READY, RESUMED, a disconnect, a sequence gap...):
+    /// first the core's own [`SessionEvent`], unchanged; then the transport's error behind a
+    /// [`SessionEvent::Disconnected`] whose cause is `DisconnectCause::DialFailed` or
+    /// `DisconnectCause::TransportLost`, down to the OS or TLS error (`None` for the other
+    /// causes, which the gateway or the session decided, and for every other event). The
+    /// session id READY brought is [`crate::Shard::session`]'s `session_id()`.
+    Session(SessionEvent, Option<ConnectionError>),
     /// A message could not be read and was skipped; the connection carries on.
     Malformed(MessageError),
-    /// READY named a session that cannot be resumed (its id was missing or unusable): the
-    /// session is live, but the next connection identifies instead of resuming.
-    NotResumable(ProtocolError),
+}
+
+impl ShardEvent {
+    /// What a shard hands on for the core's `event` (with `error`, the transport's error
+    /// behind a disconnect): [`ShardEvent::Session`] for the events an application reads,
+    /// `None` for those the shard deals with itself (an identify permit, the session stopping,
+    /// a refused resume URL, and any event a later core adds, until a driver knows it).
+    #[must_use]
+    pub fn from_session(event: SessionEvent, error: Option<ConnectionError>) -> Option<Self> {
+        match event {
+            SessionEvent::Ready
+            | SessionEvent::Resumed { .. }
+            | SessionEvent::SequenceGap { .. }
+            | SessionEvent::StaleDispatch { .. }
+            | SessionEvent::NotResumable(_)
+            | SessionEvent::Disconnected { .. } => {
+                let error = match event {
+                    SessionEvent::Disconnected { .. } => error,
+                    _ => None,
+                };
+                Some(Self::Session(event, error))
+            }
+            SessionEvent::IdentifyPermitNeeded
+            | SessionEvent::Stopped(_)
+            | SessionEvent::ResumeUrlRefused { .. } => None,
+            _ => None,
+        }
+    }
 }
 
 /// Why a received message was skipped.
@@ -299,5 +355,68 @@ mod tests {
             .err()
             .unwrap();
         assert!(error.is_data(), "{error}");
+    }
+
+    /// The one mapping from the core's events to a shard's: what an application reads comes
+    /// through unchanged, with the transport error on a disconnect only; what the shard deals
+    /// with itself does not come through.
+    #[test]
+    fn session_events_come_through_as_the_core_reported_them() {
+        use discord_gateway::protocol::CloseCode;
+        use discord_gateway::session::{
+            CloseKind, DisconnectCause, Next, ProtocolError, Stop, UrlRefusal, UrlSource,
+        };
+
+        use super::{SessionEvent, ShardEvent};
+        use crate::{ConnectionError, ConnectionErrorKind};
+
+        let error = ConnectionError::new(ConnectionErrorKind::Reset, "reset by peer");
+        let delivered = [
+            SessionEvent::Ready,
+            SessionEvent::Resumed { replayed: 3 },
+            SessionEvent::SequenceGap {
+                expected: 4,
+                received: 6,
+            },
+            SessionEvent::StaleDispatch {
+                last: 6,
+                received: 5,
+            },
+            SessionEvent::NotResumable(ProtocolError::ZeroHeartbeatInterval),
+        ];
+        for event in delivered {
+            assert_eq!(
+                ShardEvent::from_session(event, Some(error.clone())),
+                Some(ShardEvent::Session(event, None)),
+                "{event:?}"
+            );
+        }
+        let disconnected = SessionEvent::Disconnected {
+            cause: DisconnectCause::TransportLost,
+            next: Next::Resume {
+                after: std::time::Duration::ZERO,
+            },
+        };
+        assert_eq!(
+            ShardEvent::from_session(disconnected, Some(error.clone())),
+            Some(ShardEvent::Session(disconnected, Some(error)))
+        );
+        assert_eq!(
+            ShardEvent::from_session(disconnected, None),
+            Some(ShardEvent::Session(disconnected, None))
+        );
+        let handled = [
+            SessionEvent::IdentifyPermitNeeded,
+            SessionEvent::Stopped(Stop::Fatal(CloseCode::AuthenticationFailed)),
+            SessionEvent::Stopped(Stop::Closed(CloseKind::Resumable)),
+            SessionEvent::Stopped(Stop::MessageTooLarge),
+            SessionEvent::ResumeUrlRefused {
+                source: UrlSource::Ready,
+                reason: UrlRefusal::Host,
+            },
+        ];
+        for event in handled {
+            assert_eq!(ShardEvent::from_session(event, None), None, "{event:?}");
+        }
     }
 }
