@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use discord_gateway::session::{Config, Event};
 use discord_gateway::{Intents, Token};
+use discord_gateway_embedded::std_net::{StdClock, StdConnector};
 use discord_gateway_embedded::{Buffers, Client, Context, Received, SEND_BUFFER_LEN};
 use discord_gateway_sim::{Fault, Sim};
-use host::{entropy, StdClock, StdConnector, TokioConnector, TokioTimer};
+use host::{entropy, TokioConnector, TokioTimer};
 
 const TOKEN: &str = "sim-token-for-the-example";
 
@@ -103,7 +104,8 @@ fn main() {
         |_: &mut Context<'_>, received: Received<'_>| handle(&sim, &mut resumes, received);
     let result = if blocking {
         println!("blocking client over std::net::TcpStream");
-        client.run_blocking(&mut StdConnector::default(), &mut StdClock::new(), handler)
+        // The blocking half is the `std` feature's wiring, as a host bot would use it.
+        client.run_blocking(&mut StdConnector::new(), &mut StdClock::new(), handler)
     } else {
         println!("async client over tokio's TcpStream");
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -4,7 +4,7 @@ use core::ops::ControlFlow;
 
 use discord_gateway::Instant;
 use embassy_futures::select::{select, Either};
-use embedded_io_async::{Error as _, Read, Write};
+use embedded_io_async::{Error as _, ErrorKind, Read, Write};
 
 use crate::client::{Client, Context, Ended, Entropy, Error, Received, Step};
 use crate::url::GatewayUrl;
@@ -14,29 +14,64 @@ use crate::url::GatewayUrl;
 /// The socket may borrow the connector (an embassy-net `TcpSocket` with its buffers kept in the
 /// connector, wrapped in an embedded-tls `TlsConnection`).
 ///
-/// # Cancel safety
+/// # Reads are never cut short
 ///
-/// The loop races each `read` against the timer and drops it when the timer wins (a heartbeat is
-/// due), so `read` must be cancel-safe: a read dropped before it completes must lose no bytes
-/// and leave the stream readable. embassy-net's `TcpSocket` is. embedded-tls's `TlsConnection`
-/// was not (its issue #142: a record header read on the future's stack and lost when the read
-/// is dropped, so the stream desyncs with "InvalidRecord"); its pull request #204, merged in
-/// September 2026, keeps the partial header and reads only what is missing on resume. Use a
-/// release with that fix, or a TLS layer whose read is cancel-safe; otherwise a timer firing in
-/// the middle of a TLS record breaks the connection (the session then resumes, but it is a
-/// reconnect for nothing).
+/// Every read of the loop goes through [`Connector::read_until`], with the time the next
+/// heartbeat (or other deadline) is due. The default races `socket.read` against the timer and
+/// drops the read when the timer wins, which loses nothing on a socket whose reads are
+/// cancel-safe: embassy-net's `TcpSocket`, tokio's `TcpStream`, plain `ws://`. A TLS
+/// connection's are not: embedded-tls (0.19.0 included) reads a record's header into a local
+/// of its read future, so a read dropped in the middle of a record desyncs the stream for
+/// good. A TLS connector therefore implements `read_until` with a read it never drops: a
+/// [`RecordGate`](crate::tls::RecordGate) under the `TlsConnection` ends that read at the
+/// deadline only between two records, and waits for the rest of a record it has begun (see
+/// [`tls`](crate::tls) and the crate docs, "Wiring it on a board").
+///
+/// Writes are raced against the timer too, with a deadline of [`WRITE_TIMEOUT`](crate::WRITE_TIMEOUT):
+/// a write still pending then (a peer that stopped reading) is dropped with the whole
+/// connection, so a write need not be cancel-safe.
 #[allow(async_fn_in_trait)] // Embedded executors are single-threaded; no `Send` bound wanted.
 pub trait Connector {
     /// An open connection.
     type Socket<'a>: Read + Write
     where
         Self: 'a;
-    /// Why a connection could not be opened.
-    type Error;
+    /// Why a connection could not be opened (the handler sees it through
+    /// [`Context::dial_error`](crate::Context::dial_error)).
+    type Error: core::fmt::Debug;
 
     /// Opens a connection to `url.host()` and `url.port()` (with TLS when
     /// `url.is_secure()`).
     async fn connect<'a>(&'a mut self, url: &GatewayUrl) -> Result<Self::Socket<'a>, Self::Error>;
+
+    /// Reads from `socket` into `buf`: `Ok(Some(n))` for `n` bytes read, `Ok(None)` when
+    /// `timer` reached `until` first (`None`: no deadline, wait).
+    ///
+    /// The default races `socket.read` against `timer.sleep_until(until)` and drops the read
+    /// when the timer wins: right only for sockets whose reads are cancel-safe (TCP). A
+    /// connector whose socket's reads are not (TLS) must end the read at the deadline itself,
+    /// at a point where nothing is lost; see [`RecordGate`](crate::tls::RecordGate).
+    ///
+    /// # Errors
+    /// The kind of the socket's error.
+    async fn read_until<'s, T: Timer>(
+        socket: &mut Self::Socket<'s>,
+        buf: &mut [u8],
+        until: Option<Instant>,
+        timer: &mut T,
+    ) -> Result<Option<usize>, ErrorKind>
+    where
+        Self: 's,
+    {
+        let read = match until {
+            Some(at) => match select(socket.read(buf), timer.sleep_until(at)).await {
+                Either::First(read) => read,
+                Either::Second(()) => return Ok(None),
+            },
+            None => socket.read(buf).await,
+        };
+        read.map(Some).map_err(|error| error.kind())
+    }
 }
 
 /// The clock and sleep of the async loop; with embassy-time it is a few lines:
@@ -101,16 +136,29 @@ impl<E: Entropy> Client<'_, E> {
             match step {
                 Step::Dial => {
                     let connected = match self.dial_url() {
-                        Some(url) => connector.connect(url).await.ok(),
-                        None => None,
+                        Some(url) => connector.connect(url).await.map_err(Some),
+                        None => Err(None),
                     };
-                    let Some(mut socket) = connected else {
-                        self.handle_dial_failed(timer.now());
-                        step = self.step(timer.now())?;
-                        continue;
+                    let mut socket = match connected {
+                        Ok(socket) => socket,
+                        Err(error) => {
+                            let now = timer.now();
+                            self.handle_dial_failed(now);
+                            let error = error.as_ref().map(|e| e as &dyn core::fmt::Debug);
+                            if let ControlFlow::Break(value) =
+                                self.deliver_with(now, handler, error)
+                            {
+                                return Ok(value);
+                            }
+                            step = self.step(timer.now())?;
+                            continue;
+                        }
                     };
                     self.handle_dialed(timer.now());
-                    match self.connected(&mut socket, timer, handler).await? {
+                    match self
+                        .connected::<C, T, B>(&mut socket, timer, handler)
+                        .await?
+                    {
                         Ended::Break(value) => return Ok(value),
                         Ended::Dial => {
                             step = Step::Dial;
@@ -135,9 +183,9 @@ impl<E: Entropy> Client<'_, E> {
         }
     }
 
-    async fn connected<S: Read + Write, T: Timer, B>(
+    async fn connected<'s, C: Connector + 's, T: Timer, B>(
         &mut self,
-        socket: &mut S,
+        socket: &mut C::Socket<'s>,
         timer: &mut T,
         handler: &mut impl FnMut(&mut Context<'_>, Received<'_>) -> ControlFlow<B>,
     ) -> Result<Ended<B>, Error> {
@@ -147,29 +195,36 @@ impl<E: Entropy> Client<'_, E> {
                 Step::Dial => return Ok(Ended::Dial),
                 Step::HangUp => return Ok(Ended::HungUp),
                 Step::Write => {
-                    let written = match socket.write_all(self.pending_write()).await {
-                        Ok(()) => socket.flush().await,
-                        Err(error) => Err(error),
+                    // Raced against the timer: a peer that stops reading must not stop the
+                    // heartbeats. A write cut short leaves a partial frame, so the socket is
+                    // dropped then.
+                    let deadline = Self::write_deadline(now);
+                    let write = async {
+                        match socket.write_all(self.pending_write()).await {
+                            Ok(()) => socket.flush().await,
+                            Err(error) => Err(error),
+                        }
                     };
+                    let written = select(write, timer.sleep_until(deadline)).await;
                     match written {
-                        Ok(()) => self.handle_written(),
-                        Err(error) => self.handle_io_error(timer.now(), error.kind()),
+                        Either::First(Ok(())) => self.handle_written(),
+                        Either::First(Err(error)) => {
+                            self.handle_io_error(timer.now(), error.kind());
+                        }
+                        Either::Second(()) => self.handle_write_timeout(timer.now()),
                     }
                 }
                 Step::Read { until } => {
-                    let buf = self.read_buffer();
-                    let read = match until {
-                        Some(at) => match select(socket.read(buf), timer.sleep_until(at)).await {
-                            Either::First(read) => Some(read),
-                            Either::Second(()) => None,
-                        },
-                        None => Some(socket.read(buf).await),
-                    };
+                    // Never raced here: the connector decides how a read ends at `until`
+                    // (its socket's reads may not survive being dropped).
+                    let read = C::read_until(socket, self.read_buffer(), until, timer).await;
                     let now = timer.now();
                     match read {
-                        Some(Ok(n)) => self.handle_read(now, n),
-                        Some(Err(error)) => self.handle_io_error(now, error.kind()),
-                        None => self.handle_timeout(now),
+                        Ok(Some(n)) => self.handle_read(now, n),
+                        // A timeout in whatever form the socket reports it.
+                        Ok(None) => self.handle_timeout(now),
+                        Err(ErrorKind::TimedOut) if until.is_some() => self.handle_timeout(now),
+                        Err(kind) => self.handle_io_error(now, kind),
                     }
                 }
                 Step::Sleep { until } => {

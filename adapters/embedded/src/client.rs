@@ -8,10 +8,10 @@ use core::time::Duration;
 
 use discord_gateway::command::MAX_PAYLOAD_LEN;
 use discord_gateway::session::{
-    CloseKind, Compression, Config, DispatchRef, Event, HandleError, Message, SendBuffer,
-    SendError, Session, State, Stop, Transmit,
+    CloseKind, Compression, Config, DispatchRef, Event, HandleError, IdentifyLimiter, Message,
+    SendBuffer, SendError, Session, State, Stop, Transmit, Verdict,
 };
-use discord_gateway::{CloseCode, Encode, Instant};
+use discord_gateway::{CloseCode, Encode, Encoding, Instant};
 
 use crate::head::Head;
 use crate::url::{GatewayUrl, UrlError};
@@ -24,16 +24,21 @@ pub const SEND_BUFFER_LEN: usize = MAX_HEADER_LEN + MAX_PAYLOAD_LEN;
 pub const MIN_RECEIVE_BUFFER_LEN: usize = 1024;
 /// How long the server has to answer the upgrade request.
 pub const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one write (with its flush) may take. A peer that stops reading stalls a write
+/// forever; past this the connection is dropped resumably, so the heartbeats go on over the
+/// next one instead of silently stopping. A quarter of Discord's 41.25 s heartbeat interval.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Discord allows one Identify per 5 s per `max_concurrency` bucket; a device runs one shard,
-/// so the client grants its own permits at that pace.
-pub const IDENTIFY_INTERVAL: Duration = Duration::from_secs(5);
-/// The close code sent when the client leaves a connection it means to resume: anything but
-/// 1000/1001 keeps the session alive on Discord's side (the core uses the same).
-const RESUME_CLOSE: CloseCode = CloseCode::UnknownError;
-/// The close code for a server that broke the websocket framing rules (RFC 6455 §7.4.1).
-const PROTOCOL_ERROR_CLOSE: u16 = 1002;
-/// Room for a synthetic head: the longest kept name plus `{"t":"","s":u64::MAX,"op":0,"d":null}`.
-const SYNTHETIC_HEAD_LEN: usize = crate::head::MAX_NAME_LEN + 64;
+/// so the client grants its own permits at that pace, asking the core's
+/// [`IdentifyLimiter`]. The core's [`IDENTIFY_WINDOW`](discord_gateway::session::IDENTIFY_WINDOW).
+pub const IDENTIFY_INTERVAL: Duration = discord_gateway::session::IDENTIFY_WINDOW;
+/// The device's one shard in one bucket (`max_concurrency` 1), one Identify per window.
+const ONE_SHARD: IdentifyLimiter<1> = match IdentifyLimiter::new(1, IDENTIFY_INTERVAL) {
+    Ok(limiter) => limiter,
+    Err(_) => panic!("one bucket fits a limiter of one"),
+};
+/// The close code sent when the client leaves a connection it means to resume: the core's.
+const RESUME_CLOSE: CloseCode = CloseCode::RESUME;
 
 /// Randomness for the websocket key and frame masks (RFC 6455 §10.3: masks must be
 /// unpredictable, not secret). Implemented for closures, so a hardware RNG plugs in as
@@ -62,6 +67,9 @@ pub enum BuildError {
     /// (its window alone would be 32 KiB; see the crate docs). Leave it at
     /// `Compression::None`.
     CompressionUnsupported(Compression),
+    /// The configuration asks for an encoding other than JSON: the client is built and tested
+    /// for JSON only. Leave it at `Encoding::Json`.
+    EncodingUnsupported(Encoding),
 }
 
 impl fmt::Display for BuildError {
@@ -74,6 +82,10 @@ impl fmt::Display for BuildError {
             Self::CompressionUnsupported(compression) => write!(
                 f,
                 "the embedded client does not inflate {compression:?}; configure no compression"
+            ),
+            Self::EncodingUnsupported(encoding) => write!(
+                f,
+                "the embedded client reads JSON only, not {encoding:?}; configure Encoding::Json"
             ),
         }
     }
@@ -98,6 +110,8 @@ pub enum ConnectionError {
     Framing(WsError),
     /// Reading or writing failed.
     Io(embedded_io::ErrorKind),
+    /// A write did not complete within [`WRITE_TIMEOUT`] (a peer that stopped reading).
+    WriteTimeout,
     /// The server closed the TCP connection without a close frame.
     Eof,
     /// A message larger than the receive buffer whose sequence number could not be read from
@@ -119,6 +133,11 @@ impl fmt::Display for ConnectionError {
             Self::UpgradeTimeout => f.write_str("no answer to the websocket upgrade"),
             Self::Framing(error) => write!(f, "websocket framing error: {error}"),
             Self::Io(kind) => write!(f, "I/O error: {kind:?}"),
+            Self::WriteTimeout => write!(
+                f,
+                "a write did not complete within {} s",
+                WRITE_TIMEOUT.as_secs()
+            ),
             Self::Eof => f.write_str("the server closed the connection without a close frame"),
             Self::UnreadableHead { size } => write!(
                 f,
@@ -231,6 +250,7 @@ pub struct Context<'c> {
     session: &'c mut Session,
     send: Sender<'c>,
     now: Instant,
+    dial_error: Option<&'c dyn fmt::Debug>,
 }
 
 impl Context<'_> {
@@ -253,23 +273,14 @@ impl Context<'_> {
     /// [`CommandError::Busy`] when one is already waiting, or the session's [`SendError`]
     /// (not ready, rate limited, …). Nothing was counted then.
     pub fn send(&mut self, command: &impl Encode) -> Result<(), CommandError> {
-        if self.send.out.is_some() || !self.send.link_open {
-            return Err(if self.send.out.is_some() {
-                CommandError::Busy
-            } else {
-                CommandError::Send(SendError::NotReady)
-            });
-        }
-        let Some(payload) = payload_buffer(self.send.tx) else {
-            return Err(CommandError::Busy);
-        };
-        let len = self
-            .session
-            .send_command(self.now, command, payload)
-            .map_err(CommandError::Send)?
-            .len();
-        *self.send.out = Some(frame(self.send.tx, self.send.entropy, Opcode::Text, len));
-        Ok(())
+        send_command(self.session, &mut self.send, self.now, command)
+    }
+
+    /// With [`Received::ConnectionLost`]`(`[`ConnectionError::Dial`]`)` from [`Client::run`]
+    /// or [`Client::run_blocking`]: the connector's error, as its `Debug` says it.
+    #[must_use]
+    pub fn dial_error(&self) -> Option<&dyn fmt::Debug> {
+        self.dial_error
     }
 
     /// Closes the session; see [`Session::close`]. The loop returns [`Error::Stopped`] once the
@@ -279,6 +290,31 @@ impl Context<'_> {
     }
 }
 
+/// Encodes `command` into the send buffer, framed, unless one is waiting or the link is not
+/// open.
+fn send_command(
+    session: &mut Session,
+    send: &mut Sender<'_>,
+    now: Instant,
+    command: &impl Encode,
+) -> Result<(), CommandError> {
+    if send.out.is_some() {
+        return Err(CommandError::Busy);
+    }
+    if !send.link_open {
+        return Err(CommandError::Send(SendError::NotReady));
+    }
+    let Some(payload) = payload_buffer(send.tx) else {
+        return Err(CommandError::Busy);
+    };
+    let len = session
+        .send_command(now, command, payload)
+        .map_err(CommandError::Send)?
+        .len();
+    *send.out = Some(frame(send.tx, send.entropy, Opcode::Text, len));
+    Ok(())
+}
+
 struct Sender<'c> {
     tx: &'c mut [u8; SEND_BUFFER_LEN],
     out: &'c mut Option<Range<usize>>,
@@ -286,22 +322,33 @@ struct Sender<'c> {
     link_open: bool,
 }
 
-/// What the loop does next.
+/// What a loop does next, as [`Client::step`] says; see [`Client`], "Your own loop".
+///
+/// The set is the whole contract between the client and a loop, so it is not
+/// `non_exhaustive`: a loop handles each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
+pub enum Step {
     /// Drop any socket and dial [`Client::dial_url`]; then [`Client::handle_dialed`] or
     /// [`Client::handle_dial_failed`].
     Dial,
-    /// Write (and flush) [`Client::pending_write`]; then [`Client::handle_written`].
+    /// Write (and flush) [`Client::pending_write`] by [`Client::write_deadline`]; then
+    /// [`Client::handle_written`], [`Client::handle_write_timeout`] or
+    /// [`Client::handle_io_error`].
     Write,
     /// Drop the socket.
     HangUp,
-    /// Read into [`Client::read_buffer`] until `until`; then [`Client::handle_read`] or
-    /// [`Client::handle_timeout`].
-    Read { until: Option<Instant> },
-    /// No connection: sleep until `until`.
-    Sleep { until: Instant },
-    /// Call [`Client::deliver`].
+    /// Read into [`Client::read_buffer`]; then [`Client::handle_read`],
+    /// [`Client::handle_io_error`], or [`Client::handle_timeout`] once `until` has passed.
+    Read {
+        /// When to stop waiting for bytes (a heartbeat is due); `None`: no deadline.
+        until: Option<Instant>,
+    },
+    /// No connection: sleep until `until`, then [`Client::handle_timeout`].
+    Sleep {
+        /// When the session has something to do (dial again, grant an identify permit).
+        until: Instant,
+    },
+    /// Call [`Client::deliver`] with the handler.
     Deliver,
 }
 
@@ -346,7 +393,87 @@ pub struct Buffers<'b> {
 /// and the [`Buffers`] the caller lends. Nothing grows.
 ///
 /// Drive it with [`Client::run`] (async, over `embedded-io-async`) or [`Client::run_blocking`]
-/// (over blocking `embedded-io`).
+/// (over blocking `embedded-io`), or with a loop of your own.
+///
+/// # Your own loop
+///
+/// Both loops are a few lines over the stepped API, and yours can be too (the application owns
+/// the loop, the socket and the time): ask [`Client::step`] what to do, do it, report back with
+/// the matching `handle_*` method, and call [`Client::deliver`] when it says
+/// [`Step::Deliver`]. Between steps, [`Client::send`] queues a command from anywhere in the
+/// application. Leaving the loop does not drop the connection: the client keeps its state
+/// until the next step, and [`Client::handle_abandoned`] says the socket is gone when it is.
+///
+/// ```no_run
+/// # #[cfg(feature = "std")] fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use core::ops::ControlFlow;
+/// use embedded_io::{Error as _, Read as _, Write as _};
+/// use discord_gateway_embedded::std_net::{StdClock, StdConnector, StdSocket};
+/// use discord_gateway_embedded::{
+///     BlockingConnector as _, Buffers, Client, Clock as _, Config, Context, Received, Step,
+///     TimeoutSocket as _, Token, SEND_BUFFER_LEN,
+/// };
+///
+/// let config = Config::builder(Token::new("your-bot-token")?).gateway_url("ws://127.0.0.1:8080").build()?;
+/// let (mut rx, mut tx) = (vec![0u8; 16 * 1024], [0u8; SEND_BUFFER_LEN]);
+/// let buffers = Buffers { rx: &mut rx, tx: &mut tx };
+/// let mut client = Client::new(config, buffers, |bytes: &mut [u8]| bytes.fill(4))?;
+/// let (mut connector, mut clock) = (StdConnector::new(), StdClock::new());
+/// let mut socket: Option<StdSocket> = None;
+/// let mut handler = |_: &mut Context<'_>, received: Received<'_>| {
+///     println!("{received:?}");
+///     ControlFlow::<()>::Continue(())
+/// };
+/// loop {
+///     let now = clock.now();
+///     match (client.step(now)?, socket.as_mut()) {
+///         (Step::Dial, _) => {
+///             socket = None;
+///             let url = client.dial_url().ok_or("no URL")?;
+///             match connector.connect(url) {
+///                 Ok(open) => {
+///                     socket = Some(open);
+///                     client.handle_dialed(clock.now());
+///                 }
+///                 Err(error) => {
+///                     eprintln!("dial failed: {error}");
+///                     client.handle_dial_failed(clock.now());
+///                 }
+///             }
+///         }
+///         (Step::Write, Some(open)) => {
+///             open.set_write_timeout(Some(discord_gateway_embedded::WRITE_TIMEOUT))?;
+///             match open.write_all(client.pending_write()) {
+///                 Ok(()) => client.handle_written(),
+///                 Err(error) => client.handle_io_error(clock.now(), error.kind()),
+///             }
+///         }
+///         (Step::Read { until }, Some(open)) => {
+///             let timeout = until.map(|at| at.saturating_duration_since(now).max(core::time::Duration::from_millis(1)));
+///             open.set_read_timeout(timeout)?;
+///             match open.read(client.read_buffer()) {
+///                 Ok(n) => client.handle_read(clock.now(), n),
+///                 Err(_) if until.is_some_and(|at| clock.now() >= at) => client.handle_timeout(clock.now()),
+///                 Err(error) => client.handle_io_error(clock.now(), error.kind()),
+///             }
+///         }
+///         (Step::HangUp, _) => socket = None,
+///         // A socket step with no socket: what was open is gone.
+///         (Step::Write | Step::Read { .. }, None) => client.handle_abandoned(now),
+///         (Step::Sleep { until }, _) => {
+///             clock.sleep_until(until);
+///             client.handle_timeout(clock.now());
+///         }
+///         (Step::Deliver, _) => {
+///             if let ControlFlow::Break(()) = client.deliver(now, &mut handler) {
+///                 break;
+///             }
+///         }
+///     }
+/// }
+/// # Ok(()) }
+/// # #[cfg(not(feature = "std"))] fn main() {}
+/// ```
 pub struct Client<'b, E> {
     session: Session,
     rx: &'b mut [u8],
@@ -359,7 +486,8 @@ pub struct Client<'b, E> {
     report: Option<Report>,
     /// When the session's pending identify permit is granted.
     permit_at: Option<Instant>,
-    last_identify: Option<Instant>,
+    /// The identify pacing: the core's rules for the one shard.
+    identify_limit: IdentifyLimiter<1>,
     entropy: E,
 }
 
@@ -369,7 +497,7 @@ impl<'b, E: Entropy> Client<'b, E> {
     /// # Errors
     /// [`BuildError::ReceiveBufferTooSmall`] when the receive buffer is shorter than
     /// [`MIN_RECEIVE_BUFFER_LEN`], [`BuildError::CompressionUnsupported`] when the configuration
-    /// asks for transport compression.
+    /// asks for transport compression, [`BuildError::EncodingUnsupported`] when it asks for ETF.
     pub fn new(config: Config, buffers: Buffers<'b>, entropy: E) -> Result<Self, BuildError> {
         Self::with_session(Session::new(config), buffers, entropy)
     }
@@ -391,6 +519,10 @@ impl<'b, E: Entropy> Client<'b, E> {
         if compression != Compression::None {
             return Err(BuildError::CompressionUnsupported(compression));
         }
+        let encoding = session.config().encoding();
+        if encoding != Encoding::Json {
+            return Err(BuildError::EncodingUnsupported(encoding));
+        }
         Ok(Self {
             session,
             rx,
@@ -402,7 +534,7 @@ impl<'b, E: Entropy> Client<'b, E> {
             hang_up: false,
             report: None,
             permit_at: None,
-            last_identify: None,
+            identify_limit: ONE_SHARD,
             entropy,
         })
     }
@@ -421,11 +553,12 @@ impl<'b, E: Entropy> Client<'b, E> {
 
     // ---- the step the loops share ----------------------------------------------------------
 
-    /// What the loop does next.
+    /// What the loop does next, at `now` (the loop's clock, in milliseconds). Call it again
+    /// after doing what it said.
     ///
     /// # Errors
     /// [`Error`] when the session is over or cannot go on.
-    pub(crate) fn step(&mut self, now: Instant) -> Result<Step, Error> {
+    pub fn step(&mut self, now: Instant) -> Result<Step, Error> {
         // Whatever the handler was lent last time is done with.
         self.receiver.release();
         loop {
@@ -446,18 +579,28 @@ impl<'b, E: Entropy> Client<'b, E> {
             }
             if let Some(event) = self.session.poll_event() {
                 if event == Event::IdentifyPermitNeeded {
-                    let earliest = self
-                        .last_identify
-                        .map_or(now, |last| last + IDENTIFY_INTERVAL);
-                    self.permit_at = Some(earliest.max(now));
+                    // Asked for at once; the limiter says when, if not now.
+                    self.permit_at = Some(now);
+                    // The client grants the permit itself: the handler has no way to, so it
+                    // is not told.
+                    continue;
                 }
+                crate::trace::event(&event);
                 self.report = Some(Report::Event(event));
                 return Ok(Step::Deliver);
             }
             if self.permit_at.is_some_and(|at| at <= now) {
                 self.permit_at = None;
-                if self.session.handle_identify_permit(now) {
-                    self.last_identify = Some(now);
+                let shard = self.session.config().shard();
+                match self.identify_limit.try_acquire(shard, now) {
+                    Verdict::Granted(grant) => {
+                        if !self.session.handle_identify_permit(now) {
+                            // Not sent (the connection went meanwhile): the window is not
+                            // spent, so the next Identify need not wait it out.
+                            self.identify_limit.release(grant);
+                        }
+                    }
+                    Verdict::Wait(wait) => self.permit_at = Some(wait.until),
                 }
                 continue;
             }
@@ -467,6 +610,7 @@ impl<'b, E: Entropy> Client<'b, E> {
             if let Some(connect) = self.session.poll_connect(now) {
                 match GatewayUrl::from_display(&connect.url) {
                     Ok(url) => {
+                        crate::trace::dialing(&url);
                         self.url = Some(url);
                         self.link = Link::Down;
                         self.receiver = Receiver::new();
@@ -504,12 +648,12 @@ impl<'b, E: Entropy> Client<'b, E> {
     }
 
     /// The URL to dial on [`Step::Dial`].
-    pub(crate) fn dial_url(&self) -> Option<&GatewayUrl> {
+    pub fn dial_url(&self) -> Option<&GatewayUrl> {
         self.url.as_ref()
     }
 
     /// The connection is open: the upgrade request goes out.
-    pub(crate) fn handle_dialed(&mut self, now: Instant) {
+    pub fn handle_dialed(&mut self, now: Instant) {
         let mut nonce = [0; 16];
         self.entropy.fill_bytes(&mut nonce);
         let key = Key::new(nonce);
@@ -518,6 +662,7 @@ impl<'b, E: Entropy> Client<'b, E> {
         };
         match ws::write_request(url, &key, self.tx) {
             Ok(len) => {
+                crate::trace::upgrading(());
                 self.out = Some(0..len);
                 self.link = Link::Upgrading {
                     key,
@@ -528,29 +673,31 @@ impl<'b, E: Entropy> Client<'b, E> {
         }
     }
 
-    /// Dialing failed.
-    pub(crate) fn handle_dial_failed(&mut self, now: Instant) {
+    /// Dialing failed; the handler is told ([`ConnectionError::Dial`]) and the session says
+    /// when to dial again.
+    pub fn handle_dial_failed(&mut self, now: Instant) {
+        crate::trace::dial_failed(());
         self.session.handle_transport_lost(now);
         self.report = Some(Report::ConnectionLost(ConnectionError::Dial));
     }
 
     /// The bytes to write on [`Step::Write`].
-    pub(crate) fn pending_write(&self) -> &[u8] {
+    pub fn pending_write(&self) -> &[u8] {
         self.out.clone().map_or(&[], |range| &self.tx[range])
     }
 
     /// [`Client::pending_write`] was written and flushed.
-    pub(crate) fn handle_written(&mut self) {
+    pub fn handle_written(&mut self) {
         self.out = None;
     }
 
     /// Where to read into on [`Step::Read`].
-    pub(crate) fn read_buffer(&mut self) -> &mut [u8] {
+    pub fn read_buffer(&mut self) -> &mut [u8] {
         self.receiver.read_space(self.rx)
     }
 
     /// `n` bytes were read (0: the server closed the TCP connection).
-    pub(crate) fn handle_read(&mut self, now: Instant, n: usize) {
+    pub fn handle_read(&mut self, now: Instant, n: usize) {
         if n == 0 {
             self.lose(now, ConnectionError::Eof);
         } else {
@@ -558,14 +705,26 @@ impl<'b, E: Entropy> Client<'b, E> {
         }
     }
 
+    /// The deadline of a write that starts at `now`.
+    pub fn write_deadline(now: Instant) -> Instant {
+        now + WRITE_TIMEOUT
+    }
+
+    /// A write did not complete by its deadline: the socket is dropped (nothing more is
+    /// written to it, not even a close frame) and the session resumes.
+    pub fn handle_write_timeout(&mut self, now: Instant) {
+        self.out = None;
+        self.lose(now, ConnectionError::WriteTimeout);
+    }
+
     /// Reading or writing failed.
-    pub(crate) fn handle_io_error(&mut self, now: Instant, kind: embedded_io::ErrorKind) {
+    pub fn handle_io_error(&mut self, now: Instant, kind: embedded_io::ErrorKind) {
         self.out = None;
         self.lose(now, ConnectionError::Io(kind));
     }
 
     /// The deadline of [`Step::Read`] or [`Step::Sleep`] passed.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Instant) {
         if let Link::Upgrading { deadline, .. } = self.link {
             if now >= deadline {
                 self.lose(now, ConnectionError::UpgradeTimeout);
@@ -575,8 +734,9 @@ impl<'b, E: Entropy> Client<'b, E> {
         self.session.handle_timeout(now);
     }
 
-    /// The loop returned with the socket still open: it is gone now.
-    pub(crate) fn handle_abandoned(&mut self, now: Instant) {
+    /// The socket the client was using is gone (the loop dropped it, or was left with it
+    /// open): the session takes the connection as lost and resumes on the next dial.
+    pub fn handle_abandoned(&mut self, now: Instant) {
         if self.link != Link::Down {
             self.session.handle_transport_lost(now);
         }
@@ -586,11 +746,40 @@ impl<'b, E: Entropy> Client<'b, E> {
         self.receiver = Receiver::new();
     }
 
-    /// Hands what is pending to `handler`.
-    pub(crate) fn deliver<B>(
+    /// Encodes a command (presence, voice state, request guild members…) to be written at the
+    /// next [`Step::Write`]: what [`Context::send`] does, between steps, for a loop of your
+    /// own (a command from another task, a button press). One at a time: the send buffer holds
+    /// one payload.
+    ///
+    /// # Errors
+    /// [`CommandError::Busy`] while a write is pending (step until [`Step::Write`] is done and
+    /// try again), or the session's [`SendError`] (`NotReady` while no connection is open and
+    /// ready, rate limited, …). Nothing was counted then.
+    pub fn send(&mut self, now: Instant, command: &impl Encode) -> Result<(), CommandError> {
+        let mut sender = Sender {
+            tx: self.tx,
+            out: &mut self.out,
+            entropy: &mut self.entropy,
+            link_open: self.link == Link::Open,
+        };
+        send_command(&mut self.session, &mut sender, now, command)
+    }
+
+    /// On [`Step::Deliver`]: hands what is pending to `handler` and returns what it returned.
+    pub fn deliver<B>(
         &mut self,
         now: Instant,
         handler: &mut impl FnMut(&mut Context<'_>, Received<'_>) -> ControlFlow<B>,
+    ) -> ControlFlow<B> {
+        self.deliver_with(now, handler, None)
+    }
+
+    /// [`Client::deliver`], with the connector's error for a failed dial.
+    pub(crate) fn deliver_with<B>(
+        &mut self,
+        now: Instant,
+        handler: &mut impl FnMut(&mut Context<'_>, Received<'_>) -> ControlFlow<B>,
+        dial_error: Option<&dyn fmt::Debug>,
     ) -> ControlFlow<B> {
         let Some(report) = self.report.take() else {
             return ControlFlow::Continue(());
@@ -604,6 +793,7 @@ impl<'b, E: Entropy> Client<'b, E> {
                 link_open: self.link == Link::Open,
             },
             now,
+            dial_error,
         };
         let received = match report {
             Report::Message { text, range } => {
@@ -662,13 +852,16 @@ impl<'b, E: Entropy> Client<'b, E> {
                 match ws::check_response(unparsed, &key) {
                     Ok(Some(len)) => {
                         self.receiver.skip(len);
+                        crate::trace::upgraded(());
                         self.link = Link::Open;
                         self.session.handle_open(now);
                         Ok(true)
                     }
                     Ok(None) if unparsed.len() < self.rx.len() => Ok(false),
                     Ok(None) => {
-                        let error = HandshakeError::MalformedResponse;
+                        let error = HandshakeError::TooLarge {
+                            limit: self.rx.len(),
+                        };
                         self.lose(now, ConnectionError::Handshake(error));
                         Ok(true)
                     }
@@ -682,7 +875,7 @@ impl<'b, E: Entropy> Client<'b, E> {
                 Ok(None) => Ok(false),
                 Ok(Some(incoming)) => self.handle_incoming(now, incoming).map(|()| true),
                 Err(error) => {
-                    self.send_close(Some(PROTOCOL_ERROR_CLOSE));
+                    self.send_close(Some(ws::PROTOCOL_ERROR));
                     self.lose(now, ConnectionError::Framing(error));
                     Ok(true)
                 }
@@ -707,6 +900,7 @@ impl<'b, E: Entropy> Client<'b, E> {
             Incoming::Close(code) => {
                 // The session learns why; the close is echoed (RFC 6455 §5.5.1) and the
                 // socket dropped.
+                crate::trace::server_closed(code);
                 let message = Message::Close(code.map(CloseCode::from_u16));
                 if let Err(error) = self.session.handle_message(now, message) {
                     self.report = Some(Report::Refused(error));
@@ -719,38 +913,33 @@ impl<'b, E: Entropy> Client<'b, E> {
         Ok(())
     }
 
-    /// A message too large to hold went by. With its head known, the session takes its
-    /// sequence number from a payload that carries exactly that head and `"d":null`, through
-    /// the same path as any dispatch (gap and stale checks, resume replay counts). Without it,
-    /// the connection is closed resumably so that the resume replays the message.
+    /// A message too large to hold went by. With its head known (read by the core from its
+    /// first bytes), the session counts it as it would the whole message
+    /// ([`Session::handle_skipped_message`]); without it, the connection is closed resumably so
+    /// that the resume replays the message.
     fn handle_oversized(
         &mut self,
         now: Instant,
         size: u64,
         head: Option<Head>,
     ) -> Result<(), Error> {
-        let dispatch = head.filter(|head| head.op == 0);
-        let Some(head) = dispatch else {
+        let Some(head) = head else {
             self.leave_too_large(now, size);
             return Ok(());
         };
-        if head.raw_name() == Some(b"READY") {
-            return Err(Error::ReadyTooLarge { size });
+        match self
+            .session
+            .handle_skipped_message(now, head.op, head.kind, head.seq)
+        {
+            Ok(true) => self.report = Some(Report::Skipped(Skipped { head, size })),
+            // READY cannot be skipped: the session stopped, there is no session to go on with.
+            Ok(false) if self.session.state() == State::Stopped(Stop::ReadyTooLarge) => {
+                return Err(Error::ReadyTooLarge { size });
+            }
+            // The session left the connection (another opcode): as for an unreadable head.
+            Ok(false) => self.hang_up_too_large(size),
+            Err(error) => self.report = Some(Report::Refused(error)),
         }
-        let mut synthetic = [0u8; SYNTHETIC_HEAD_LEN];
-        let Some(len) = synthetic_head(&head, &mut synthetic) else {
-            self.leave_too_large(now, size);
-            return Ok(());
-        };
-        self.report = Some(
-            match self
-                .session
-                .handle_message(now, Message::Text(&synthetic[..len]))
-            {
-                Ok(_) => Report::Skipped(Skipped { head, size }),
-                Err(error) => Report::Refused(error),
-            },
-        );
         Ok(())
     }
 
@@ -758,8 +947,14 @@ impl<'b, E: Entropy> Client<'b, E> {
     /// one sequence number and stops ([`Stop::MessageTooLarge`]) rather than loop on a message
     /// whose head never says its sequence number.
     fn leave_too_large(&mut self, now: Instant, size: u64) {
-        self.send_close(Some(RESUME_CLOSE.to_u16()));
         self.session.handle_message_too_large(now);
+        self.hang_up_too_large(size);
+    }
+
+    /// Closes resumably after the session left the connection for a message too large.
+    fn hang_up_too_large(&mut self, size: u64) {
+        crate::trace::lost(&ConnectionError::UnreadableHead { size });
+        self.send_close(Some(RESUME_CLOSE.to_u16()));
         self.report = Some(Report::ConnectionLost(ConnectionError::UnreadableHead {
             size,
         }));
@@ -780,6 +975,7 @@ impl<'b, E: Entropy> Client<'b, E> {
 
     /// The connection is over for the client's own reasons.
     fn lose(&mut self, now: Instant, error: ConnectionError) {
+        crate::trace::lost(&error);
         self.session.handle_transport_lost(now);
         self.report = Some(Report::ConnectionLost(error));
         self.hang_up = true;
@@ -809,50 +1005,9 @@ fn frame(
     start..MAX_HEADER_LEN + len
 }
 
-/// `{"t":<name>,"s":<seq>,"op":0,"d":null}` for a skipped dispatch.
-fn synthetic_head(head: &Head, out: &mut [u8; SYNTHETIC_HEAD_LEN]) -> Option<usize> {
-    let mut len = 0;
-    let mut push = |bytes: &[u8]| -> Option<()> {
-        out.get_mut(len..len + bytes.len())?.copy_from_slice(bytes);
-        len += bytes.len();
-        Some(())
-    };
-    push(b"{\"t\":")?;
-    match head.raw_name() {
-        Some(name) => {
-            push(b"\"")?;
-            push(name)?;
-            push(b"\"")?;
-        }
-        None => push(b"null")?,
-    }
-    push(b",\"s\":")?;
-    match head.seq {
-        Some(seq) => {
-            let mut digits = [0u8; 20];
-            let mut n = seq;
-            let mut at = digits.len();
-            loop {
-                at -= 1;
-                // A single decimal digit.
-                digits[at] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            push(&digits[at..])?;
-        }
-        None => push(b"null")?,
-    }
-    push(b",\"op\":0,\"d\":null}")?;
-    Some(len)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::head::{scan, HeadScan};
 
     #[test]
     fn a_configuration_with_transport_compression_is_refused_and_a_small_buffer_too() {
@@ -885,22 +1040,30 @@ mod tests {
         );
     }
 
+    /// Issue 23: the oversized-message head scan and the synthetic head are JSON, so an ETF
+    /// configuration is refused when the client is built, as transport compression is.
     #[test]
-    fn the_synthetic_head_says_what_the_real_one_said() {
-        for prefix in [
-            &br#"{"t":"GUILD_CREATE","s":18446744073709551615,"op":0,"d":{"#[..],
-            br#"{"t":"A\"B","s":0,"op":0,"d":["#,
-            br#"{"t":null,"s":null,"op":0,"d":1"#,
-        ] {
-            let HeadScan::Known(head) = scan(prefix) else {
-                panic!("head not read")
-            };
-            let mut out = [0; SYNTHETIC_HEAD_LEN];
-            let len = synthetic_head(&head, &mut out).unwrap();
-            assert_eq!(scan(&out[..len]), HeadScan::Known(head));
-            let envelope = discord_gateway::codec::Envelope::decode(&out[..len]).unwrap();
-            assert_eq!(envelope.seq(), head.seq);
-            assert!(envelope.data_is_null());
-        }
+    fn an_etf_configuration_is_refused() {
+        let token = discord_gateway::Token::new("test-token").unwrap();
+        let config = Config::builder(token)
+            .encoding(discord_gateway::Encoding::Etf)
+            .build()
+            .unwrap();
+        let mut rx = [0u8; MIN_RECEIVE_BUFFER_LEN];
+        let mut tx = [0u8; SEND_BUFFER_LEN];
+        let buffers = Buffers {
+            rx: &mut rx,
+            tx: &mut tx,
+        };
+        let error = Client::new(config, buffers, |_: &mut [u8]| {}).err();
+        assert_eq!(
+            error,
+            Some(BuildError::EncodingUnsupported(
+                discord_gateway::Encoding::Etf
+            ))
+        );
+        let mut text = heapless::String::<160>::new();
+        core::fmt::write(&mut text, format_args!("{}", error.unwrap())).unwrap();
+        assert!(text.contains("JSON"), "{text}");
     }
 }

@@ -113,7 +113,7 @@ fn heartbeats_follow_the_virtual_clock_and_a_missing_ack_makes_a_zombie_that_res
         .client_text(r#"{"op":1,"d":1}"#)
         // No ACK this time: at the next beat the connection is a zombie.
         .client_close(4000)
-        .connect("resume.test")
+        .connect("resume.gateway.test")
         .server_text(HELLO)
         .client_text_starting(r#"{"op":6,"d":{"#)
         .server_text(r#"{"t":"RESUMED","s":2,"op":0,"d":{}}"#);
@@ -143,7 +143,7 @@ fn an_oversized_event_whose_head_does_not_say_its_sequence_is_resumed_not_guesse
         .identify("s1")
         .server_text(&out_of_order)
         .client_close(4000)
-        .connect("resume.test")
+        .connect("resume.gateway.test")
         .server_text(HELLO)
         .client_text_starting(r#"{"op":6,"d":{"#)
         // The replay, in Discord's order this time.
@@ -170,7 +170,7 @@ fn an_oversized_event_whose_head_does_not_say_its_sequence_is_resumed_not_guesse
 fn a_ready_larger_than_the_buffer_is_an_error_not_a_hang() {
     let guilds = vec![r#"{"id":"1","unavailable":true}"#; 60].join(",");
     let ready = format!(
-        r#"{{"t":"READY","s":1,"op":0,"d":{{"v":10,"guilds":[{guilds}],"session_id":"s1","resume_gateway_url":"ws://resume.test"}}}}"#
+        r#"{{"t":"READY","s":1,"op":0,"d":{{"v":10,"guilds":[{guilds}],"session_id":"s1","resume_gateway_url":"ws://resume.gateway.test"}}}}"#
     );
     let mut script = Script::new(SEED);
     script
@@ -202,7 +202,7 @@ fn a_message_whose_head_never_says_its_sequence_stops_the_session_instead_of_loo
     // Each resume replays the same message, whose head is no better the next time.
     for _ in 1..MESSAGE_TOO_LARGE_ATTEMPTS {
         script
-            .connect("resume.test")
+            .connect("resume.gateway.test")
             .server_text(HELLO)
             .client_text_starting(r#"{"op":6,"d":{"#)
             .server_text(&out_of_order)
@@ -219,4 +219,71 @@ fn a_message_whose_head_never_says_its_sequence_stops_the_session_instead_of_loo
         .filter(|line| line.starts_with("lost UnreadableHead"))
         .count();
     assert_eq!(lost as u32, MESSAGE_TOO_LARGE_ATTEMPTS, "{log:#?}");
+}
+
+/// The core's head reader steps over any complete value before the head, where the embedded
+/// client's own scanner gave up on anything nested and resumed to have the message replayed
+/// (which, replayed the same way, ended in a stop).
+#[test]
+fn an_oversized_event_with_a_nested_key_before_its_head_is_skipped_without_a_reconnect() {
+    let data = format!(r#"{{"big":"{}"}}"#, "x".repeat(3_000));
+    let nested_first = format!(
+        r#"{{"t":"GUILD_CREATE","_trace":["gateway-prd",{{"x":1}}],"s":2,"op":0,"d":{data}}}"#
+    );
+    let mut script = Script::new(SEED);
+    script
+        .connect("gateway.test")
+        .identify("s1")
+        .server_text(&nested_first)
+        .server_text(&dispatch("MESSAGE_CREATE", 3, r#"{"id":"9"}"#));
+    let (result, log, _) = play(&script, 1024, |received| match received {
+        Received::Dispatch(dispatch) if dispatch.seq() == Some(3) => Some(()),
+        _ => None,
+    });
+    result.unwrap();
+    assert!(
+        log.contains(&format!(
+            "skipped GUILD_CREATE s=2 size={}",
+            nested_first.len()
+        )),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter()
+            .any(|line| line.contains("lost") || line.contains("Gap")),
+        "{log:#?}"
+    );
+}
+
+/// Identify pacing is the core's `IdentifyLimiter`: a session that must identify again
+/// (Invalid Session, not resumable) waits out Discord's 5 s window from the last Identify.
+#[test]
+fn an_identify_after_a_non_resumable_invalid_session_waits_out_the_window_from_the_first() {
+    use discord_gateway_embedded::IDENTIFY_INTERVAL;
+
+    let mut script = Script::new(SEED);
+    script
+        .connect("gateway.test")
+        .identify("s1")
+        .server_text(r#"{"t":null,"s":null,"op":9,"d":false}"#)
+        .client_close(4000)
+        .connect("gateway.test")
+        .identify("s2");
+    let mut readies = 0;
+    let (result, log, end) = play(&script, 4096, |received| match received {
+        Received::Event(Event::Ready) => {
+            readies += 1;
+            (readies == 2).then_some(())
+        }
+        _ => None,
+    });
+    result.unwrap();
+    // The replay answers at once: the first Identify went at the clock's start (1 s), and the
+    // second READY is read at its Identify's instant. The wait after a non-resumable Invalid
+    // Session (1 to 5 s, seeded) is the shorter here, so the window is what it waited for.
+    assert_eq!(
+        end,
+        Instant::from_millis(1_000) + IDENTIFY_INTERVAL,
+        "{log:#?}"
+    );
 }

@@ -46,6 +46,9 @@ pub const ERR_HEARTBEAT_MISSING: u32 = 12;
 pub const ERR_HEARTBEAT_BYTES: u32 = 13;
 /// The heartbeat ACK was refused or measured no latency.
 pub const ERR_ACK: u32 = 14;
+/// `discord-gateway-websocket` wrote a wrong upgrade request, refused RFC 6455's sample answer,
+/// or misread a frame header.
+pub const ERR_WEBSOCKET: u32 = 15;
 
 const TOKEN: &str = "MTA4NTk4NzY1NDMyMTAxMjM0NQ.GxYzAb.not-a-real-token-0123456789abcdefghij";
 const SESSION_ID: &str = "nostd-session-1";
@@ -181,7 +184,41 @@ fn scenario() -> Result<(), u32> {
     )?;
     check(session.poll_event().is_none(), ERR_ACK)?;
     check(session.state() == State::Active, ERR_ACK)?;
-    Ok(())
+    websocket()
+}
+
+/// The websocket layer without std: the upgrade request, the check of RFC 6455's sample answer
+/// (with a frame behind it) and that frame's header.
+fn websocket() -> Result<(), u32> {
+    use discord_gateway_websocket::{check_response, Header, Key, Opcode, Request};
+
+    let key = Key::new(*b"the sample nonce");
+    let mut out = [0; 256];
+    let len = Request::new("gateway.discord.gg", "/?v=10&encoding=json", &key)
+        .write(&mut out)
+        .map_err(|_| ERR_WEBSOCKET)?;
+    check(
+        out[..len]
+            .starts_with(b"GET /?v=10&encoding=json HTTP/1.1\r\nHost: gateway.discord.gg\r\n")
+            && contains(
+                &out[..len],
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+            ),
+        ERR_WEBSOCKET,
+    )?;
+    let answer: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02hi";
+    let head = check_response(answer, &key)
+        .ok()
+        .flatten()
+        .ok_or(ERR_WEBSOCKET)?;
+    let (header, header_len) = Header::parse(&answer[head..])
+        .ok()
+        .flatten()
+        .ok_or(ERR_WEBSOCKET)?;
+    check(
+        header.opcode == Opcode::Text && header.fin && header.len == 2 && header_len == 2,
+        ERR_WEBSOCKET,
+    )
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -1,91 +1,61 @@
 //! The websocket client layer (RFC 6455), sans-IO: the upgrade request and its check, frame
-//! headers and masking, and the reassembly of the server's messages in a caller buffer.
+//! headers and masking (all `discord-gateway-websocket`'s, which the driver shares, re-exported
+//! here), and what is this client's own, the reassembly of the server's messages in a caller
+//! buffer ([`Receiver`]).
 
-mod frame;
-mod handshake;
 mod receiver;
 
-use core::fmt;
-
-pub use frame::{apply_mask, write_client_header, Header, Opcode, MAX_CONTROL_LEN, MAX_HEADER_LEN};
-pub use handshake::{check_response, write_request, Key};
+/// The server broke the framing rules (RFC 6455 §5); the connection is closed with 1002.
+pub use discord_gateway_websocket::FrameError as WsError;
+pub use discord_gateway_websocket::{
+    apply_mask, write_client_header, HandshakeError, Header, Key, Opcode, MAX_CONTROL_LEN,
+    MAX_HEADER_LEN, PROTOCOL_ERROR,
+};
 pub use receiver::{Incoming, Receiver};
 
-/// The server broke the framing rules (RFC 6455 §5); the connection is closed with 1002.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WsError {
-    /// A reserved bit was set, but no extension was negotiated.
-    ReservedBits,
-    /// An opcode RFC 6455 does not define.
-    UnknownOpcode(u8),
-    /// The server masked a frame.
-    MaskedByServer,
-    /// A 64-bit length with its top bit set.
-    LengthOverflow,
-    /// A close, ping or pong split into fragments.
-    FragmentedControl,
-    /// A control frame over 125 bytes.
-    ControlTooLong,
-    /// A continuation frame with no message to continue.
-    UnexpectedContinuation,
-    /// A new message began before the last one's final fragment.
-    ExpectedContinuation,
-    /// A close frame with a one-byte payload or a reason that is not UTF-8.
-    BadClosePayload,
+use crate::url::GatewayUrl;
+
+/// How many response headers the upgrade's check reads: Discord's edge sends about a dozen,
+/// and each costs 16 bytes of stack on a 32-bit target while the head is checked.
+pub const MAX_RESPONSE_HEADERS: usize = 32;
+
+/// Checks the server's answer to the upgrade at the front of `bytes`: `Ok(None)` while it is
+/// incomplete, otherwise how many bytes it took (frames may follow it in the same read).
+///
+/// # Errors
+/// A [`HandshakeError`] saying what is wrong with the response, among them
+/// [`HandshakeError::TooManyHeaders`] over [`MAX_RESPONSE_HEADERS`] headers.
+pub fn check_response(bytes: &[u8], key: &Key) -> Result<Option<usize>, HandshakeError> {
+    discord_gateway_websocket::check_response_with::<MAX_RESPONSE_HEADERS>(bytes, key)
 }
 
-impl fmt::Display for WsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ReservedBits => f.write_str("a frame set a reserved bit"),
-            Self::UnknownOpcode(op) => write!(f, "a frame has the undefined opcode {op:#x}"),
-            Self::MaskedByServer => f.write_str("the server masked a frame"),
-            Self::LengthOverflow => f.write_str("a frame length has its top bit set"),
-            Self::FragmentedControl => f.write_str("a control frame was fragmented"),
-            Self::ControlTooLong => f.write_str("a control frame is longer than 125 bytes"),
-            Self::UnexpectedContinuation => f.write_str("a continuation frame continues nothing"),
-            Self::ExpectedContinuation => {
-                f.write_str("a new message began before the last one ended")
-            }
-            Self::BadClosePayload => f.write_str("a close frame's payload is malformed"),
-        }
+/// Writes the upgrade request for `url` into `out` and returns its length.
+///
+/// # Errors
+/// [`HandshakeError::RequestTooLong`] when `out` is too short,
+/// [`HandshakeError::InvalidRequest`] for a URL part that would break the request.
+pub fn write_request(url: &GatewayUrl, key: &Key, out: &mut [u8]) -> Result<usize, HandshakeError> {
+    discord_gateway_websocket::Request::new(url.authority(), url.path(), key).write(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_names_host_path_key_and_version() {
+        let url = GatewayUrl::parse("wss://gateway.discord.gg/?v=10&encoding=json").unwrap();
+        let key = Key::new(*b"the sample nonce");
+        let mut out = [0; 512];
+        let len = write_request(&url, &key, &mut out).unwrap();
+        let request = core::str::from_utf8(&out[..len]).unwrap();
+        assert_eq!(
+            request,
+            "GET /?v=10&encoding=json HTTP/1.1\r\nHost: gateway.discord.gg\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        assert_eq!(
+            write_request(&url, &key, &mut out[..100]),
+            Err(HandshakeError::RequestTooLong { needed: len })
+        );
     }
 }
-
-impl core::error::Error for WsError {}
-
-/// The server did not accept the websocket upgrade.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HandshakeError {
-    /// The request does not fit in the send buffer (only with an absurdly long URL).
-    RequestTooLong,
-    /// The response is not HTTP/1.1, or is larger than the receive buffer.
-    MalformedResponse,
-    /// The status was not 101.
-    Status(u16),
-    /// `Upgrade: websocket` or `Connection: Upgrade` is missing.
-    NotAnUpgrade,
-    /// `Sec-WebSocket-Accept` is missing or does not match the key.
-    BadAccept,
-    /// The server chose an extension or subprotocol we did not offer.
-    UnrequestedExtension,
-}
-
-impl fmt::Display for HandshakeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::RequestTooLong => f.write_str("the upgrade request does not fit the send buffer"),
-            Self::MalformedResponse => f.write_str("the upgrade response is not valid HTTP"),
-            Self::Status(code) => write!(f, "the server answered the upgrade with status {code}"),
-            Self::NotAnUpgrade => f.write_str("the server's answer is not a websocket upgrade"),
-            Self::BadAccept => f.write_str("Sec-WebSocket-Accept does not match the key"),
-            Self::UnrequestedExtension => {
-                f.write_str("the server chose an extension or subprotocol that was not offered")
-            }
-        }
-    }
-}
-
-impl core::error::Error for HandshakeError {}

@@ -9,7 +9,8 @@
 
 use core::ops::Range;
 
-use super::frame::{Header, Opcode, MAX_CONTROL_LEN, MAX_HEADER_LEN};
+use discord_gateway_websocket::{parse_close, Header, Opcode, MAX_CONTROL_LEN, MAX_HEADER_LEN};
+
 use super::WsError;
 use crate::head::{self, Head, HeadScan};
 
@@ -183,7 +184,7 @@ impl Receiver {
                     return Ok(Some(match opcode {
                         Opcode::Ping => Incoming::Ping,
                         Opcode::Pong => Incoming::Pong,
-                        _ => Incoming::Close(close_code(self.control_payload())?),
+                        _ => Incoming::Close(parse_close(self.control_payload())?),
                     }));
                 }
                 Frame::Data { remaining, fin } => {
@@ -275,7 +276,8 @@ impl Receiver {
         // The head is read from at most this many first bytes, however many arrived at once,
         // so that how the bytes were cut never changes the answer.
         let window = Receiver::max_message_len(buf.len());
-        let head = match head::scan(&buf[message.start..message.start + collected.min(window)]) {
+        let prefix = &buf[message.start..message.start + collected.min(window)];
+        let head = match head::scan(message.text, prefix) {
             HeadScan::Known(head) => Some(head),
             HeadScan::Unknown => None,
             // No more room to collect into: the head is longer than the buffer can show.
@@ -326,20 +328,6 @@ impl Receiver {
     }
 }
 
-/// A close frame's code (§5.5.1): none, or two bytes and a UTF-8 reason.
-fn close_code(payload: &[u8]) -> Result<Option<u16>, WsError> {
-    match payload {
-        [] => Ok(None),
-        [_] => Err(WsError::BadClosePayload),
-        [hi, lo, reason @ ..] => {
-            if core::str::from_utf8(reason).is_err() {
-                return Err(WsError::BadClosePayload);
-            }
-            Ok(Some(u16::from_be_bytes([*hi, *lo])))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -380,7 +368,7 @@ mod tests {
                     }
                     Some(Incoming::Oversized { size, head }) => out.push(std::format!(
                         "oversized {size} {:?}",
-                        head.map(|h| (h.op, h.seq))
+                        head.map(|h| (h.op.to_u8(), h.seq))
                     )),
                     Some(Incoming::Ping) => out.push(std::format!(
                         "ping {}",

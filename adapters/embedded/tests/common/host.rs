@@ -1,41 +1,15 @@
 //! std sockets and clocks as the client's traits: tokio TCP as `embedded-io-async`, std TCP as
 //! blocking `embedded-io` with a read timeout. Shared by the tests and the host example.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use discord_gateway::Instant;
-use discord_gateway_embedded::{
-    BlockingConnector, Clock, Connector, GatewayUrl, TimeoutSocket, Timer,
-};
+use discord_gateway_embedded::{BlockingConnector, Connector, GatewayUrl, Timer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-/// An I/O error with the kinds the client looks at: a read timeout (std reports it as
-/// `WouldBlock` on Unix) is [`embedded_io::ErrorKind::TimedOut`].
-#[derive(Debug)]
-pub struct HostIoError(pub std::io::Error);
-
-impl core::fmt::Display for HostIoError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl core::error::Error for HostIoError {}
-
-impl embedded_io::Error for HostIoError {
-    fn kind(&self) -> embedded_io::ErrorKind {
-        match self.0.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                embedded_io::ErrorKind::TimedOut
-            }
-            std::io::ErrorKind::ConnectionReset => embedded_io::ErrorKind::ConnectionReset,
-            std::io::ErrorKind::BrokenPipe => embedded_io::ErrorKind::BrokenPipe,
-            _ => embedded_io::ErrorKind::Other,
-        }
-    }
-}
+/// An I/O error with the kinds the client looks at: the crate's own, whose read timeout (std
+/// reports it as `WouldBlock` on Unix) is [`embedded_io::ErrorKind::TimedOut`].
+pub use discord_gateway_embedded::std_net::StdIoError as HostIoError;
 
 /// A tokio TCP stream as an `embedded-io-async` socket (tokio's reads are cancel-safe).
 pub struct TokioSocket(pub tokio::net::TcpStream);
@@ -78,7 +52,8 @@ impl Connector for TokioConnector {
     }
 }
 
-/// Milliseconds since the timer was made, on tokio's clock.
+/// Milliseconds since the timer was made, on tokio's clock (copies share the start).
+#[derive(Clone, Copy)]
 pub struct TokioTimer {
     start: tokio::time::Instant,
 }
@@ -101,74 +76,27 @@ impl Timer for TokioTimer {
     }
 }
 
-/// A std TCP stream as a blocking `embedded-io` socket.
-pub struct StdSocket(pub TcpStream);
+// Not every test crate that includes this module uses it.
+#[allow(unused_imports)]
+pub use discord_gateway_embedded::std_net::StdClock;
 
-impl embedded_io::ErrorType for StdSocket {
-    type Error = HostIoError;
-}
-
-impl embedded_io::Read for StdSocket {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, HostIoError> {
-        self.0.read(buf).map_err(HostIoError)
-    }
-}
-
-impl embedded_io::Write for StdSocket {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, HostIoError> {
-        self.0.write(buf).map_err(HostIoError)
-    }
-
-    fn flush(&mut self) -> Result<(), HostIoError> {
-        self.0.flush().map_err(HostIoError)
-    }
-}
-
-impl TimeoutSocket for StdSocket {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), HostIoError> {
-        self.0.set_read_timeout(timeout).map_err(HostIoError)
-    }
-}
-
-/// Dials plain `ws://` URLs with std.
+/// The crate's std connector (`std_net`), counting the dials.
 #[derive(Default)]
 pub struct StdConnector {
     pub dials: usize,
+    inner: discord_gateway_embedded::std_net::StdConnector,
 }
 
 impl BlockingConnector for StdConnector {
-    type Socket<'a> = StdSocket;
+    type Socket<'a> = discord_gateway_embedded::std_net::StdSocket;
     type Error = std::io::Error;
 
-    fn connect(&mut self, url: &GatewayUrl) -> Result<StdSocket, std::io::Error> {
+    fn connect(
+        &mut self,
+        url: &GatewayUrl,
+    ) -> Result<discord_gateway_embedded::std_net::StdSocket, std::io::Error> {
         self.dials += 1;
-        let stream = TcpStream::connect((url.host(), url.port()))?;
-        stream.set_nodelay(true)?;
-        Ok(StdSocket(stream))
-    }
-}
-
-/// Milliseconds since the clock was made, on std's monotonic clock.
-pub struct StdClock {
-    start: std::time::Instant,
-}
-
-impl StdClock {
-    pub fn new() -> Self {
-        Self {
-            start: std::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for StdClock {
-    fn now(&mut self) -> Instant {
-        Instant::from_millis(self.start.elapsed().as_millis() as u64)
-    }
-
-    fn sleep_until(&mut self, at: Instant) {
-        let now = self.now();
-        std::thread::sleep(at.saturating_duration_since(now));
+        self.inner.connect(url)
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod script;
+pub mod tls;
 
 use std::time::Duration;
 

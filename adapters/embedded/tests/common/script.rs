@@ -13,7 +13,7 @@ pub const ACK: &str = r#"{"t":null,"s":null,"op":11,"d":null}"#;
 
 pub fn ready(session: &str) -> String {
     format!(
-        r#"{{"t":"READY","s":1,"op":0,"d":{{"v":10,"user":{{"id":"1","username":"bot"}},"guilds":[],"session_id":"{session}","resume_gateway_url":"ws://resume.test","shard":[0,1],"application":{{"id":"1","flags":0}}}}}}"#
+        r#"{{"t":"READY","s":1,"op":0,"d":{{"v":10,"user":{{"id":"1","username":"bot"}},"guilds":[],"session_id":"{session}","resume_gateway_url":"ws://resume.gateway.test","shard":[0,1],"application":{{"id":"1","flags":0}}}}}}"#
     )
 }
 

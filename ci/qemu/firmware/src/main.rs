@@ -4,7 +4,9 @@
 //! a GUILD_CREATE larger than the receive buffer, 1,000+ dispatches, op 7, Resume, replay.
 //!
 //! Every event the client hands over is compared with `session.expect`, every message it sends
-//! with the recording (by the replay transport). It prints its figures over semihosting and
+//! with the recording (by the replay transport). The handler reads each MESSAGE_CREATE's
+//! `content` and `author.id` into a struct that borrows them (`DispatchRef::deserialize`, no
+//! allocator) and compares them with `messages.expect`. It prints its figures over semihosting and
 //! exits 0 only when everything matched; a mismatch or a panic exits non-zero.
 #![no_std]
 #![no_main]
@@ -28,6 +30,22 @@ mod stack;
 
 const RECORDING: &[u8] = include_bytes!("../recording/session.rec");
 const EXPECTED: &str = include_str!("../recording/session.expect");
+/// `author.id content` for each MESSAGE_CREATE, as serde_json reads it on the host
+/// (`adapters/embedded/tests/recorded.rs` checks it).
+const MESSAGES: &str = include_str!("../recording/messages.expect");
+
+/// What the bot reads from a MESSAGE_CREATE, borrowed from the receive buffer.
+#[derive(serde::Deserialize)]
+struct Message<'a> {
+    content: &'a str,
+    #[serde(borrow)]
+    author: Author<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct Author<'a> {
+    id: &'a str,
+}
 /// QEMU's SysTick on this board counts at 25 MHz; with `-icount shift=0` one instruction takes
 /// 1 ns, so a tick is 40 instructions.
 const INSTRUCTIONS_PER_TICK: u64 = 40;
@@ -104,6 +122,9 @@ fn run() -> Result<(), ()> {
     let mut skipped = 0u32;
     let mut wrong: Option<u32> = None;
     let mut measured = heapless::Vec::<u64, 32>::new();
+    let mut typed_reads = heapless::Vec::<u64, 32>::new();
+    let mut messages = MESSAGES.lines();
+    let mut messages_read = 0u32;
     let start = ticks.now();
     let mut left_handler = start;
     let result = embassy_futures::block_on(client.run(replay, &mut timer, |_, received| {
@@ -118,6 +139,38 @@ fn run() -> Result<(), ()> {
         match &received {
             Received::Dispatch(dispatch) => {
                 dispatches += 1;
+                if dispatch.name().map(|name| name.raw()) == Some("MESSAGE_CREATE") {
+                    let before = ticks.now();
+                    let typed = dispatch.deserialize::<Message<'_>>();
+                    let took = ticks.now() - before;
+                    let expected = messages.next().and_then(|line| line.split_once(' '));
+                    match typed {
+                        Ok(message) if expected == Some((message.author.id, message.content)) => {
+                            messages_read += 1;
+                        }
+                        Ok(message) => {
+                            if wrong.is_none() {
+                                wrong = Some(handed);
+                                hprintln!(
+                                    "message {} read as {} {:?}, expected {:?}",
+                                    messages_read,
+                                    message.author.id,
+                                    message.content,
+                                    expected
+                                );
+                            }
+                        }
+                        Err(error) => {
+                            if wrong.is_none() {
+                                wrong = Some(handed);
+                                hprintln!("message {} not read: {}", messages_read, error);
+                            }
+                        }
+                    }
+                    if MEASURED_LEN.contains(&dispatch.message().len()) {
+                        let _ = typed_reads.push(took);
+                    }
+                }
                 if MEASURED_LEN.contains(&dispatch.message().len()) {
                     let _ = measured.push(entered - left_handler);
                 }
@@ -151,6 +204,10 @@ fn run() -> Result<(), ()> {
         hprintln!("the replay did not end where the recording does");
         ok = false;
     }
+    if messages.next().is_some() || messages_read == 0 {
+        hprintln!("only {} MESSAGE_CREATEs were read", messages_read);
+        ok = false;
+    }
     if dispatches < 1_000 || skipped == 0 || measured.is_empty() {
         hprintln!("too few dispatches ({}) or no skipped event", dispatches);
         ok = false;
@@ -159,11 +216,14 @@ fn run() -> Result<(), ()> {
     measured.sort_unstable();
     let median = measured.get(measured.len() / 2).copied().unwrap_or(0);
     let fastest = measured.first().copied().unwrap_or(0);
-    let mut report = heapless::String::<512>::new();
+    typed_reads.sort_unstable();
+    let typed_median = typed_reads.get(typed_reads.len() / 2).copied().unwrap_or(0);
+    let mut report = heapless::String::<768>::new();
     let _ = write!(
         report,
         "replayed {} bytes: {} events, {} dispatches, {} skipped, {} client messages checked\n\
-         instructions: {} in all; per 1.3 KB MESSAGE_CREATE (n={}) median {}, fastest {}\n\
+         instructions: {} in all; per 1.3 KB MESSAGE_CREATE (n={}) median {}, fastest {}; \
+         its typed read (content, author.id) median {} more; {} MESSAGE_CREATEs read and checked\n\
          RAM: Client {} B (of which Session {} B, its Config {} B), buffers lent: receive {} B, send {} B; Replay {} B\n\
          stack: peak {} B of the painted stack ({} B by the time the client was built)",
         replay.server_bytes(),
@@ -175,6 +235,8 @@ fn run() -> Result<(), ()> {
         measured.len(),
         median * INSTRUCTIONS_PER_TICK,
         fastest * INSTRUCTIONS_PER_TICK,
+        typed_median * INSTRUCTIONS_PER_TICK,
+        messages_read,
         core::mem::size_of_val(client),
         core::mem::size_of::<discord_gateway::session::Session>(),
         core::mem::size_of::<Config>(),
