@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use discord_gateway_redis::RedisIdentifyQueueBuilder;
 use discord_gateway_sim::Sim;
-use discord_gateway_tokio::{Intents, Shard, ShardEvent, ShardId, StreamExt, Token, Tokio};
+use discord_gateway_tokio::{
+    Intents, SessionEvent, Shard, ShardEvent, ShardId, StreamExt, Token, Tokio,
+};
 use futures_util::stream::select_all;
 use server::RedisServer;
 
@@ -112,7 +114,8 @@ fn shards() {
     let number = |name: &str| var(name).parse::<u32>().expect("a number");
     let client = redis::Client::open(var("START_BENCH_REDIS")).unwrap();
     let sim_url = var("START_BENCH_SIM");
-    let queue = RedisIdentifyQueueBuilder::new(client)
+    let token = Token::new(TOKEN).unwrap();
+    let queue = RedisIdentifyQueueBuilder::new(client, &token)
         .max_concurrency(MAX_CONCURRENCY)
         .window(WINDOW)
         .guard(guard())
@@ -120,9 +123,11 @@ fn shards() {
     let shards: Vec<Shard> = (number("START_BENCH_FIRST")..number("START_BENCH_END"))
         .map(|id| {
             Shard::builder(Token::new(TOKEN).unwrap())
-                .gateway_url(&sim_url)
-                .shard(ShardId::new(id, SHARDS).unwrap())
-                .intents(Intents::GUILDS)
+                .configure(|c| {
+                    c.gateway_url(&sim_url)
+                        .shard(ShardId::new(id, SHARDS).unwrap())
+                        .intents(Intents::GUILDS)
+                })
                 .identify_queue(queue.clone())
                 .build()
                 .unwrap()
@@ -138,7 +143,7 @@ fn shards() {
             let mut ready = 0;
             while ready < count {
                 match events.next().await {
-                    Some(Ok(ShardEvent::Ready { .. })) => ready += 1,
+                    Some(Ok(ShardEvent::Session(SessionEvent::Ready, _))) => ready += 1,
                     Some(Ok(_)) => {}
                     Some(Err(error)) => panic!("{error}"),
                     None => panic!("the shards ended"),

@@ -1,8 +1,9 @@
 //! An identify queue shared through Redis by every process of a bot.
 //!
-//! The rules are [`LocalIdentifyQueue`]'s: one Identify per bucket (`shard_id %
-//! max_concurrency`) per window, first come first served among the shards of one process, the
-//! daily budget kept when one is given. What changes is where the state lives: each bucket is a
+//! The rules are the core's [`IdentifyLimiter`], as [`LocalIdentifyQueue`] keeps them: one
+//! Identify per bucket (`shard_id % max_concurrency`) per window, the daily budget kept when one
+//! is given. The shards of one process wait in the driver's [`WaiterLine`], first come first
+//! served, as the local queue's do. What changes is where the state lives: each bucket is a
 //! Redis key set with `NX`-like semantics and an expiry of one window, and the budget is a
 //! counter that expires at the reset. One Lua script checks the bucket, checks and spends the
 //! budget, and takes the bucket, so two processes can never both win a bucket, and a session
@@ -14,29 +15,41 @@
 //! script (a timeout, a cut connection): the retry finds the bucket taken and waits it out,
 //! which costs one window and one session start, never a second Identify in the window.
 //!
+//! A bucket key found without an expiry (set by hand, or by a tool that does not know the
+//! rules) would hold its bucket for ever; the script gives it one window's expiry and the queue
+//! says so in a warning, so it is held for one window, never silently for good.
+//!
+//! The daily budget is as good as the Redis keeping it. Should Redis lose the budget key before
+//! its reset (a restart without persistence, a failover to a replica that had not received the
+//! last writes, `FLUSHALL`), the next process to identify seeds it again from what its own
+//! `limit` said was left, less the session starts this process was granted since. Starts other
+//! processes were granted since are not known to it, so after such a loss the bot can start
+//! more sessions than the day had left (at most what the other processes started since this
+//! one read its limit); give each process a fresh `limit` from `GET /gateway/bot` on start to
+//! keep that small. Within the window, a bucket lost with the budget can likewise let a second
+//! Identify through: the window rule holds while Redis keeps its data.
+//!
 //! [`LocalIdentifyQueue`]: discord_gateway_driver::LocalIdentifyQueue
+//! [`IdentifyLimiter`]: discord_gateway_driver::discord_gateway::session::IdentifyLimiter
 
-use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use discord_gateway_driver::discord_gateway::ShardId;
-use discord_gateway_driver::{IdentifyQueue, Permit, Runtime, SessionStartLimit, IDENTIFY_WINDOW};
+use discord_gateway_driver::discord_gateway::session::SessionBudget;
+use discord_gateway_driver::discord_gateway::{Instant as CoreInstant, ShardId, Token};
+use discord_gateway_driver::{
+    Answer, GrantSource, IdentifyQueue, Permit, QueueStatus, Runtime, SessionStartLimit,
+    WaiterLine, IDENTIFY_WINDOW,
+};
 use redis::{Client, RedisResult, Script};
 
+use crate::keys;
 use crate::link::Link;
 
-/// How long a daily budget lasts once it resets (Discord: a day).
-const BUDGET_PERIOD: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest a queue sleeps on a spent budget before asking Redis again, so a budget someone
 /// raised by hand (or a reset seen by another process) is noticed.
 const BUDGET_RECHECK: Duration = Duration::from_secs(60);
-/// How often to look at a bucket key that has no expiry (set by someone else, by hand).
-const STUCK_RECHECK: Duration = Duration::from_secs(1);
 /// First and longest wait before asking an unreachable Redis again.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -46,10 +59,15 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// KEYS: the bucket, the budget. ARGV: the owner written into the bucket, how long to hold it
 /// (ms), then for a budget found missing ("" when no budget is kept) what to put in it and for
 /// how long (ms): see [`Shared::budget_seed`].
-/// Returns `{0, ms}` when the bucket frees in `ms` (-1: it has no expiry), `{1, ms}` when the
-/// budget is spent and resets in `ms`, `{2, 0}` when the bucket was taken.
+/// Returns `{0, ms}` when the bucket frees in `ms`, `{1, ms}` when the budget is spent and
+/// resets in `ms`, `{2, 0}` when the bucket was taken, `{3, ms}` when the bucket had no expiry
+/// and was given one of `ms` (one hold).
 const ACQUIRE: &str = r"
 local wait = redis.call('PTTL', KEYS[1])
+if wait == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {3, tonumber(ARGV[2])}
+end
 if wait ~= -2 then
   return {0, wait}
 end
@@ -83,23 +101,25 @@ pub struct RedisIdentifyQueueBuilder {
 }
 
 impl RedisIdentifyQueueBuilder {
-    /// A builder for a queue on the Redis `client` points at.
+    /// A builder for a queue on the Redis `client` points at, for the bot `token` belongs to:
+    /// keys under `discord-gateway:{bot id}` (the token itself is not kept).
     ///
     /// ```no_run
-    /// # fn demo() -> redis::RedisResult<()> {
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use discord_gateway_redis::RedisIdentifyQueueBuilder;
-    /// use discord_gateway_tokio::Tokio;
+    /// use discord_gateway_tokio::{Token, Tokio};
     ///
+    /// let token = Token::new(&std::env::var("DISCORD_TOKEN")?)?;
     /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
-    /// let queue = RedisIdentifyQueueBuilder::new(client)
+    /// let queue = RedisIdentifyQueueBuilder::new(client, &token)
     ///     .max_concurrency(16)
     ///     .build(Tokio);
     /// # Ok(()) }
     /// ```
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, token: &Token) -> Self {
         Self {
             client,
-            prefix: "discord-gateway".to_owned(),
+            prefix: keys::bot_prefix(token),
             max_concurrency: 1,
             limit: None,
             window: IDENTIFY_WINDOW,
@@ -107,10 +127,12 @@ impl RedisIdentifyQueueBuilder {
         }
     }
 
-    /// The prefix of every key the queue uses (default `discord-gateway`). Bots sharing one
-    /// Redis need one prefix each; every process of one bot must use the same.
+    /// Replaces the prefix of every key the queue uses (default `discord-gateway:{bot id}`,
+    /// one per bot). Every process of one bot must use the same; two bots must never. Keys are
+    /// `{PREFIX}:identify:…`: the prefix is their hash tag, so on Redis Cluster a bucket and the
+    /// budget, which one script touches, share a slot.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        self.prefix = keys::prefix(prefix.into());
         self
     }
 
@@ -126,7 +148,8 @@ impl RedisIdentifyQueueBuilder {
     /// later ones find the budget there and leave it alone, so a budget spent by one process is
     /// spent for all. When the key expires (the reset) it comes back as `total` for a day. Should
     /// Redis lose the key before then (a restart without persistence), the next process to
-    /// identify puts back what its own `limit` says is left at most, never the whole `total`.
+    /// identify puts back what its own `limit` said was left less what this process was granted
+    /// since, never the whole `total` (see the module docs for what it cannot know).
     pub fn limit(mut self, limit: SessionStartLimit) -> Self {
         self.max_concurrency = limit.max_concurrency.max(1);
         self.limit = Some(limit);
@@ -153,29 +176,26 @@ impl RedisIdentifyQueueBuilder {
         let guard = self.guard.unwrap_or(self.window / 25);
         let buckets = self.max_concurrency.max(1);
         let limit_known_at = runtime.now();
+        let source = Shared {
+            runtime: runtime.clone(),
+            link: Link::new(self.client),
+            bucket_keys: (0..buckets)
+                .map(|n| keys::key(&self.prefix, format_args!("identify:bucket:{n}")))
+                .collect(),
+            budget_key: keys::key(&self.prefix, format_args!("identify:budget")),
+            hold: self.window + guard,
+            limit: self.limit,
+            limit_known_at,
+            owner: format!(
+                "{}:{:x}",
+                std::process::id(),
+                discord_gateway_driver::os_seed()
+            ),
+            script: Script::new(ACQUIRE),
+            granted: Mutex::new(Grants::default()),
+        };
         RedisIdentifyQueue {
-            inner: Arc::new(Shared {
-                runtime,
-                link: Link::new(self.client),
-                bucket_keys: (0..buckets)
-                    .map(|n| format!("{}:identify:bucket:{n}", self.prefix))
-                    .collect(),
-                budget_key: format!("{}:identify:budget", self.prefix),
-                hold: self.window + guard,
-                limit: self.limit,
-                limit_known_at,
-                owner: format!(
-                    "{}:{:x}",
-                    std::process::id(),
-                    discord_gateway_driver::os_seed()
-                ),
-                script: Script::new(ACQUIRE),
-                budget_logged: AtomicBool::new(false),
-                lines: Mutex::new(Lines {
-                    buckets: (0..buckets).map(|_| VecDeque::new()).collect(),
-                    next_ticket: 0,
-                }),
-            }),
+            line: WaiterLine::new(runtime, source, buckets as usize),
         }
     }
 }
@@ -187,25 +207,19 @@ impl RedisIdentifyQueueBuilder {
 /// a shard never identifies without Redis's word that it may.
 ///
 /// Cloning it is cheap, and every clone is the same queue.
+#[derive(Clone)]
 pub struct RedisIdentifyQueue<R: Runtime> {
-    inner: Arc<Shared<R>>,
-}
-
-impl<R: Runtime> Clone for RedisIdentifyQueue<R> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
+    line: WaiterLine<R, Shared<R>>,
 }
 
 impl<R: Runtime> std::fmt::Debug for RedisIdentifyQueue<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.line.source();
         f.debug_struct("RedisIdentifyQueue")
-            .field("link", &self.inner.link)
-            .field("budget_key", &self.inner.budget_key)
-            .field("max_concurrency", &self.inner.bucket_keys.len())
-            .field("hold", &self.inner.hold)
+            .field("link", &inner.link)
+            .field("budget_key", &inner.budget_key)
+            .field("max_concurrency", &inner.bucket_keys.len())
+            .field("hold", &inner.hold)
             .finish_non_exhaustive()
     }
 }
@@ -214,8 +228,9 @@ impl<R: Runtime> RedisIdentifyQueue<R> {
     /// Sessions left in the daily budget, as Redis has it now (`None` when no budget is kept
     /// or it has not been seeded yet).
     pub async fn remaining(&self) -> RedisResult<Option<u32>> {
-        let key = self.inner.budget_key.clone();
-        self.inner
+        let key = self.line.source().budget_key.clone();
+        self.line
+            .source()
             .link
             .run(|mut connection| async move {
                 redis::cmd("GET")
@@ -227,7 +242,7 @@ impl<R: Runtime> RedisIdentifyQueue<R> {
     }
 }
 
-/// What every clone of a queue, and every permit it handed out, shares.
+/// Redis's word on the buckets and the budget: what the queue's [`WaiterLine`] asks.
 struct Shared<R: Runtime> {
     runtime: R,
     link: Link,
@@ -241,67 +256,74 @@ struct Shared<R: Runtime> {
     /// Written into the bucket keys this process takes, for whoever inspects Redis.
     owner: String,
     script: Script,
-    /// Whether the wait for the budget's reset was already logged.
-    budget_logged: AtomicBool,
-    lines: Mutex<Lines>,
+    /// Session starts this process was granted in the current budget period.
+    granted: Mutex<Grants>,
 }
 
-/// The shards of this process waiting for each bucket, first in line first.
-struct Lines {
-    buckets: Vec<VecDeque<Waiter>>,
-    next_ticket: u64,
+/// Session starts this process was granted in one budget period.
+#[derive(Default)]
+struct Grants {
+    period: u64,
+    count: u32,
 }
 
-struct Waiter {
-    ticket: u64,
-    waker: Option<Waker>,
+impl Grants {
+    fn spent(&self, period: u64) -> u32 {
+        if self.period == period {
+            self.count
+        } else {
+            0
+        }
+    }
 }
 
 /// What Redis said about one attempt to take a bucket.
 enum Verdict {
     Granted,
-    /// The bucket is taken; `None` when its key has no expiry.
+    /// The bucket is taken; `None` when Redis said nothing usable about its expiry.
     BucketBusy(Option<Duration>),
+    /// The bucket's key had no expiry: it was given one, and frees after this long.
+    BucketStuck(Duration),
     /// The budget is spent; it resets after this long (`None`: the key has no expiry).
     BudgetSpent(Option<Duration>),
 }
 
 impl<R: Runtime> Shared<R> {
-    fn lines(&self) -> MutexGuard<'_, Lines> {
-        self.lines.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     async fn sleep(&self, duration: Duration) {
         let deadline = self.runtime.now() + duration;
         self.runtime.sleep_until(deadline).await;
     }
 
-    /// Waits until Redis grants `bucket`, however long Redis stays unreachable.
-    async fn take(&self, bucket: usize) {
+    /// Asks Redis for `bucket` until it answers, however long it stays unreachable.
+    async fn ask_redis(&self, bucket: usize) -> Answer {
         let mut retry = RETRY_FIRST;
         loop {
+            let now = self.runtime.now();
+            let after = |wait: Duration| now + wait.max(Duration::from_millis(1));
             match self.try_take(bucket).await {
                 Ok(Verdict::Granted) => {
-                    self.budget_logged.store(false, Ordering::Relaxed);
-                    return;
+                    self.note_grant();
+                    return Answer::Granted;
                 }
                 Ok(Verdict::BucketBusy(wait)) => {
-                    retry = RETRY_FIRST;
-                    let wait = wait.unwrap_or(STUCK_RECHECK);
-                    self.sleep(wait.max(Duration::from_millis(1))).await;
+                    return Answer::Busy {
+                        until: after(wait.unwrap_or(self.hold)),
+                    };
+                }
+                Ok(Verdict::BucketStuck(wait)) => {
+                    tracing::warn!(
+                        key = %self.bucket_keys[bucket],
+                        wait_ms = millis(wait),
+                        "an identify bucket key had no expiry (set by hand?) and would have held its bucket for ever; it now expires after one window"
+                    );
+                    return Answer::Busy { until: after(wait) };
                 }
                 Ok(Verdict::BudgetSpent(wait)) => {
-                    retry = RETRY_FIRST;
-                    if !self.budget_logged.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(
-                            wait_secs = wait.map(|wait| wait.as_secs()),
-                            total = self.limit.map(|limit| limit.total),
-                            key = %self.budget_key,
-                            "the daily session start limit is used up; waiting for it to reset before identifying"
-                        );
-                    }
-                    let wait = wait.unwrap_or(BUDGET_RECHECK).min(BUDGET_RECHECK);
-                    self.sleep(wait.max(Duration::from_millis(1))).await;
+                    return Answer::BudgetSpent {
+                        until: after(wait.unwrap_or(BUDGET_RECHECK).min(BUDGET_RECHECK)),
+                        resets_in: wait,
+                        total: self.limit.map(|limit| limit.total),
+                    };
                 }
                 Err(error) => {
                     tracing::warn!(
@@ -317,24 +339,52 @@ impl<R: Runtime> Shared<R> {
     }
 
     /// What to put in a budget found missing in Redis, and until when: as of now, by this
-    /// process's `limit`, `remaining` until its reset, then `total` for each day after. Other
-    /// processes may have spent some since, so it is an upper bound, which is why Redis's own
-    /// count wins whenever it has one.
+    /// process's `limit`, `remaining` until its reset, then `total` for each day after, less
+    /// what this process was granted in that period. Other processes may have spent some since,
+    /// so it is an upper bound, which is why Redis's own count wins whenever it has one.
     fn budget_seed(&self) -> Option<(u32, Duration)> {
         let limit = self.limit?;
-        let known_for = self
-            .runtime
-            .now()
-            .saturating_duration_since(self.limit_known_at);
-        Some(match limit.reset_after.checked_sub(known_for) {
-            Some(left) if !left.is_zero() => (limit.remaining, left),
-            _ => {
-                let into_day =
-                    (known_for - limit.reset_after).as_millis() % BUDGET_PERIOD.as_millis();
-                let into_day = Duration::from_millis(u64::try_from(into_day).unwrap_or(0));
-                (limit.total, BUDGET_PERIOD - into_day)
+        let (period, start, left) = self.period(limit);
+        let spent = self.grants().spent(period);
+        Some((start.saturating_sub(spent), left))
+    }
+
+    /// The budget period now (0 until `limit`'s reset, then one per day, as the core's
+    /// [`SessionBudget`] counts them), what the budget was at its start, and how long it has
+    /// left.
+    fn period(&self, limit: SessionStartLimit) -> (u64, u32, Duration) {
+        // On a clock whose origin is when `limit` was true.
+        let core = |at: Duration| {
+            CoreInstant::from_millis(u64::try_from(at.as_millis()).unwrap_or(u64::MAX))
+        };
+        let now = core(
+            self.runtime
+                .now()
+                .saturating_duration_since(self.limit_known_at),
+        );
+        let budget = SessionBudget::new(limit.total, limit.remaining, core(limit.reset_after));
+        let period = budget.period_at(now);
+        (
+            period.index,
+            period.allowance,
+            period.ends_at.saturating_duration_since(now),
+        )
+    }
+
+    fn grants(&self) -> MutexGuard<'_, Grants> {
+        self.granted.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a session start granted now against the current period.
+    fn note_grant(&self) {
+        if let Some(limit) = self.limit {
+            let (period, _, _) = self.period(limit);
+            let mut grants = self.grants();
+            if grants.period != period {
+                *grants = Grants { period, count: 0 };
             }
-        })
+            grants.count = grants.count.saturating_add(1);
+        }
     }
 
     async fn try_take(&self, bucket: usize) -> RedisResult<Verdict> {
@@ -357,6 +407,7 @@ impl<R: Runtime> Shared<R> {
                     .await?;
                 let wait = u64::try_from(ms).ok().map(Duration::from_millis);
                 Ok(match status {
+                    3 => Verdict::BucketStuck(wait.unwrap_or(self.hold)),
                     2 => Verdict::Granted,
                     1 => Verdict::BudgetSpent(wait),
                     _ => Verdict::BucketBusy(wait),
@@ -370,79 +421,28 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+impl<R: Runtime> GrantSource for Shared<R> {
+    fn ask(&self, bucket: usize) -> impl Future<Output = Answer> + Send + '_ {
+        self.ask_redis(bucket)
+    }
+}
+
 impl<R: Runtime> IdentifyQueue for RedisIdentifyQueue<R> {
     fn acquire(&self, shard: ShardId) -> Permit {
-        let bucket = shard.rate_limit_key(self.inner.bucket_keys.len() as u32) as usize;
-        // The place is taken now, not at the first poll: the order of `acquire` calls is the
-        // order shards of this process go in.
-        let place = Place::join(Arc::clone(&self.inner), bucket);
-        Box::pin(async move {
-            Turn { place: &place }.await;
-            place.queue.take(place.bucket).await;
-            // Dropping the place hands the turn on.
-        })
+        let buckets = u32::try_from(self.line.source().bucket_keys.len()).unwrap_or(u32::MAX);
+        self.line.acquire(shard.rate_limit_key(buckets) as usize)
     }
-}
 
-/// A place in this process's line for one bucket. Dropping it (granted, or given up) leaves
-/// the line and wakes whoever is next.
-struct Place<R: Runtime> {
-    queue: Arc<Shared<R>>,
-    bucket: usize,
-    ticket: u64,
-}
-
-impl<R: Runtime> Place<R> {
-    fn join(queue: Arc<Shared<R>>, bucket: usize) -> Self {
-        let mut lines = queue.lines();
-        let ticket = lines.next_ticket;
-        lines.next_ticket += 1;
-        lines.buckets[bucket].push_back(Waiter {
-            ticket,
-            waker: None,
-        });
-        drop(lines);
-        Self {
-            queue,
-            bucket,
-            ticket,
-        }
-    }
-}
-
-impl<R: Runtime> Drop for Place<R> {
-    fn drop(&mut self) {
-        let mut lines = self.queue.lines();
-        let line = &mut lines.buckets[self.bucket];
-        if let Some(position) = line.iter().position(|w| w.ticket == self.ticket) {
-            line.remove(position);
-            if position == 0 {
-                if let Some(next) = line.front_mut().and_then(|w| w.waker.take()) {
-                    next.wake();
-                }
-            }
-        }
-    }
-}
-
-/// Completes when its place is first in line.
-struct Turn<'a, R: Runtime> {
-    place: &'a Place<R>,
-}
-
-impl<R: Runtime> Future for Turn<'_, R> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let place = self.place;
-        let mut lines = place.queue.lines();
-        let line = &mut lines.buckets[place.bucket];
-        match line.iter().position(|w| w.ticket == place.ticket) {
-            Some(0) | None => Poll::Ready(()),
-            Some(position) => {
-                line[position].waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
+    /// This process's line: how many of its shards wait, at what pace. The daily budget is
+    /// Redis's, shared with the other processes, and not read here (it would take a round trip),
+    /// so `remaining` is `None`.
+    fn status(&self) -> Option<QueueStatus> {
+        let inner = self.line.source();
+        Some(QueueStatus::new(
+            u32::try_from(inner.bucket_keys.len()).unwrap_or(u32::MAX),
+            inner.hold,
+            u32::try_from(self.line.waiting()).unwrap_or(u32::MAX),
+            None,
+        ))
     }
 }

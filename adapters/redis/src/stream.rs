@@ -15,7 +15,8 @@
 //! write: the reply can be lost after Redis executed the command (a timeout, a connection cut
 //! by a restart). So every event gets a number from the writer, consecutive and increasing, and
 //! each batch goes to Redis as one Lua script that, atomically with its `XADD`s, records the
-//! last number written in a key of the writer's own (`{key}:writer:{id}`). A retry skips the
+//! last number written in a key of the writer's own (`{TAG}:writer:{id}`, `TAG` the stream
+//! key's hash tag, so that on Redis Cluster the record is in the stream's slot). A retry skips the
 //! numbers at or below it. The record is in the same dataset as the stream, so it survives a
 //! Redis restart exactly as well as the entries it describes: with AOF, a script's writes are
 //! logged as one `MULTI`/`EXEC` block, replayed whole or not at all.
@@ -40,6 +41,7 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 use redis::{Client, RedisResult, Script};
 
+use crate::keys;
 use crate::link::Link;
 
 /// Writes one batch, skipping what an earlier attempt of the same batch already wrote.
@@ -126,10 +128,12 @@ impl RedisStreamBuilder {
         // The channel gives each sender one slot beyond its capacity; count it in the buffer.
         let (sender, receiver) = mpsc::channel(self.buffer - 1);
         let writer_id = format!("{:016x}", discord_gateway_driver::os_seed());
+        let backlog = Backlog::new(&self.key);
         let writer = StreamWriter {
             runtime,
             link: Link::new(self.client),
-            record_key: format!("{}:writer:{writer_id}", self.key),
+            // In the stream's hash slot (Redis Cluster): one script writes both.
+            record_key: format!("{{{}}}:writer:{writer_id}", keys::hash_tag(&self.key)),
             key: self.key,
             max_len: self.max_len,
             batch: self.batch,
@@ -137,8 +141,9 @@ impl RedisStreamBuilder {
             script: Script::new(WRITE),
             receiver,
             next_number: 0,
+            backlog: backlog.clone(),
         };
-        (RedisStreamSink { sender }, writer)
+        (RedisStreamSink { sender, backlog }, writer)
     }
 }
 
@@ -147,6 +152,37 @@ impl RedisStreamBuilder {
 #[derive(Clone, Debug)]
 pub struct RedisStreamSink {
     sender: mpsc::Sender<Item>,
+    backlog: Backlog,
+}
+
+/// The `discord_gateway_redis_stream_backlog` gauge: events pushed and not yet in Redis
+/// (nothing without the `metrics` feature).
+#[derive(Clone, Debug)]
+struct Backlog {
+    #[cfg(feature = "metrics")]
+    gauge: metrics::Gauge,
+}
+
+impl Backlog {
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn new(key: &str) -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            gauge: metrics::gauge!("discord_gateway_redis_stream_backlog", "stream" => key.to_owned()),
+        }
+    }
+
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn add(&self, events: usize) {
+        #[cfg(feature = "metrics")]
+        self.gauge.increment(events as f64);
+    }
+
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn written(&self, events: usize) {
+        #[cfg(feature = "metrics")]
+        self.gauge.decrement(events as f64);
+    }
 }
 
 enum Item {
@@ -206,7 +242,9 @@ impl RedisStreamSink {
             shard: shard.id(),
             event: event.into(),
         };
-        self.sender.send(item).await.map_err(|_| WriterGone)
+        self.sender.send(item).await.map_err(|_| WriterGone)?;
+        self.backlog.add(1);
+        Ok(())
     }
 
     /// Completes once every event this handle pushed before the call is in Redis.
@@ -233,6 +271,7 @@ pub struct StreamWriter<R: Runtime> {
     receiver: mpsc::Receiver<Item>,
     /// The number the next event gets.
     next_number: u64,
+    backlog: Backlog,
 }
 
 impl<R: Runtime> fmt::Debug for StreamWriter<R> {
@@ -264,6 +303,7 @@ impl<R: Runtime> StreamWriter<R> {
             }
             if !events.is_empty() {
                 self.write_until_done(&events).await;
+                self.backlog.written(events.len());
                 events.clear();
             }
             for done in flushes.drain(..) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::shards::{
     assert_identify_rule, identifies, queue_builder, shards, sim_builder, start_all,
 };
-use common::{capture_logs, run, RedisServer};
+use common::{capture_logs, key, run, token, RedisServer};
 use discord_gateway_redis::RedisIdentifyQueueBuilder;
 use discord_gateway_tokio::{IdentifyQueue, SessionStartLimit, ShardId, Tokio};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -24,7 +24,7 @@ fn one_bucket_grants_in_order_one_per_window_and_skips_a_dropped_permit() {
         return;
     };
     run(async {
-        let queue = RedisIdentifyQueueBuilder::new(redis.client())
+        let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token())
             .max_concurrency(4)
             .window(Duration::from_millis(200))
             .guard(Duration::ZERO)
@@ -79,14 +79,14 @@ fn a_bucket_taken_by_a_dead_process_frees_when_its_key_expires() {
             .await
             .unwrap();
         redis::cmd("SET")
-            .arg("discord-gateway:identify:bucket:0")
+            .arg(key("identify:bucket:0"))
             .arg("dead-process")
             .arg("PX")
             .arg(400)
             .query_async::<()>(&mut connection)
             .await
             .unwrap();
-        let queue = RedisIdentifyQueueBuilder::new(redis.client()).build(Tokio);
+        let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token()).build(Tokio);
         let asked = Instant::now();
         queue.acquire(shard(0)).await;
         let waited = asked.elapsed();
@@ -95,7 +95,7 @@ fn a_bucket_taken_by_a_dead_process_frees_when_its_key_expires() {
             "granted after {waited:?}"
         );
         let owner: String = redis::cmd("GET")
-            .arg("discord-gateway:identify:bucket:0")
+            .arg(key("identify:bucket:0"))
             .query_async(&mut connection)
             .await
             .unwrap();
@@ -150,9 +150,10 @@ fn a_spent_budget_waits_for_the_reset_and_says_so() {
 }
 
 /// Redis losing the budget (a restart without persistence) must not hand out a whole day's
-/// `total`: the queue puts back at most what its own limit says is left.
+/// `total`, nor what this process already spent: the queue puts back what its own limit said
+/// was left, less its own grants since.
 #[test]
-fn a_lost_budget_comes_back_as_the_known_remaining_not_the_total() {
+fn a_lost_budget_comes_back_as_the_known_remaining_less_own_grants_not_the_total() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
@@ -163,7 +164,7 @@ fn a_lost_budget_comes_back_as_the_known_remaining_not_the_total() {
             reset_after: Duration::from_secs(3600),
             max_concurrency: 1,
         };
-        let queue = RedisIdentifyQueueBuilder::new(redis.client())
+        let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token())
             .limit(limit)
             .window(Duration::from_millis(20))
             .guard(Duration::ZERO)
@@ -177,14 +178,16 @@ fn a_lost_budget_comes_back_as_the_known_remaining_not_the_total() {
             .await
             .unwrap();
         redis::cmd("DEL")
-            .arg("discord-gateway:identify:budget")
+            .arg(key("identify:budget"))
             .query_async::<()>(&mut connection)
             .await
             .unwrap();
         queue.acquire(shard(1)).await;
-        assert_eq!(queue.remaining().await.unwrap(), Some(2));
+        // Seeded with the 3 the limit said, less the 1 this process was granted since; then
+        // this grant: 1 left (seeding 3 again would have left 2, one session start spent twice).
+        assert_eq!(queue.remaining().await.unwrap(), Some(1));
         let ttl: i64 = redis::cmd("PTTL")
-            .arg("discord-gateway:identify:budget")
+            .arg(key("identify:budget"))
             .query_async(&mut connection)
             .await
             .unwrap();
@@ -192,5 +195,82 @@ fn a_lost_budget_comes_back_as_the_known_remaining_not_the_total() {
             ttl > 3_500_000 && ttl <= 3_600_000,
             "resets with the known reset: {ttl}"
         );
+    });
+}
+
+/// A bucket key without an expiry (set by hand) must not hold the bucket for ever in silence:
+/// it is held for one window, with a warning naming the key.
+#[test]
+fn a_bucket_key_without_an_expiry_holds_its_bucket_for_one_window_and_is_reported() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (_guard, logs) = capture_logs();
+    run(async {
+        let mut connection = redis
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis::cmd("SET")
+            .arg(key("identify:bucket:0"))
+            .arg("set-by-hand")
+            .query_async::<()>(&mut connection)
+            .await
+            .unwrap();
+        let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token())
+            .window(Duration::from_millis(200))
+            .guard(Duration::ZERO)
+            .build(Tokio);
+        let asked = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), queue.acquire(shard(0)))
+            .await
+            .expect("granted after one window, not never");
+        let waited = asked.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150),
+            "held for the window first: {waited:?}"
+        );
+    });
+    let logs = logs.text();
+    assert!(
+        logs.contains("had no expiry") && logs.contains("identify:bucket:0"),
+        "{logs}"
+    );
+}
+
+/// The queue tells where this process's line stands (for `ShardManager::progress()`'s estimate):
+/// its buckets, its pace (the window and its guard), and how many of its shards wait; the shared
+/// budget is Redis's and not read.
+#[test]
+fn the_queue_reports_its_line_for_the_progress_estimate() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    run(async {
+        let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token())
+            .max_concurrency(4)
+            .window(Duration::from_millis(200))
+            .guard(Duration::from_millis(50))
+            .build(Tokio);
+        let status = |queue: &discord_gateway_redis::RedisIdentifyQueue<Tokio>| {
+            queue.status().expect("the Redis queue reports its line")
+        };
+        assert_eq!(status(&queue).waiting, 0);
+        // Places are taken at `acquire`, in order: three shards of bucket 0 and one of bucket 1.
+        let permits: Vec<_> = [0, 4, 8, 1]
+            .into_iter()
+            .map(|id| queue.acquire(shard(id)))
+            .collect();
+        let waiting = status(&queue);
+        assert_eq!(waiting.max_concurrency, 4);
+        assert_eq!(waiting.window, Duration::from_millis(250));
+        assert_eq!(waiting.waiting, 4);
+        assert_eq!(waiting.remaining, None);
+        let mut permits = permits.into_iter();
+        permits.next().expect("shard 0's").await;
+        assert_eq!(status(&queue).waiting, 3, "shard 0 left the line");
+        drop(permits);
+        assert_eq!(status(&queue).waiting, 0, "dropped permits leave the line");
     });
 }

@@ -15,7 +15,7 @@ use common::shards::{
 };
 use common::{run, RedisServer};
 use discord_gateway_redis::RedisSessionStore;
-use discord_gateway_tokio::{CloseKind, SessionStore, ShardId, Tokio};
+use discord_gateway_tokio::{CloseKind, SessionSeal, SessionStore, ShardId, Token, Tokio};
 
 const SECOND: &str = "second_process";
 
@@ -36,12 +36,14 @@ fn second_process() {
         match role.as_str() {
             "identify" => {}
             "save-sessions" => {
+                let seal = SessionSeal::new(&Token::new(common::shards::TOKEN).unwrap());
                 let mut states = Vec::new();
                 for shard in &mut started {
                     shard.close(CloseKind::Resumable).await;
-                    states.push((shard.id(), shard.resume_state().expect("a session")));
+                    let state = shard.resume_state().expect("a session");
+                    states.push((shard.id(), seal.seal(shard.id(), &state)));
                 }
-                RedisSessionStore::new(client)
+                RedisSessionStore::new(client, &common::token())
                     .prefix(env::get(env::PREFIX))
                     .save(&states)
                     .await
@@ -163,14 +165,21 @@ fn sessions_saved_by_one_process_resume_in_another() {
     assert_eq!(sim.counters().identifies, 8, "{:#?}", sim.counters());
 
     let ids: Vec<ShardId> = (0..8).map(|id| ShardId::new(id, 8).unwrap()).collect();
-    let store = RedisSessionStore::new(redis.client()).prefix("bot");
+    let store = RedisSessionStore::new(redis.client(), &common::token()).prefix("bot");
     let queue = queue_builder(redis.client(), "bot").build(Tokio);
     let started = run(async {
+        let seal = SessionSeal::new(&Token::new(common::shards::TOKEN).unwrap());
         let states = store.load(&ids).await.unwrap();
-        assert!(
-            states.iter().all(Option::is_some),
-            "every session saved: {states:?}"
-        );
+        let states: Vec<_> = ids
+            .iter()
+            .zip(states)
+            .map(|(id, sealed)| {
+                Some(
+                    seal.open(*id, &sealed.expect("every session saved"))
+                        .unwrap(),
+                )
+            })
+            .collect();
         let (_, started) = start_all(shards(&sim.url(), 0..8, 8, &queue, Some(states))).await;
         store.clear(&ids).await.unwrap();
         assert!(store.load(&ids).await.unwrap().iter().all(Option::is_none));

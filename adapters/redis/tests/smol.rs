@@ -9,16 +9,19 @@ use std::time::{Duration, Instant};
 
 use common::RedisServer;
 use discord_gateway_redis::{RedisIdentifyQueueBuilder, RedisSessionStore, RedisStreamSink};
-use discord_gateway_smol::{IdentifyQueue, ResumeState, SessionStore, ShardId, Smol};
+use discord_gateway_smol::{
+    IdentifyQueue, ResumeState, SessionSeal, SessionStore, ShardId, Smol, Token,
+};
 
 #[test]
 fn queue_store_and_stream_run_on_smol() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
+    let token = Token::new("smol-token").unwrap();
     smol::block_on(async {
         // Two shards of one bucket: the second waits the window out on smol's timer.
-        let queue = RedisIdentifyQueueBuilder::new(redis.client())
+        let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token)
             .window(Duration::from_millis(200))
             .guard(Duration::ZERO)
             .build(Smol);
@@ -29,15 +32,20 @@ fn queue_store_and_stream_run_on_smol() {
         second.await;
         assert!(granted.elapsed() >= Duration::from_millis(100));
 
-        let store = RedisSessionStore::new(redis.client());
+        let store = RedisSessionStore::new(redis.client(), &token);
         let state = ResumeState {
             session_id: "abcd".try_into().unwrap(),
             resume_gateway_url: "wss://gateway.discord.gg".try_into().unwrap(),
             seq: 42,
         };
         let shard = ShardId::new(0, 1).unwrap();
-        store.save(&[(shard, state.clone())]).await.unwrap();
-        assert_eq!(store.load(&[shard]).await.unwrap(), vec![Some(state)]);
+        let seal = SessionSeal::new(&token);
+        store
+            .save(&[(shard, seal.seal(shard, &state))])
+            .await
+            .unwrap();
+        let loaded = store.load(&[shard]).await.unwrap();
+        assert_eq!(seal.open(shard, loaded[0].as_ref().unwrap()), Ok(state));
 
         let (mut sink, writer) = RedisStreamSink::builder(redis.client(), "events").build(Smol);
         let writing = smol::spawn(writer.run());

@@ -7,6 +7,19 @@ pub mod shards;
 #[allow(unused_imports)]
 pub use server::{Persistence, RedisServer};
 
+/// The bot token of the Redis tests (the sim's, in `shards`).
+pub fn token() -> discord_gateway_tokio::Token {
+    discord_gateway_tokio::Token::new(shards::TOKEN).unwrap()
+}
+
+/// The key `rest` under the default prefix of [`token`]'s bot: `{discord-gateway:BOT}:rest`.
+pub fn key(rest: &str) -> String {
+    let bot = discord_gateway_tokio::SessionSeal::new(&token())
+        .bot()
+        .to_owned();
+    format!("{{discord-gateway:{bot}}}:{rest}")
+}
+
 /// Runs `future` on a current-thread tokio runtime with timers.
 pub fn run<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

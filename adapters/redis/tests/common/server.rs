@@ -29,6 +29,9 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     persistence: Persistence,
+    /// A one-node Redis Cluster holding every slot: it refuses, with CROSSSLOT, any command or
+    /// script whose keys are in different slots, as a real cluster does.
+    cluster: bool,
 }
 
 const REQUIRE: &str = "DISCORD_GATEWAY_REQUIRE_REDIS";
@@ -72,6 +75,17 @@ impl RedisServer {
 
     /// A server started with `persistence`, or `None` when Redis is not installed.
     pub fn start_with(persistence: Persistence) -> Option<Self> {
+        Self::launch_new(persistence, false)
+    }
+
+    /// A memory-only one-node Redis Cluster that holds all 16384 slots (so every key is served
+    /// here, and keys of different slots in one command or script are refused with CROSSSLOT),
+    /// or `None` when Redis is not installed.
+    pub fn start_cluster() -> Option<Self> {
+        Self::launch_new(Persistence::None, true)
+    }
+
+    fn launch_new(persistence: Persistence, cluster: bool) -> Option<Self> {
         if !redis_available() {
             return None;
         }
@@ -90,6 +104,7 @@ impl RedisServer {
                 port,
                 dir: dir.clone(),
                 persistence,
+                cluster,
             };
             if server.launch() {
                 return Some(server);
@@ -148,6 +163,13 @@ impl RedisServer {
             .arg("no")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if self.cluster {
+            command
+                .arg("--cluster-enabled")
+                .arg("yes")
+                .arg("--cluster-config-file")
+                .arg(self.dir.join("nodes.conf"));
+        }
         match self.persistence {
             Persistence::None => {
                 command.arg("--appendonly").arg("no");
@@ -175,6 +197,9 @@ impl RedisServer {
             }
             if ping(self.port) {
                 self.child = Some(child);
+                if self.cluster {
+                    self.take_every_slot();
+                }
                 return true;
             }
             if Instant::now() > deadline {
@@ -182,6 +207,34 @@ impl RedisServer {
                 let _ = child.wait();
                 return false;
             }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Assigns every slot to this node and waits for the cluster to say it is up.
+    fn take_every_slot(&self) {
+        let mut connection = self
+            .client()
+            .get_connection()
+            .expect("the cluster node answers");
+        let _: redis::RedisResult<()> = redis::cmd("CLUSTER")
+            .arg("ADDSLOTSRANGE")
+            .arg(0)
+            .arg(16383)
+            .query(&mut connection);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut connection)
+                .expect("CLUSTER INFO");
+            if info.contains("cluster_state:ok") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the one-node cluster never came up: {info}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use discord_gateway_redis::{RedisIdentifyQueue, RedisIdentifyQueueBuilder};
 use discord_gateway_sim::{Sim, SimBuilder, SimHandle};
 use discord_gateway_tokio::{
-    Intents, ResumeState, Shard, ShardError, ShardEvent, ShardId, Token, Tokio,
+    Intents, ResumeState, SessionEvent, Shard, ShardError, ShardEvent, ShardId, Token, Tokio,
 };
 use futures_util::stream::{select_all, StreamExt};
 
@@ -32,7 +32,7 @@ pub fn sim_builder() -> SimBuilder {
 }
 
 pub fn queue_builder(client: redis::Client, prefix: &str) -> RedisIdentifyQueueBuilder {
-    RedisIdentifyQueueBuilder::new(client)
+    RedisIdentifyQueueBuilder::new(client, &Token::new(TOKEN).unwrap())
         .prefix(prefix)
         .max_concurrency(MAX_CONCURRENCY)
         .window(WINDOW)
@@ -50,9 +50,11 @@ pub fn shards(
     let mut resume = resume.map(Vec::into_iter);
     ids.map(|id| {
         let mut builder = Shard::builder(Token::new(TOKEN).unwrap())
-            .gateway_url(sim_url)
-            .shard(ShardId::new(id, total).unwrap())
-            .intents(Intents::GUILDS)
+            .configure(|c| {
+                c.gateway_url(sim_url)
+                    .shard(ShardId::new(id, total).unwrap())
+                    .intents(Intents::GUILDS)
+            })
             .identify_queue(queue.clone());
         if let Some(state) = resume.as_mut().and_then(Iterator::next).flatten() {
             builder = builder.resume(state);
@@ -85,10 +87,10 @@ pub async fn start_all(shards: Vec<Shard>) -> (Vec<Shard>, Started) {
             panic!("shards did not all start in time: {started:?} of {count}");
         };
         match event {
-            Ok(ShardEvent::Ready { .. }) => {
+            Ok(ShardEvent::Session(SessionEvent::Ready, _)) => {
                 started.ready.insert(id);
             }
-            Ok(ShardEvent::Resumed { .. }) => {
+            Ok(ShardEvent::Session(SessionEvent::Resumed { .. }, _)) => {
                 started.resumed.insert(id);
             }
             Ok(_) => {}
