@@ -24,7 +24,8 @@ use tungstenite::{Message as WsMessage, WebSocket};
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// The example; `pub` because `examples/tests/examples.rs` runs it against the sim.
+pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = common::gateway(1);
     let mut config = Config::builder(Token::new(&gateway.token)?)
         .intents(Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT)

@@ -10,14 +10,16 @@ mod common;
 
 use discord_gateway_smol::{CloseKind, EventSet, EventType, Intents, Shard, ShardEvent, Token};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// The example; `pub` because `examples/tests/examples.rs` runs it against the sim.
+pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = common::gateway(1);
     smol::block_on(async {
-        let mut builder = Shard::builder(Token::new(&gateway.token)?)
-            .events(EventSet::EMPTY.with(EventType::MessageCreate))
-            .intents(Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT);
+        let mut builder = Shard::builder(Token::new(&gateway.token)?).configure(|c| {
+            c.events(EventSet::EMPTY.with(EventType::MessageCreate))
+                .intents(Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT)
+        });
         if let Some(url) = &gateway.gateway_url {
-            builder = builder.gateway_url(url);
+            builder = builder.configure(|c| c.gateway_url(url));
         }
         let mut shard = builder.build()?;
         while let Some(event) = shard.next_event().await {

@@ -12,29 +12,37 @@
 
 mod common;
 
+use std::borrow::Cow;
+
 use discord_gateway_tokio::command::{
     Activity, MemberSelector, RequestGuildMembers, Status, UpdatePresence,
 };
 use discord_gateway_tokio::{
-    CloseKind, EventSet, EventType, Intents, Shard, ShardEvent, Snowflake, Token,
+    CloseKind, EventSet, EventType, Intents, SessionEvent, Shard, ShardEvent, Snowflake, Token,
 };
 use serde::Deserialize;
 
+/// The part of MESSAGE_CREATE this bot reads. `content` is a `Cow`: it borrows from the event
+/// when it can, and owns the text when Discord escaped it (a quote, a backslash, a newline),
+/// where a `&str` would fail to deserialize (see `Dispatch::deserialize`).
 #[derive(Deserialize)]
 struct Message<'a> {
-    content: &'a str,
+    #[serde(borrow)]
+    content: Cow<'a, str>,
     guild_id: Option<Snowflake>,
 }
 
+/// The example; `pub` because `examples/tests/examples.rs` runs it against the sim.
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = common::gateway(1);
     let events = EventSet::from_slice(&[EventType::MessageCreate, EventType::GuildMembersChunk]);
-    let mut builder = Shard::builder(Token::new(&gateway.token)?)
-        .events(events)
-        .intents(Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT);
+    let mut builder = Shard::builder(Token::new(&gateway.token)?).configure(|c| {
+        c.events(events)
+            .intents(Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT)
+    });
     if let Some(url) = &gateway.gateway_url {
-        builder = builder.gateway_url(url);
+        builder = builder.configure(|c| c.gateway_url(url));
     }
     let mut shard = builder.build()?;
 
@@ -67,11 +75,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     while let Some(event) = shard.next_event().await {
         match event? {
-            ShardEvent::Ready { session_id } => println!("ready: session {session_id}"),
+            ShardEvent::Session(SessionEvent::Ready, _) => {
+                let session_id = shard.session().session_id().unwrap_or_default();
+                println!("ready: session {session_id}");
+            }
             ShardEvent::Dispatch(dispatch) if dispatch.kind() == Some(EventType::MessageCreate) => {
                 let message: Message<'_> = dispatch.deserialize()?;
                 println!("message: {}", message.content);
-                tx.send((message.content.to_owned(), message.guild_id))?;
+                tx.send((message.content.into_owned(), message.guild_id))?;
             }
             ShardEvent::Dispatch(dispatch) => {
                 println!("{}: {} bytes", dispatch.name(), dispatch.data().len())

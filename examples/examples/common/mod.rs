@@ -38,7 +38,16 @@ pub(crate) fn gateway(shards: u32) -> Gateway {
             .wait_for_blocking(|c| c.readies >= u64::from(shards), Duration::from_secs(30))
             .is_ok()
         {
-            for text in ["hello", "!presence writing examples", "!members", "!quit"] {
+            // Discord escapes a quote, a backslash and a newline in `content`: the examples
+            // must read such a message as well as a plain one.
+            for text in [
+                "hello",
+                ESCAPED,
+                "!presence writing examples",
+                "!members",
+                "!ping",
+                "!quit",
+            ] {
                 std::thread::sleep(Duration::from_millis(200));
                 handle
                     .dispatch_raw(Target::Routed, "MESSAGE_CREATE", &message(text))
@@ -52,6 +61,9 @@ pub(crate) fn gateway(shards: u32) -> Gateway {
         sim: Some(sim),
     }
 }
+
+/// A message whose JSON `content` has escapes in it (`\"`, `\\`, `\n`).
+pub(crate) const ESCAPED: &str = "she said \"hi\" \\o/\nsecond line";
 
 fn message(content: &str) -> String {
     serde_json::json!({

@@ -12,6 +12,8 @@ pub(crate) use crate::redis_setup::RedisUrl;
 /// A `tail -f` for Discord gateway events: every dispatch as one JSON object per line.
 ///
 /// The token is read from the DISCORD_TOKEN environment variable only (flags show up in `ps`).
+/// So can a Redis URL be, from REDIS_URL: a password in a redis:// flag shows in `ps` too, so
+/// put such a URL in REDIS_URL and give `redis` as the queue or store.
 /// With neither DISCORD_TOKEN nor --gateway-url, it runs an offline demo against a simulated
 /// gateway started in-process.
 #[derive(Debug, Parser)]
@@ -51,14 +53,15 @@ pub(crate) struct Args {
     pub(crate) api_url: String,
 
     /// Where identify permits come from with --shards: `local` (this process paces its own
-    /// shards) or `redis://HOST:PORT[/DB]` (every process pointed at that Redis shares the
-    /// buckets and the daily budget discovery reports).
+    /// shards), `redis://HOST:PORT[/DB]` (every process pointed at that Redis shares the
+    /// buckets and the daily budget discovery reports), or `redis` (the Redis of REDIS_URL: a
+    /// password in a flag shows in `ps`).
     #[arg(long, value_name = "QUEUE", value_parser = parse_identify_queue, default_value = "local", requires = "shards")]
     pub(crate) identify_queue: IdentifyQueueChoice,
 
     /// With --shards: save every shard's session here on exit and resume them on the next start
-    /// (`file:PATH`, one JSON file; or `redis://HOST:PORT[/DB]`, where any process can resume
-    /// any shard).
+    /// (`file:PATH`, one JSON file; `redis://HOST:PORT[/DB]`, where any process can resume any
+    /// shard and each shard is leased to one process; or `redis`, the Redis of REDIS_URL).
     #[arg(long, value_name = "STORE", value_parser = parse_session_store, requires = "shards")]
     pub(crate) session_store: Option<SessionStoreChoice>,
 
@@ -68,9 +71,17 @@ pub(crate) struct Args {
     #[arg(long, value_name = "KEY", requires = "shards")]
     pub(crate) redis_stream: Option<String>,
 
-    /// The Redis for --redis-stream: redis://HOST:PORT[/DB].
+    /// The Redis for --redis-stream: redis://HOST:PORT[/DB]. Default: REDIS_URL, else the Redis
+    /// of --identify-queue or --session-store. A password in this flag shows in `ps`: prefer
+    /// REDIS_URL.
     #[arg(long, value_name = "URL", value_parser = parse_redis_url, requires = "redis_stream")]
     pub(crate) redis_url: Option<RedisUrl>,
+
+    /// With --shards and a Redis queue or store: the prefix of every key this bot keeps there
+    /// (default `discord-gateway:BOT_ID`, the bot's user id from the token, so bots sharing a
+    /// Redis never share a key). Every process of one bot must use the same.
+    #[arg(long, value_name = "PREFIX", requires = "shards")]
+    pub(crate) redis_prefix: Option<String>,
 
     /// How long one Identify holds its bucket, in ms (Discord: 5000). Only for a simulated
     /// gateway whose window is scaled down (gateway-sim --identify-window-ms).
@@ -98,6 +109,84 @@ pub(crate) struct Args {
     /// with --shards, use --session-store).
     #[arg(long, value_name = "PATH", conflicts_with = "shards")]
     pub(crate) session_file: Option<PathBuf>,
+
+    /// Serve the shards' metrics in the Prometheus text format at http://ADDR/metrics (for
+    /// example 127.0.0.1:9464; docs/metrics.md lists them).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+
+    /// With --shards: no progress line on stderr during the start.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+
+    /// With --shards: how often the progress line is printed during the start, in ms.
+    #[arg(long, value_name = "MS", hide = true, default_value_t = 5000)]
+    pub(crate) progress_interval_ms: u64,
+
+    /// Trust only the CA certificate(s) in this file (PEM, or one DER certificate) for the
+    /// gateway's wss:// connections, instead of the web's roots: for a self-hosted gateway
+    /// behind a private CA. Discovery (--shards) keeps the web's roots.
+    #[arg(long, value_name = "PATH", value_parser = parse_ca_file)]
+    pub(crate) ca_file: Option<discord_gateway_driver::Trust>,
+}
+
+/// Parses the command line; exits (as clap would) on `--help`, `--version` or an error. An
+/// error never repeats a value, which may be a Redis URL with a password: clap's own message
+/// would print it whole.
+pub(crate) fn parse() -> Args {
+    match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => exit_on(error),
+    }
+}
+
+fn exit_on(error: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => error.exit(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            let flag = match error.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(flag)) => flag.clone(),
+                _ => "a flag".to_owned(),
+            };
+            let why = std::error::Error::source(&error)
+                .map(|source| format!(": {source}"))
+                .unwrap_or_default();
+            eprintln!(
+                "error: invalid value for '{flag}'{why}\n\nFor more information, try '--help'."
+            );
+            std::process::exit(2)
+        }
+        _ => {
+            eprint!("{}", redact_passwords(&error.render().to_string()));
+            std::process::exit(error.exit_code())
+        }
+    }
+}
+
+/// `text` with the password of every `scheme://user:password@` in it replaced by `***`.
+pub(crate) fn redact_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let authority_end = after
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .unwrap_or(after.len());
+        let authority = &after[..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(user_end), Some(colon)) if colon < user_end => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[user_end..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &after[authority_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Which shards `--shards` runs.
@@ -127,6 +216,13 @@ pub(crate) enum SessionStoreChoice {
     Redis(RedisUrl),
 }
 
+/// `--ca-file`: the file read and its certificates checked now, so a wrong file stops the
+/// start with one line instead of failing every dial.
+pub(crate) fn parse_ca_file(path: &str) -> Result<discord_gateway_driver::Trust, String> {
+    let contents = std::fs::read(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+    discord_gateway_driver::Trust::roots_pem_or_der(&contents).map_err(|error| error.to_string())
+}
+
 pub(crate) fn parse_shards(text: &str) -> Result<ShardsChoice, String> {
     if text.trim().eq_ignore_ascii_case("auto") {
         return Ok(ShardsChoice::Auto);
@@ -139,18 +235,26 @@ pub(crate) fn parse_shards(text: &str) -> Result<ShardsChoice, String> {
 pub(crate) fn parse_identify_queue(text: &str) -> Result<IdentifyQueueChoice, String> {
     match text.trim() {
         "local" => Ok(IdentifyQueueChoice::Local),
+        "redis" => RedisUrl::from_env().map(IdentifyQueueChoice::Redis),
         url if RedisUrl::looks_like(url) => RedisUrl::parse(url).map(IdentifyQueueChoice::Redis),
-        _ => Err("not an identify queue; expected `local` or redis://HOST:PORT[/DB]".to_owned()),
+        _ => Err(
+            "not an identify queue; expected `local`, `redis` or redis://HOST:PORT[/DB]".to_owned(),
+        ),
     }
 }
 
 pub(crate) fn parse_session_store(text: &str) -> Result<SessionStoreChoice, String> {
+    if text.trim() == "redis" {
+        return RedisUrl::from_env().map(SessionStoreChoice::Redis);
+    }
     if RedisUrl::looks_like(text) {
         return RedisUrl::parse(text).map(SessionStoreChoice::Redis);
     }
     match text.split_once(':') {
         Some(("file", path)) if !path.is_empty() => Ok(SessionStoreChoice::File(path.into())),
-        _ => Err("not a session store; expected file:PATH or redis://HOST:PORT[/DB]".to_owned()),
+        _ => Err(
+            "not a session store; expected file:PATH, `redis` or redis://HOST:PORT[/DB]".to_owned(),
+        ),
     }
 }
 
@@ -300,6 +404,14 @@ mod tests {
         ));
         let error = parse_session_store("redis://:hunter2@127.0.0.1:x").unwrap_err();
         assert!(!error.contains("hunter2"), "{error}");
+        assert_eq!(
+            redact_passwords("invalid value 'redis://me:hunter2@db:63x9/0' for x; rediss://:pw@h"),
+            "invalid value 'redis://me:***@db:63x9/0' for x; rediss://:***@h"
+        );
+        assert_eq!(
+            redact_passwords("redis://db:6379 and http://x/y"),
+            "redis://db:6379 and http://x/y"
+        );
         assert_eq!(
             parse_session_store("file:/tmp/s.json"),
             Ok(SessionStoreChoice::File("/tmp/s.json".into()))

@@ -9,6 +9,7 @@
 mod args;
 mod demo;
 mod ndjson;
+mod progress;
 mod redis_setup;
 mod session_file;
 mod shards;
@@ -17,10 +18,10 @@ mod tail;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use discord_gateway::protocol::Intents;
+use discord_gateway::ShardId;
 use discord_gateway::Token;
-use discord_gateway_driver::{Runtime, ShardBuilder};
+use discord_gateway_driver::{Runtime, SessionSeal, ShardBuilder};
 use discord_gateway_redis::StreamWriter;
 use futures_util::StreamExt;
 
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         .with_ansi(ansi)
         .with_env_filter(filter)
         .init();
-    let args = Args::parse();
+    let args = args::parse();
     match run(args) {
         Ok(_) => ExitCode::SUCCESS,
         Err(message) => {
@@ -67,6 +68,15 @@ fn run(args: Args) -> Result<Finish, String> {
         }
     };
     let token = Token::new(&token).map_err(|error| format!("DISCORD_TOKEN: {error}"))?;
+    if let Some(addr) = args.metrics_addr {
+        // Before any shard is built: each takes its metric handles when it is.
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|error| format!("--metrics-addr {addr}: {error}"))?;
+        discord_gateway_driver::metrics::describe();
+        tracing::info!(%addr, "serving metrics at /metrics");
+    }
 
     // Ctrl-C (and, in the demo, the script's end) asks the tail to stop and close cleanly.
     let (stop_tx, mut stop_rx) = futures_channel::mpsc::unbounded::<()>();
@@ -110,16 +120,23 @@ fn run(args: Args) -> Result<Finish, String> {
             },
             identify_window: args.identify_window_ms.map(Duration::from_millis),
             identify_guard: args.identify_guard_ms.map(Duration::from_millis),
+            progress: (!args.quiet).then(|| Duration::from_millis(args.progress_interval_ms)),
+            redis_prefix: args.redis_prefix.clone(),
         };
         let result = run_shards(&args, token, gateway_url, demo.is_some(), plan, stop);
         drop(demo);
         return result.map_err(|error| error.to_string());
     }
 
-    let resume = match &args.session_file {
-        Some(path) => {
-            session_file::load(path).map_err(|error| format!("{}: {error}", path.display()))?
-        }
+    let shard_id = args.shard.unwrap_or(ShardId::ONE);
+    let session_file = args
+        .session_file
+        .clone()
+        .map(|path| session_file::SessionFile::new(path, SessionSeal::new(&token)));
+    let resume = match &session_file {
+        Some(file) => file
+            .load(shard_id)
+            .map_err(|error| format!("{}: {error}", file.path().display()))?,
         None => None,
     };
     let result = match args.runtime {
@@ -138,7 +155,7 @@ fn run(args: Args) -> Result<Finish, String> {
             runtime.block_on(tail::run(
                 builder.build().map_err(|e| e.to_string())?,
                 args.max_events,
-                args.session_file.clone(),
+                session_file,
                 stop,
             ))
         }
@@ -151,12 +168,7 @@ fn run(args: Args) -> Result<Finish, String> {
                 demo.is_some(),
             );
             let shard = builder.build().map_err(|e| e.to_string())?;
-            smol::block_on(tail::run(
-                shard,
-                args.max_events,
-                args.session_file.clone(),
-                stop,
-            ))
+            smol::block_on(tail::run(shard, args.max_events, session_file, stop))
         }
     };
     drop(demo);
@@ -169,13 +181,19 @@ fn stream_redis(args: &Args) -> Result<args::RedisUrl, String> {
     if let Some(url) = &args.redis_url {
         return Ok(url.clone());
     }
+    if std::env::var_os("REDIS_URL").is_some() {
+        return args::RedisUrl::from_env();
+    }
     if let args::IdentifyQueueChoice::Redis(url) = &args.identify_queue {
         return Ok(url.clone());
     }
     if let Some(args::SessionStoreChoice::Redis(url)) = &args.session_store {
         return Ok(url.clone());
     }
-    Err("--redis-stream needs a Redis: give --redis-url redis://HOST:PORT[/DB]".into())
+    Err(
+        "--redis-stream needs a Redis: set REDIS_URL or give --redis-url redis://HOST:PORT[/DB]"
+            .into(),
+    )
 }
 
 /// `--shards`: the shard manager on the chosen runtime.
@@ -234,24 +252,30 @@ fn configure<R: Runtime>(
     demo: bool,
 ) -> ShardBuilder<R> {
     if let Some(url) = &gateway_url {
-        builder = builder.gateway_url(url);
+        builder = builder.configure(|c| c.gateway_url(url));
     }
     if let Some(events) = args.events {
-        builder = builder.events(events);
+        builder = builder.configure(|c| c.events(events));
     }
     match args.intents {
-        Some(intents) => builder = builder.intents(intents),
+        Some(intents) => builder = builder.configure(|c| c.intents(intents)),
         // The demo gateway allows every intent; a real bot gets the ones its events need.
-        None if demo && args.events.is_none() => builder = builder.intents(Intents::all()),
+        None if demo && args.events.is_none() => {
+            builder = builder.configure(|c| c.intents(Intents::all()))
+        }
         None => {}
     }
     if let Some(shard) = args.shard {
-        builder = builder.shard(shard);
+        builder = builder.configure(|c| c.shard(shard));
     }
     if let Some(state) = resume {
         builder = builder.resume(state);
     }
-    builder
-        .compression(args.compress.into())
-        .encoding(args.encoding.into())
+    if let Some(trust) = &args.ca_file {
+        builder = builder.trust(trust.clone());
+    }
+    builder.configure(|c| {
+        c.compression(args.compress.into())
+            .encoding(args.encoding.into())
+    })
 }

@@ -25,6 +25,16 @@ impl RedisUrl {
             .any(|scheme| text.starts_with(scheme))
     }
 
+    /// The URL in the REDIS_URL environment variable (where a password is not shown by `ps`).
+    pub(crate) fn from_env() -> Result<Self, String> {
+        match std::env::var("REDIS_URL") {
+            Ok(url) if !url.trim().is_empty() => {
+                Self::parse(url.trim()).map_err(|error| format!("REDIS_URL: {error}"))
+            }
+            _ => Err("`redis` means the Redis of REDIS_URL, which is not set".to_owned()),
+        }
+    }
+
     /// Parses `text`; the message of a refusal does not repeat the URL, which may hold a
     /// password.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {

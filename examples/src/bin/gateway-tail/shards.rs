@@ -1,22 +1,25 @@
 //! `--shards`: a range of shards in this process, through discovery and the shard manager.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{self, Write};
 use std::pin::pin;
 use std::time::Duration;
 
-use discord_gateway::Token;
+use discord_gateway::{ShardId, Token};
 use discord_gateway_driver::discovery::Discovery;
 use discord_gateway_driver::{
-    ErrorChain, FileSessionStore, LocalIdentifyQueue, Runtime, ShardBuilder, ShardEvent,
-    ShardManager, ShardRange,
+    Dispatch, ErrorChain, FileSessionStore, LocalIdentifyQueue, Runtime, SessionEvent,
+    ShardBuilder, ShardEvent, ShardManager, ShardRange, SuspendedSessions,
 };
 use discord_gateway_redis::{
     RedisIdentifyQueueBuilder, RedisSessionStore, RedisStreamSink, StreamWriter,
 };
 
 use crate::args::{IdentifyQueueChoice, RedisUrl, SessionStoreChoice, ShardsChoice};
-use crate::tail::{Finish, StopThenDrain, TailError};
+use crate::progress::ProgressLine;
+use crate::tail::{Finish, StopThenDrain, TailError, Unprinted};
+use futures_util::future::{select, Either};
 
 /// What `--shards` and its companion flags asked for.
 pub(crate) struct Plan {
@@ -35,6 +38,10 @@ pub(crate) struct Plan {
     /// queue's guard past it.
     pub(crate) identify_window: Option<Duration>,
     pub(crate) identify_guard: Option<Duration>,
+    /// How often to print the progress line during the start (`None`: `--quiet`).
+    pub(crate) progress: Option<Duration>,
+    /// `--redis-prefix`: replaces the default key prefix (`discord-gateway:BOT_ID`).
+    pub(crate) redis_prefix: Option<String>,
 }
 
 /// The Redis clients the flags name, each checked once at startup.
@@ -110,13 +117,16 @@ pub(crate) async fn run<R: Runtime + Default, W: Future<Output = ()>>(
     let template = if plan.gateway_url_given {
         template
     } else {
-        template.gateway_url(&bot.url)
+        template.configure(|c| c.gateway_url(&bot.url))
     };
     let mut manager = ShardManager::builder(template, range);
     manager = match redis.queue {
         // max_concurrency and the daily budget from discovery, kept in Redis for every process.
         Some(client) => {
-            let mut queue = RedisIdentifyQueueBuilder::new(client).limit(limit);
+            let mut queue = RedisIdentifyQueueBuilder::new(client, token).limit(limit);
+            if let Some(prefix) = &plan.redis_prefix {
+                queue = queue.prefix(prefix);
+            }
             if let Some(window) = plan.identify_window {
                 queue = queue.window(window);
             }
@@ -138,54 +148,148 @@ pub(crate) async fn run<R: Runtime + Default, W: Future<Output = ()>>(
             manager.session_store(FileSessionStore::new(path))
         }
         (Some(SessionStoreChoice::Redis(_)), Some(client)) => {
-            manager.session_store(RedisSessionStore::new(client))
+            let mut store = RedisSessionStore::new(client, token);
+            if let Some(prefix) = &plan.redis_prefix {
+                store = store.prefix(prefix);
+            }
+            manager.session_store(store)
         }
         _ => manager,
     };
     let mut manager = manager.start().await.map_err(TailError::Start)?;
     let Some((client, key)) = redis.stream else {
-        return print(&mut manager, plan.max_events, None, stop).await;
+        let (printed, suspended) =
+            print(&mut manager, plan.max_events, None, plan.progress, stop).await;
+        suspended.save().await.map_err(TailError::Store)?;
+        return printed;
     };
     let (mut sink, writer) = RedisStreamSink::builder(client, key).build(runtime);
     let written = spawn_writer(writer);
-    let printed = print(&mut manager, plan.max_events, Some(&mut sink), stop).await;
-    // Whatever ended the tail, what was pushed goes to Redis before the process exits.
+    let (printed, suspended) = print(
+        &mut manager,
+        plan.max_events,
+        Some(&mut sink),
+        plan.progress,
+        stop,
+    )
+    .await;
+    // Whatever ended the tail, what was pushed goes to Redis before the process exits, and
+    // before the sessions are saved: a saved session must not cover events the stream never got
+    // (a kill during the flush leaves no session, and the next start identifies).
     let flushed = sink.flush().await;
     drop(sink);
     written.await;
+    // Saved only once the stream has every event the sessions cover.
+    let saved = match flushed {
+        Ok(()) => suspended.save().await.map(drop),
+        Err(_) => Ok(()),
+    };
     let finish = printed?;
     flushed.map_err(TailError::Stream)?;
+    saved.map_err(TailError::Store)?;
     Ok(finish)
 }
 
+/// Prints (and pushes to the stream) until the tail ends, then stops the shards and prints
+/// what was still due; the sessions are handed back unsaved, for the caller to save once the
+/// stream has everything.
 async fn print<R: Runtime + Default>(
     manager: &mut ShardManager<R>,
     max_events: Option<u64>,
-    mut stream: Option<&mut RedisStreamSink>,
+    stream: Option<&mut RedisStreamSink>,
+    progress: Option<Duration>,
     stop: impl Future<Output = ()>,
-) -> Result<Finish, TailError> {
+) -> (Result<Finish, TailError>, SuspendedSessions) {
     let mut out = io::BufWriter::new(io::stdout());
     let mut printed = 0u64;
+    let mut stream = stream;
+    let ended = read(
+        manager,
+        max_events,
+        &mut stream,
+        &mut out,
+        &mut printed,
+        progress,
+        stop,
+    )
+    .await;
+    // Resumable with a session store; ended without one.
+    let mut suspended = manager.suspend().await;
+    // Dispatches that were still due when the shards closed are part of the sessions: print
+    // them (up to --max-events) rather than lose them; the sessions of those past it are
+    // saved as of the last one printed, so the next start replays the rest.
+    let mut unprinted = BTreeMap::new();
+    let drained = drain(
+        manager,
+        max_events,
+        &mut stream,
+        &mut out,
+        &mut printed,
+        &mut unprinted,
+    )
+    .await;
+    for (shard, unprinted) in unprinted {
+        if let Some(seq) = unprinted.resume_from() {
+            suspended.rewind(shard, seq);
+        }
+    }
+    let flushed = out.flush().map_err(TailError::Io);
+    (
+        ended.and_then(|finish| drained.and(flushed).map(|()| finish)),
+        suspended,
+    )
+}
+
+async fn read<R: Runtime + Default>(
+    manager: &mut ShardManager<R>,
+    max_events: Option<u64>,
+    stream: &mut Option<&mut RedisStreamSink>,
+    out: &mut io::BufWriter<io::Stdout>,
+    printed: &mut u64,
+    progress: Option<Duration>,
+    stop: impl Future<Output = ()>,
+) -> Result<Finish, TailError> {
+    let mut progress = progress.map(ProgressLine::<R>::new);
     let stop = pin!(stop);
     let mut stop = StopThenDrain::<R, _>::new(stop);
-    let ended = loop {
-        if max_events.is_some_and(|max| printed >= max) {
+    loop {
+        if max_events.is_some_and(|max| *printed >= max) {
             break Ok(Finish::MaxEvents);
         }
-        let Some(event) = stop.next(manager.next_event()).await else {
+        let next = async {
+            match progress.as_mut().and_then(ProgressLine::tick) {
+                Some(tick) => match select(pin!(manager.next_event()), tick).await {
+                    Either::Left((event, _)) => Some(event),
+                    // The next event is not lost: `next_event` is cancel-safe.
+                    Either::Right(((), _)) => None,
+                },
+                None => Some(manager.next_event().await),
+            }
+        };
+        let Some(next) = stop.next(next).await else {
             break Ok(Finish::Stopped);
         };
+        let Some(event) = next else {
+            if let Some(line) = progress.as_mut() {
+                line.print(manager.progress());
+            }
+            continue;
+        };
+        if let (
+            Some(line),
+            Some(Ok((
+                _,
+                ShardEvent::Session(SessionEvent::Ready, _)
+                | ShardEvent::Session(SessionEvent::Resumed { .. }, _),
+            ))),
+        ) = (progress.as_mut(), &event)
+        {
+            line.shard_ready(manager.progress());
+        }
         match event {
             Some(Ok((shard, ShardEvent::Dispatch(dispatch)))) => {
-                crate::ndjson::write_line(&mut out, shard.id(), &dispatch)?;
-                out.flush()?;
-                if let Some(sink) = stream.as_deref_mut() {
-                    // Waits while Redis is away and the sink's buffer is full.
-                    sink.push(shard, dispatch.message().clone())
-                        .await
-                        .map_err(TailError::Stream)?;
-                }
-                printed += 1;
+                deliver(out, stream, shard, &dispatch).await?;
+                *printed += 1;
             }
             Some(Ok((shard, ShardEvent::Malformed(error)))) => {
                 tracing::warn!(shard = shard.id(), error = %ErrorChain(&error), "skipped a message");
@@ -194,25 +298,45 @@ async fn print<R: Runtime + Default>(
             Some(Err(stopped)) => break Err(TailError::ShardStopped(stopped)),
             None => break Ok(Finish::ShardClosed),
         }
-    };
-    // Resumable and saved with a session store; ended without one.
-    let saved = manager.shutdown().await;
-    // Dispatches that were still due when the shards closed are part of the saved sessions:
-    // print them (up to --max-events) rather than lose them.
+    }
+}
+
+/// Reads the manager's stream to its end after the shards were closed.
+async fn drain<R: Runtime + Default>(
+    manager: &mut ShardManager<R>,
+    max_events: Option<u64>,
+    stream: &mut Option<&mut RedisStreamSink>,
+    out: &mut io::BufWriter<io::Stdout>,
+    printed: &mut u64,
+    unprinted: &mut BTreeMap<ShardId, Unprinted>,
+) -> Result<(), TailError> {
     while let Some(item) = manager.next_event().await {
         if let Ok((shard, ShardEvent::Dispatch(dispatch))) = item {
-            if max_events.is_none_or(|max| printed < max) {
-                crate::ndjson::write_line(&mut out, shard.id(), &dispatch)?;
-                if let Some(sink) = stream.as_deref_mut() {
-                    sink.push(shard, dispatch.message().clone())
-                        .await
-                        .map_err(TailError::Stream)?;
-                }
-                printed += 1;
+            if max_events.is_none_or(|max| *printed < max) {
+                deliver(out, stream, shard, &dispatch).await?;
+                *printed += 1;
+            } else {
+                unprinted.entry(shard).or_default().note(dispatch.seq());
             }
         }
     }
+    Ok(())
+}
+
+/// Prints one dispatch as an NDJSON line, then adds it to the stream if there is one (waiting
+/// while Redis is away and the sink's buffer is full).
+async fn deliver(
+    out: &mut io::BufWriter<io::Stdout>,
+    stream: &mut Option<&mut RedisStreamSink>,
+    shard: ShardId,
+    dispatch: &Dispatch,
+) -> Result<(), TailError> {
+    crate::ndjson::write_line(out, shard.id(), dispatch)?;
     out.flush()?;
-    saved.map_err(TailError::Store)?;
-    ended
+    if let Some(sink) = stream.as_deref_mut() {
+        sink.push(shard, dispatch.message().clone())
+            .await
+            .map_err(TailError::Stream)?;
+    }
+    Ok(())
 }

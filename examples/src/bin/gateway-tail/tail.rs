@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::time::{Duration, Instant};
 
@@ -121,7 +120,7 @@ impl<'a, R: Runtime + Default, F: Future<Output = ()>> StopThenDrain<'a, R, F> {
 pub(crate) async fn run<R: Runtime + Default>(
     mut shard: Shard<R>,
     max_events: Option<u64>,
-    session_file: Option<PathBuf>,
+    session_file: Option<session_file::SessionFile>,
     stop: impl Future<Output = ()>,
 ) -> Result<Finish, TailError> {
     let shard_id = shard.id().id();
@@ -161,8 +160,73 @@ pub(crate) async fn run<R: Runtime + Default>(
         None => CloseKind::EndSession,
     };
     shard.close(kind).await;
-    if let Some(path) = &session_file {
-        session_file::save(path, shard.resume_state().as_ref())?;
+    // Dispatches that were still due when the shard closed are part of its session: print
+    // them (up to --max-events) before saving it, as --shards does.
+    let mut unprinted = Unprinted::default();
+    while let Some(event) = shard.next_event().await {
+        if let Ok(ShardEvent::Dispatch(dispatch)) = event {
+            if max_events.is_none_or(|max| printed < max) {
+                crate::ndjson::write_line(&mut out, shard_id, &dispatch)?;
+                printed += 1;
+            } else {
+                unprinted.note(dispatch.seq());
+            }
+        }
+    }
+    out.flush()?;
+    if let Some(file) = &session_file {
+        let mut state = shard.resume_state();
+        if let (Some(state), Some(seq)) = (state.as_mut(), unprinted.resume_from()) {
+            state.seq = state.seq.min(seq);
+        }
+        file.save(shard.id(), state.as_ref())?;
     }
     Ok(finish)
+}
+
+/// The dispatches of one shard that arrived after `--max-events` was reached and were not
+/// printed. The session is saved as of the one before the first of them, so the next run
+/// resumes there and Discord replays them, instead of a saved `seq` covering events nobody saw.
+#[derive(Debug, Default)]
+pub(crate) struct Unprinted {
+    first: Option<u64>,
+}
+
+impl Unprinted {
+    /// A dispatch with sequence number `seq` was not printed.
+    pub(crate) fn note(&mut self, seq: Option<u64>) {
+        if let Some(seq) = seq {
+            self.first = Some(self.first.map_or(seq, |first| first.min(seq)));
+        }
+    }
+
+    /// The sequence number to save the session at, when something was not printed.
+    pub(crate) fn resume_from(&self) -> Option<u64> {
+        self.first.map(|first| first.saturating_sub(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unprinted;
+
+    #[test]
+    fn the_session_resumes_before_the_first_unprinted_dispatch() {
+        let mut unprinted = Unprinted::default();
+        assert_eq!(
+            unprinted.resume_from(),
+            None,
+            "nothing dropped: saved as it is"
+        );
+        unprinted.note(None);
+        assert_eq!(
+            unprinted.resume_from(),
+            None,
+            "no sequence number: nothing to rewind"
+        );
+        for seq in [9, 7, 8] {
+            unprinted.note(Some(seq));
+        }
+        assert_eq!(unprinted.resume_from(), Some(6));
+    }
 }
