@@ -122,6 +122,8 @@ def etf_seeds():
         b"\x83h\x04" + b"d\x00\x03nil" + b"s\x04true" + b"c" + b"1.50000000000000000000e+00".ljust(31, b"\x00")
         + b"k\x00\x02\x00\x01")
     (out / "edge-improper").write_bytes(b"\x83l\x00\x00\x00\x01a\x01a\x02")
+    # A subnormal float, whose exact decimal view serde_json without `float_roundtrip` misreads.
+    (out / "edge-subnormal-float").write_bytes(bytes.fromhex("834600010011000a66c1"))
 
 
 def command_seeds():
@@ -301,7 +303,29 @@ def compressed_seeds():
             frame([whole[:third], whole[third:2 * third], whole[2 * third:]], index))
 
 
+def prefix_head_seeds():
+    """JSON and ETF envelopes, in Discord's key order and with `d` first."""
+    out = clean("prefix_head")
+    for name, payload in json_payloads():
+        if len(payload) > 4096:
+            continue
+        (out / name).write_bytes(payload)
+        try:
+            value = json.loads(payload)
+        except ValueError:
+            continue
+        if not isinstance(value, dict):
+            continue
+        (out / f"{name}-etf").write_bytes(b"\x83" + etf_term(value, atom_keys=True))
+        if "d" in value:
+            data_first = {"d": value["d"], **{k: v for k, v in value.items() if k != "d"}}
+            (out / f"{name}-data-first").write_bytes(json.dumps(data_first).encode())
+            (out / f"{name}-data-first-etf").write_bytes(
+                b"\x83" + etf_term(data_first, atom_keys=True))
+
+
 if __name__ == "__main__":
+    prefix_head_seeds()
     envelope_seeds()
     command_seeds()
     session_seeds()
