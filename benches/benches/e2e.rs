@@ -154,6 +154,8 @@ fn main() {
                 Client::TwilightEvent,
                 &[Client::TokioTyped, Client::Tokio, Client::Smol][..],
             ),
+            // The cost of the metrics (issue 27: at least 0.97x the events per CPU-second).
+            (Client::Tokio, &[Client::TokioMetrics][..]),
         ];
         for (anchor, ours_clients) in pairs {
             let Some(anchor_report) = find(anchor) else {

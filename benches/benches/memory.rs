@@ -98,7 +98,12 @@ fn main() {
         );
         println!("|---|---:|---:|---:|---:|---:|");
         let mut per_shard = Vec::new();
-        for client in [Client::Tokio, Client::Smol, Client::TwilightRaw] {
+        for client in [
+            Client::Tokio,
+            Client::TokioMetrics,
+            Client::Smol,
+            Client::TwilightRaw,
+        ] {
             let exe = if client.is_twilight() {
                 &twilight_exe
             } else {

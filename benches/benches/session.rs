@@ -107,7 +107,7 @@ fn live_session(now: Instant, buf: &mut SendBuffer) -> Session {
         session.poll_transmit(now, buf),
         Some(Transmit::Text(_))
     ));
-    let ready = br#"{"t":"READY","s":1,"op":0,"d":{"session_id":"abc","resume_gateway_url":"ws://127.0.0.1:1/resume"}}"#;
+    let ready = br#"{"t":"READY","s":1,"op":0,"d":{"session_id":"abc","resume_gateway_url":"wss://gateway-us-east1-b.discord.gg"}}"#;
     session
         .handle_message(now, Message::Text(ready))
         .expect("ready");

@@ -18,7 +18,7 @@ use discord_gateway::protocol::{EventSet, EventType};
 use discord_gateway::session::Compression;
 use discord_gateway::Token;
 use discord_gateway_driver::{
-    LocalIdentifyQueue, Runtime, Shard, ShardBuilder, ShardEvent, ShardRange,
+    LocalIdentifyQueue, Runtime, SessionEvent, Shard, ShardBuilder, ShardEvent, ShardRange,
 };
 use futures_util::StreamExt;
 
@@ -42,6 +42,9 @@ pub enum Client {
     TokioTyped,
     /// `discord-gateway-tokio` on the ETF encoding (`encoding=etf`), handing out the raw event.
     TokioEtf,
+    /// `discord-gateway-tokio` as [`Client::Tokio`], with the driver's metrics recorded by
+    /// `metrics-exporter-prometheus` (its recorder installed, no HTTP listener).
+    TokioMetrics,
     /// `twilight-gateway` 0.18, reading raw messages (`Shard` as a `Stream` of `Message`s):
     /// the same work as ours, which hands out the raw event.
     TwilightRaw,
@@ -52,8 +55,9 @@ pub enum Client {
 
 impl Client {
     /// Every contender.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Tokio,
+        Self::TokioMetrics,
         Self::Smol,
         Self::TokioTyped,
         Self::TokioEtf,
@@ -69,6 +73,7 @@ impl Client {
             Self::Smol => "ours-smol",
             Self::TokioTyped => "ours-tokio-typed",
             Self::TokioEtf => "ours-tokio-etf",
+            Self::TokioMetrics => "ours-tokio-metrics",
             Self::TwilightRaw => "twilight-raw",
             Self::TwilightEvent => "twilight-event",
         }
@@ -381,9 +386,11 @@ fn signal_ready() {
 
 fn ours_builder<R: Runtime + Default>(url: &str, compress: Compress) -> ShardBuilder<R> {
     Shard::<R>::builder(Token::new(TOKEN).expect("token"))
-        .gateway_url(url)
-        .events(EventSet::EMPTY.with(EventType::MessageCreate))
-        .compression(compress.ours())
+        .configure(|c| {
+            c.gateway_url(url)
+                .events(EventSet::EMPTY.with(EventType::MessageCreate))
+                .compression(compress.ours())
+        })
         .seed(7)
 }
 
@@ -404,13 +411,13 @@ async fn stream_ours<R: Runtime + Default>(
     encoding: discord_gateway::Encoding,
 ) -> StreamReport {
     let mut shard = ours_builder::<R>(url, compress)
-        .encoding(encoding)
+        .configure(|c| c.encoding(encoding))
         .build()
         .expect("config");
     let mut window = Window::new(count);
     while let Some(event) = shard.next_event().await {
         match event.expect("no fatal close") {
-            ShardEvent::Ready { .. } => signal_ready(),
+            ShardEvent::Session(SessionEvent::Ready, _) => signal_ready(),
             ShardEvent::Dispatch(dispatch) if dispatch.kind() == Some(EventType::MessageCreate) => {
                 let len = match depth {
                     Depth::Raw => std::hint::black_box(dispatch.message()).len(),
@@ -498,6 +505,16 @@ pub fn stream(client: Client, compress: Compress, url: &str, count: u64) -> Stre
         Client::Tokio => current_thread_tokio().block_on(
             stream_ours::<discord_gateway_tokio::Tokio>(url, compress, count, Depth::Raw, json),
         ),
+        Client::TokioMetrics => {
+            install_metrics_recorder();
+            current_thread_tokio().block_on(stream_ours::<discord_gateway_tokio::Tokio>(
+                url,
+                compress,
+                count,
+                Depth::Raw,
+                json,
+            ))
+        }
         Client::TokioTyped => {
             current_thread_tokio().block_on(stream_ours::<discord_gateway_tokio::Tokio>(
                 url,
@@ -622,7 +639,7 @@ async fn idle_ours<R: Runtime + Default>(
         let ready = Arc::clone(&ready);
         spawn(Box::pin(async move {
             while let Some(event) = shard.next_event().await {
-                if let Ok(ShardEvent::Ready { .. }) = event {
+                if let Ok(ShardEvent::Session(SessionEvent::Ready, _)) = event {
                     ready.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -677,6 +694,17 @@ async fn idle_twilight(url: &str, shards: u32) -> IdleReport {
     }
 }
 
+/// Installs the Prometheus exporter's recorder for the whole process (before any shard is
+/// built: each takes its metric handles then).
+fn install_metrics_recorder() {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the first recorder of this process");
+    discord_gateway_driver::metrics::describe();
+    // The exporter renders through the handle; the recorder stays installed without it.
+    drop(handle);
+}
+
 /// Connects `shards` shards of `client` to the sim at `url` in this process, one task each on a
 /// single-threaded runtime, and measures resident memory once all are READY.
 #[must_use]
@@ -686,7 +714,10 @@ pub fn idle(client: Client, compress: Compress, url: &str, shards: u32) -> IdleR
     }
     match client {
         // The memory bench idles only the raw clients; the others idle the same way.
-        Client::Tokio | Client::TokioTyped | Client::TokioEtf => {
+        Client::Tokio | Client::TokioTyped | Client::TokioEtf | Client::TokioMetrics => {
+            if client == Client::TokioMetrics {
+                install_metrics_recorder();
+            }
             let runtime = current_thread_tokio();
             runtime.block_on(idle_ours(
                 discord_gateway_tokio::Tokio,

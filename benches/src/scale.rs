@@ -78,8 +78,10 @@ pub fn managed(url: &str, total: u32, max_concurrency: u32, window: Duration) ->
         let rss_before = read_rss();
         let started = Instant::now();
         let template = Shard::builder(Token::new(TOKEN).expect("token"))
-            .gateway_url(url)
-            .events(EventSet::EMPTY.with(EventType::MessageCreate))
+            .configure(|c| {
+                c.gateway_url(url)
+                    .events(EventSet::EMPTY.with(EventType::MessageCreate))
+            })
             .seed(7);
         let range = ShardRange::all(total).expect("at least one shard");
         let queue = LocalIdentifyQueue::new(Tokio, max_concurrency).with_window(window);
