@@ -59,33 +59,40 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// KEYS: the bucket, the budget. ARGV: the owner written into the bucket, how long to hold it
 /// (ms), then for a budget found missing ("" when no budget is kept) what to put in it and for
 /// how long (ms): see [`Shared::budget_seed`].
-/// Returns `{0, ms}` when the bucket frees in `ms`, `{1, ms}` when the budget is spent and
-/// resets in `ms`, `{2, 0}` when the bucket was taken, `{3, ms}` when the bucket had no expiry
-/// and was given one of `ms` (one hold).
+/// Returns `{0, ms, b}` when the bucket frees in `ms`, `{1, ms, b}` when the budget is spent
+/// and resets in `ms`, `{2, 0, b}` when the bucket was taken, `{3, ms, b}` when the bucket had
+/// no expiry and was given one of `ms` (one hold). `b` is what the budget holds after the
+/// answer, -1 when none is kept, so the queue knows it without a round trip of its own.
+///
+/// The budget key is untrusted like every key: one that holds no whole number is seeded anew,
+/// as a missing one is, rather than failing every ask with a Lua error.
 const ACQUIRE: &str = r"
+local budget = -1
+if ARGV[3] ~= '' then
+  budget = tonumber(redis.call('GET', KEYS[2]))
+  if not budget or budget ~= math.floor(budget) or math.abs(budget) > 4294967295 then
+    -- First use, a reset (the key expired), a Redis that lost its data, or a value no one of
+    -- us wrote: the caller says what the budget is at most, from the limit Discord gave it.
+    redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+    budget = tonumber(ARGV[3])
+  end
+end
 local wait = redis.call('PTTL', KEYS[1])
 if wait == -1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {3, tonumber(ARGV[2])}
+  return {3, tonumber(ARGV[2]), budget}
 end
 if wait ~= -2 then
-  return {0, wait}
+  return {0, wait, budget}
 end
-if ARGV[3] ~= '' then
-  local remaining = redis.call('GET', KEYS[2])
-  if not remaining then
-    -- First use, a reset (the key expired), or a Redis that lost its data: the caller says
-    -- what the budget is at most, from the limit Discord gave it.
-    redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-    remaining = ARGV[3]
+if budget ~= -1 then
+  if budget <= 0 then
+    return {1, redis.call('PTTL', KEYS[2]), budget}
   end
-  if tonumber(remaining) <= 0 then
-    return {1, redis.call('PTTL', KEYS[2])}
-  end
-  redis.call('DECR', KEYS[2])
+  budget = redis.call('DECR', KEYS[2])
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {2, 0}
+return {2, 0, budget}
 ";
 
 /// Builds a [`RedisIdentifyQueue`].
@@ -193,6 +200,7 @@ impl RedisIdentifyQueueBuilder {
             ),
             script: Script::new(ACQUIRE),
             granted: Mutex::new(Grants::default()),
+            budget_seen: Mutex::new(None),
         };
         RedisIdentifyQueue {
             line: WaiterLine::new(runtime, source, buckets as usize),
@@ -258,6 +266,9 @@ struct Shared<R: Runtime> {
     script: Script,
     /// Session starts this process was granted in the current budget period.
     granted: Mutex<Grants>,
+    /// The budget as Redis's last answer had it (`None` before the first, or when none is
+    /// kept): every process's grants counted, read without a round trip of its own.
+    budget_seen: Mutex<Option<u32>>,
 }
 
 /// Session starts this process was granted in one budget period.
@@ -395,7 +406,7 @@ impl<R: Runtime> Shared<R> {
                     Some((remaining, ttl)) => (remaining.to_string(), millis(ttl).max(1)),
                     None => (String::new(), 0),
                 };
-                let (status, ms): (u8, i64) = self
+                let (status, ms, budget): (u8, i64, i64) = self
                     .script
                     .key(&self.bucket_keys[bucket])
                     .key(&self.budget_key)
@@ -405,6 +416,11 @@ impl<R: Runtime> Shared<R> {
                     .arg(seed_ttl)
                     .invoke_async(&mut connection)
                     .await?;
+                // -1 (no budget kept) or a count below zero someone wrote: nothing to report.
+                *self
+                    .budget_seen
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = u32::try_from(budget).ok();
                 let wait = u64::try_from(ms).ok().map(Duration::from_millis);
                 Ok(match status {
                     3 => Verdict::BucketStuck(wait.unwrap_or(self.hold)),
@@ -425,6 +441,13 @@ impl<R: Runtime> GrantSource for Shared<R> {
     fn ask(&self, bucket: usize) -> impl Future<Output = Answer> + Send + '_ {
         self.ask_redis(bucket)
     }
+
+    fn remaining(&self) -> Option<u32> {
+        *self
+            .budget_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl<R: Runtime> IdentifyQueue for RedisIdentifyQueue<R> {
@@ -433,16 +456,16 @@ impl<R: Runtime> IdentifyQueue for RedisIdentifyQueue<R> {
         self.line.acquire(shard.rate_limit_key(buckets) as usize)
     }
 
-    /// This process's line: how many of its shards wait, at what pace. The daily budget is
-    /// Redis's, shared with the other processes, and not read here (it would take a round trip),
-    /// so `remaining` is `None`.
+    /// This process's line: how many of its shards wait, at what pace. `remaining` is the
+    /// shared daily budget as Redis's last answer to this process had it (every process's
+    /// grants counted; `None` before this process first asked, or when no budget is kept).
     fn status(&self) -> Option<QueueStatus> {
         let inner = self.line.source();
         Some(QueueStatus::new(
             u32::try_from(inner.bucket_keys.len()).unwrap_or(u32::MAX),
             inner.hold,
             u32::try_from(self.line.waiting()).unwrap_or(u32::MAX),
-            None,
+            inner.remaining(),
         ))
     }
 }

@@ -198,6 +198,84 @@ fn a_lost_budget_comes_back_as_the_known_remaining_less_own_grants_not_the_total
     });
 }
 
+/// Issue 27's `session_start_remaining` gauge and `status().remaining` read the shared budget
+/// from the script's last answer: every process's grants counted, no round trip of its own.
+#[test]
+fn the_queue_reports_the_budget_redis_last_returned() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    run(async {
+        let limit = SessionStartLimit {
+            total: 1000,
+            remaining: 12,
+            reset_after: Duration::from_secs(3600),
+            max_concurrency: 1,
+        };
+        let process = || {
+            RedisIdentifyQueueBuilder::new(redis.client(), &token())
+                .limit(limit)
+                .window(Duration::from_millis(20))
+                .guard(Duration::ZERO)
+                .build(Tokio)
+        };
+        let (first, second) = (process(), process());
+        let remaining = |queue: &discord_gateway_redis::RedisIdentifyQueue<Tokio>| {
+            queue.status().expect("the Redis queue reports").remaining
+        };
+        assert_eq!(remaining(&first), None, "nothing asked yet");
+        first.acquire(shard(0)).await;
+        assert_eq!(remaining(&first), Some(11));
+        second.acquire(shard(1)).await;
+        second.acquire(shard(2)).await;
+        assert_eq!(remaining(&second), Some(9), "both processes' grants");
+        first.acquire(shard(3)).await;
+        assert_eq!(remaining(&first), Some(8));
+        assert_eq!(first.remaining().await.unwrap(), Some(8), "as Redis has it");
+    });
+}
+
+/// The budget key is untrusted input: one holding no number must not fail every ask (which
+/// would stop every shard from identifying); it is seeded anew, as a missing one is.
+#[test]
+fn a_budget_key_that_is_no_number_is_seeded_anew() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    run(async {
+        let mut connection = redis
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token())
+            .limit(SessionStartLimit {
+                total: 1000,
+                remaining: 10,
+                reset_after: Duration::from_secs(3600),
+                max_concurrency: 1,
+            })
+            .window(Duration::from_millis(20))
+            .guard(Duration::ZERO)
+            .build(Tokio);
+        for (n, planted) in ["not a number", "2.5", "1e999"].into_iter().enumerate() {
+            redis::cmd("SET")
+                .arg(key("identify:budget"))
+                .arg(planted)
+                .query_async::<()>(&mut connection)
+                .await
+                .unwrap();
+            tokio::time::timeout(Duration::from_secs(10), queue.acquire(shard(n as u32)))
+                .await
+                .unwrap_or_else(|_| panic!("granted despite the budget key {planted:?}"));
+            // Seeded from the limit's 10, less this process's grants before this one.
+            let left = 9 - n as u32;
+            assert_eq!(queue.remaining().await.unwrap(), Some(left), "{planted:?}");
+            assert_eq!(queue.status().unwrap().remaining, Some(left), "{planted:?}");
+        }
+    });
+}
+
 /// A bucket key without an expiry (set by hand) must not hold the bucket for ever in silence:
 /// it is held for one window, with a warning naming the key.
 #[test]
@@ -240,8 +318,8 @@ fn a_bucket_key_without_an_expiry_holds_its_bucket_for_one_window_and_is_reporte
 }
 
 /// The queue tells where this process's line stands (for `ShardManager::progress()`'s estimate):
-/// its buckets, its pace (the window and its guard), and how many of its shards wait; the shared
-/// budget is Redis's and not read.
+/// its buckets, its pace (the window and its guard), and how many of its shards wait; no budget
+/// is kept without a limit, so none is reported.
 #[test]
 fn the_queue_reports_its_line_for_the_progress_estimate() {
     let Some(redis) = RedisServer::start() else {
