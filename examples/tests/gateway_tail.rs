@@ -1441,13 +1441,57 @@ fn a_ca_file_lets_the_tail_read_a_wss_gateway_signed_by_a_private_ca() {
         sim.message_create("over tls");
         let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
         assert_eq!(code, 0, "{runtime}: {stderr}");
-        let lines = lines(&stdout);
-        assert_eq!(lines[1]["d"]["content"], "over tls", "{runtime}");
+        let printed = lines(&stdout);
+        assert_eq!(printed[1]["d"]["content"], "over tls", "{runtime}");
         assert_eq!(
             sim.connections()[0].tls_version.as_deref(),
             Some("TLSv1_3"),
             "{runtime}"
         );
+
+        // `--shards auto` asks the sim's https:// API, behind the same CA, for the shard count.
+        let sim = Sim::builder()
+            .token(TOKEN)
+            .heartbeat_interval(Duration::from_millis(500))
+            .recommended_shards(2)
+            .tls(&ca)
+            .start_blocking()
+            .unwrap();
+        let api = format!("{}/api/v10", sim.http_url());
+        assert!(api.starts_with("https://"), "{api}");
+        let tail = spawn(
+            &sim,
+            runtime,
+            &[
+                "--ca-file",
+                path,
+                "--shards",
+                "auto",
+                "--api-url",
+                &api,
+                "--events",
+                "MESSAGE_CREATE",
+                "--max-events",
+                "2",
+            ],
+            TOKEN,
+        );
+        wait_ready(&sim, 2);
+        for shard in 0..2 {
+            let d = serde_json::json!({
+                "id": "1",
+                "guild_id": "584799433523331074",
+                "channel_id": "584799433523331074",
+                "content": format!("shard {shard}"),
+            });
+            assert_eq!(
+                sim.dispatch_to(Target::Shard(shard), "MESSAGE_CREATE", &d),
+                1
+            );
+        }
+        let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
+        assert_eq!(code, 0, "{runtime} --shards: {stderr}");
+        assert_eq!(lines(&stdout).len(), 2, "{runtime} --shards: {stdout}");
     }
     let bogus = dir.join("bogus.pem");
     std::fs::write(

@@ -125,7 +125,8 @@ pub(crate) struct Args {
 
     /// Trust only the CA certificate(s) in this file (PEM, or one DER certificate) for the
     /// gateway's wss:// connections, instead of the web's roots: for a self-hosted gateway
-    /// behind a private CA. Discovery (--shards) keeps the web's roots.
+    /// behind a private CA. With --shards and an --api-url of your own, discovery trusts the
+    /// file's CAs too; Discord's API, the default, keeps the web's roots.
     #[arg(long, value_name = "PATH", value_parser = parse_ca_file)]
     pub(crate) ca_file: Option<discord_gateway_driver::Trust>,
 }

@@ -107,9 +107,15 @@ fn run(args: Args) -> Result<Finish, String> {
             }
             _ => args.api_url.clone(),
         };
+        // A CA file is for a gateway of one's own; Discord's API keeps the web's roots.
+        let api_trust = args
+            .ca_file
+            .clone()
+            .filter(|_| api_url != discord_gateway_driver::discovery::DISCORD_API);
         let plan = shards::Plan {
             shards: choice,
             api_url,
+            api_trust,
             gateway_url_given: args.gateway_url.is_some(),
             identify_queue: args.identify_queue.clone(),
             session_store: args.session_store.clone(),

@@ -26,6 +26,9 @@ pub(crate) struct Plan {
     pub(crate) shards: ShardsChoice,
     /// The REST base discovery asks.
     pub(crate) api_url: String,
+    /// The CAs an `https://` API of one's own is trusted by (`--ca-file`); `None` keeps the
+    /// web's roots.
+    pub(crate) api_trust: Option<discord_gateway_driver::Trust>,
     /// Whether `--gateway-url` replaces the URL discovery returns.
     pub(crate) gateway_url_given: bool,
     pub(crate) identify_queue: IdentifyQueueChoice,
@@ -90,7 +93,11 @@ pub(crate) async fn run<R: Runtime + Default, W: Future<Output = ()>>(
 ) -> Result<Finish, TailError> {
     let runtime = R::default();
     let redis = Redis::check(&plan)?;
-    let bot = Discovery::new(&plan.api_url)
+    let mut discovery = Discovery::new(&plan.api_url);
+    if let Some(trust) = &plan.api_trust {
+        discovery = discovery.trust(trust.clone());
+    }
+    let bot = discovery
         .gateway_bot(&runtime, token)
         .await
         .map_err(TailError::Discovery)?;
