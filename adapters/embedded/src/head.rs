@@ -1,9 +1,10 @@
 //! The head of a payload too large to hold: `op`, `s` and `t`, read from its first bytes by
 //! the core ([`discord_gateway::codec::read_head`]) and kept once those bytes are dropped.
 //!
-//! The core reads JSON and ETF, keys in any order, and says when a prefix cannot tell
-//! (`d` before the head, or a head longer than the buffer can show): the client then resumes
-//! rather than guess ([`HeadScan::Unknown`]).
+//! The core reads JSON and ETF, keys in any order, and says when a prefix cannot tell yet
+//! (`d` before the head, or the prefix cut inside the head) and when it never can (bytes that
+//! are no envelope). What the buffer cannot settle is unknown: the client then resumes rather
+//! than guess.
 
 use discord_gateway::codec::{read_head, EnvelopeHead, PrefixHead};
 use discord_gateway::{Encoding, EventType, OpCode};
@@ -61,8 +62,10 @@ pub enum HeadScan {
     Known(Head),
     /// The prefix ends before they are known; more bytes may settle it.
     NeedMore,
-    /// The head cannot be known from a prefix (it lies behind `d`, or the bytes are not an
-    /// envelope).
+    /// `d` came before a field still missing and the prefix ends inside it. Not final: a short
+    /// `d` may close within the bytes a longer prefix shows, and the head follow it.
+    BehindData,
+    /// The bytes are no envelope: no longer prefix can tell the head.
     Unknown,
 }
 
@@ -73,7 +76,8 @@ pub fn scan(text: bool, prefix: &[u8]) -> HeadScan {
     match read_head(encoding, prefix) {
         Ok(PrefixHead::Known(head)) => HeadScan::Known(Head::keep(&head)),
         Ok(PrefixHead::NeedMore) => HeadScan::NeedMore,
-        Ok(PrefixHead::BehindData) | Err(_) => HeadScan::Unknown,
+        Ok(PrefixHead::BehindData) => HeadScan::BehindData,
+        Err(_) => HeadScan::Unknown,
     }
 }
 
@@ -116,11 +120,17 @@ mod tests {
     }
 
     #[test]
-    fn data_first_or_broken_heads_are_unknown_and_cuts_ask_for_more() {
+    fn data_first_heads_wait_broken_heads_are_unknown_and_cuts_ask_for_more() {
         assert_eq!(
             scan(true, br#"{"d":{"x":"#),
-            HeadScan::Unknown,
+            HeadScan::BehindData,
             "behind the data"
+        );
+        let known_after_data = known(true, br#"{"d":{"x":1},"t":"A","s":3,"op":0,"#);
+        assert_eq!(
+            known_after_data.seq,
+            Some(3),
+            "a short d closed in the prefix"
         );
         assert_eq!(scan(true, br#"["t"]"#), HeadScan::Unknown);
         assert_eq!(scan(true, br#"{"t":"A","s":12"#), HeadScan::NeedMore);

@@ -277,12 +277,16 @@ impl Receiver {
         // so that how the bytes were cut never changes the answer.
         let window = Receiver::max_message_len(buf.len());
         let prefix = &buf[message.start..message.start + collected.min(window)];
+        // Only a final answer may be taken from fewer bytes than the window: a head cut short,
+        // or waiting behind a `d` that may close within the window, is settled once the window
+        // is full (or the message ended), so the answer depends on the window's bytes alone.
         let head = match head::scan(message.text, prefix) {
             HeadScan::Known(head) => Some(head),
             HeadScan::Unknown => None,
-            // No more room to collect into: the head is longer than the buffer can show.
-            HeadScan::NeedMore if message_ended || collected >= window => None,
-            HeadScan::NeedMore => return,
+            HeadScan::NeedMore | HeadScan::BehindData if message_ended || collected >= window => {
+                None
+            }
+            HeadScan::NeedMore | HeadScan::BehindData => return,
         };
         message.oversize = Some(Oversize::Dropping(head));
         let start = message.start;
@@ -438,6 +442,26 @@ mod tests {
             run(&mut buf, &wire, 50),
             [std::format!("oversized {} None", body.len())]
         );
+    }
+
+    /// Found by the `websocket` fuzz target: a prefix ending inside a short `d` was taken as
+    /// final (head unknown) when the bytes came in small pieces, while read whole, `d` closed
+    /// within the window and the head behind it was read.
+    #[test]
+    fn a_short_data_before_the_head_is_read_the_same_at_every_chunking() {
+        let body = std::format!(
+            r#"{{"d":{{"heartbeat_interval":41250}},"t":null,"s":1,"op":0}}{}"#,
+            " ".repeat(200)
+        );
+        let wire = frame(true, 1, body.as_bytes());
+        for chunk in 1..=wire.len() {
+            let mut buf = [0u8; 96];
+            assert_eq!(
+                run(&mut buf, &wire, chunk),
+                [std::format!("oversized {} Some((0, Some(1)))", body.len())],
+                "chunk {chunk}"
+            );
+        }
     }
 
     #[test]
