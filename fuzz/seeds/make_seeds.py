@@ -219,6 +219,11 @@ def message_too_large():
     return bytes([16, 1])
 
 
+def skipped(message):
+    """The same message, too large for the transport: its head read from its first bytes."""
+    return bytes([13]) + message[1:]
+
+
 def advance(index):
     """0, 1 ms, 10 ms, 100 ms, 1 s, 5 s, 41.25 s, 60 s, 5 min."""
     return bytes([24, index])
@@ -264,6 +269,10 @@ def session_seeds():
         + transport_lost() + hello() + permit() + ready(),
         "message-too-large-thrice": SETUP + start() + dispatch() + message_too_large() + hello()
         + message_too_large() + advance(4) + hello() + message_too_large() + advance(8),
+        "skipped-dispatches-and-ready": SETUP + start() + skipped(dispatch())
+        + skipped(dispatch(0, 8)) + dispatch() + transport_lost() + advance(5) + hello()
+        + skipped(dispatch()) + skipped(resumed()) + skipped(dispatch(2))
+        + invalid_session(False) + advance(5) + hello() + permit() + skipped(ready()),
     }
     for name, program in programs.items():
         (out / name).write_bytes(program)

@@ -422,6 +422,9 @@ impl Checker {
                             DisconnectCause::MessageTooLarge { .. } => {
                                 assert_eq!(stop, Stop::MessageTooLarge);
                             }
+                            DisconnectCause::ReadyTooLarge => {
+                                assert_eq!(stop, Stop::ReadyTooLarge);
+                            }
                             _ => assert!(matches!(stop, Stop::Fatal(_)), "{stop:?}"),
                         }
                         // Only an application close forgets the session when stopping.
@@ -615,6 +618,16 @@ impl Checker {
             self.connection().permit_used = true;
             self.owed.identify = true;
         }
+    }
+
+    /// READY went by too large to read: there is no session id to resume and identifying
+    /// again brings the same READY, so the session ends the session Discord started (1000, so
+    /// a close for good) and stops.
+    pub(super) fn ready_too_large(&mut self) {
+        self.owed.stopped = Some(Stop::ReadyTooLarge);
+        self.closing_for_good = true;
+        self.session_id = None;
+        self.forget_sequence();
     }
 
     pub(super) fn closing(&mut self, kind: CloseKind) {

@@ -17,8 +17,9 @@ use core::time::Duration;
 use std::format;
 use std::vec::Vec;
 
-use checker::Checker;
+use checker::{is_open, Checker};
 
+use crate::codec::{read_head, Encoding, PrefixHead};
 use crate::command::{
     encode_into, Activity, ActivityType, ChannelInfoField, Encode, Heartbeat, MemberSelector,
     RawCommand, RequestChannelInfo, RequestGuildMembers, RequestSoundboardSounds, Status,
@@ -136,7 +137,8 @@ impl Run {
             self.session.state()
         ));
         match kind {
-            0..=13 => {
+            13 => self.skipped_message(input),
+            0..=12 => {
                 let bytes = grammar::message(input, self.session.seq());
                 let message = if input.bool() {
                     Message::Binary(&bytes)
@@ -225,6 +227,52 @@ impl Run {
         }
         self.drain();
         self.check.settled(self.now, &self.session);
+    }
+
+    /// A message too large for the transport went by, its head read from its first bytes
+    /// (`read_head`, as the driver and the embedded client read it). A skipped dispatch must
+    /// leave the session exactly as the same message read whole does, events included: only
+    /// its data is lost. It is checked against a clone that reads it; the checker's model then
+    /// follows the message read whole. READY too large must close 1000 and stop. A message the
+    /// whole read refuses, or whose head a prefix cannot tell, is read whole instead (a
+    /// transport cannot know what it skipped is malformed).
+    fn skipped_message(&mut self, input: &mut Input<'_>) {
+        let bytes = grammar::message(input, self.session.seq());
+        let (encoding, message) = if input.bool() {
+            (Encoding::Etf, Message::Binary(&bytes))
+        } else {
+            (Encoding::Json, Message::Text(&bytes))
+        };
+        let mut whole = self.session.clone();
+        let read = whole.handle_message(self.now, message);
+        let head = match read_head(encoding, &bytes) {
+            Ok(PrefixHead::Known(head)) if read.is_ok() && head.op() == OpCode::Dispatch => head,
+            _ => {
+                let before = core::mem::replace(&mut self.session, whole);
+                return self.check.message(&bytes, read, &before, &self.session);
+            }
+        };
+        let before = self.session.clone();
+        let counted =
+            self.session
+                .handle_skipped_message(self.now, head.op(), head.event_type(), head.seq());
+        trace(format_args!(
+            "  skipped {} -> {counted:?}",
+            std::string::String::from_utf8_lossy(&bytes)
+        ));
+        let open = is_open(before.state());
+        if head.event_type() == Some(EventType::Ready) && open {
+            assert_eq!(counted, Ok(false), "READY too large goes on");
+            self.check.ready_too_large();
+            return;
+        }
+        assert_eq!(counted, Ok(open), "a skipped dispatch");
+        assert_eq!(
+            format!("{whole:?}"),
+            format!("{:?}", self.session),
+            "a skipped dispatch left the session unlike the same message read whole"
+        );
+        self.check.message(&bytes, read, &before, &self.session);
     }
 
     /// One command of many kinds, valid or not.
