@@ -351,16 +351,7 @@ fn shards_run_in_one_process_and_each_line_names_its_shard() {
         wait_ready(&sim, 4);
         for round in 0..2 {
             for shard in 0..4 {
-                let d = serde_json::json!({
-                    "id": "1",
-                    "guild_id": "584799433523331074",
-                    "channel_id": "584799433523331074",
-                    "content": format!("{shard}:{round}"),
-                });
-                assert_eq!(
-                    sim.dispatch_to(Target::Shard(shard), "MESSAGE_CREATE", &d),
-                    1
-                );
+                message_to(&sim, shard, &format!("{shard}:{round}"));
             }
         }
         let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
@@ -394,18 +385,7 @@ fn a_session_store_resumes_every_shard_across_runs() {
     let path = std::env::temp_dir().join(format!("gateway-tail-store-{}.json", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let store = format!("file:{}", path.display());
-    let message = |shard: u32, n: u32| {
-        let d = serde_json::json!({
-            "id": "1",
-            "guild_id": "584799433523331074",
-            "channel_id": "584799433523331074",
-            "content": format!("{shard}:{n}"),
-        });
-        assert_eq!(
-            sim.dispatch_to(Target::Shard(shard), "MESSAGE_CREATE", &d),
-            1
-        );
-    };
+    let message = |shard: u32, n: u32| message_to(&sim, shard, &format!("{shard}:{n}"));
     let flags = |max: &'static str| {
         [
             "--shards",
@@ -1478,16 +1458,7 @@ fn a_ca_file_lets_the_tail_read_a_wss_gateway_signed_by_a_private_ca() {
         );
         wait_ready(&sim, 2);
         for shard in 0..2 {
-            let d = serde_json::json!({
-                "id": "1",
-                "guild_id": "584799433523331074",
-                "channel_id": "584799433523331074",
-                "content": format!("shard {shard}"),
-            });
-            assert_eq!(
-                sim.dispatch_to(Target::Shard(shard), "MESSAGE_CREATE", &d),
-                1
-            );
+            message_to(&sim, shard, &format!("shard {shard}"));
         }
         let (code, stdout, stderr) = tail.finish(Duration::from_secs(30));
         assert_eq!(code, 0, "{runtime} --shards: {stderr}");
