@@ -3,7 +3,7 @@
 use core::ops::Range;
 
 use super::json::{Kind, RawStr, Reader};
-use super::{DecodeError, Encoding};
+use super::{DecodeError, Encoding, EnvelopeHead};
 use crate::protocol::{EventType, OpCode};
 
 /// The longest event name looked up when it arrives escaped (no documented name comes close).
@@ -77,9 +77,8 @@ pub enum Data {
 pub struct Envelope<'a> {
     bytes: &'a [u8],
     encoding: Encoding,
-    op: OpCode,
-    seq: Option<u64>,
-    name: Option<EventName<'a>>,
+    /// `op`, `s` and `t`: the same type a prefix's head is read into, so the two never drift.
+    head: EnvelopeHead<'a>,
     data: Data,
 }
 
@@ -134,9 +133,7 @@ impl<'a> Envelope<'a> {
         Self {
             bytes,
             encoding,
-            op,
-            seq,
-            name,
+            head: EnvelopeHead::new(op, seq, name),
             data,
         }
     }
@@ -216,14 +213,14 @@ impl<'a> Envelope<'a> {
             {
                 asked = true;
                 if !wanted(&event) {
-                    return Ok(Self {
+                    return Ok(Self::from_parts(
                         bytes,
-                        encoding: Encoding::Json,
-                        op: OpCode::Dispatch,
+                        Encoding::Json,
+                        OpCode::Dispatch,
                         seq,
-                        name: Some(event),
-                        data: Data::Skipped,
-                    });
+                        Some(event),
+                        Data::Skipped,
+                    ));
                 }
             }
         }
@@ -236,14 +233,14 @@ impl<'a> Envelope<'a> {
                 data = Data::Skipped;
             }
         }
-        Ok(Self {
+        Ok(Self::from_parts(
             bytes,
-            encoding: Encoding::Json,
+            Encoding::Json,
             op,
-            seq: seq.value().flatten(),
-            name: name.value().flatten(),
+            seq.value().flatten(),
+            name.value().flatten(),
             data,
-        })
+        ))
     }
 
     /// The encoding the message was scanned in, which is the encoding of [`Envelope::data`].
@@ -252,28 +249,34 @@ impl<'a> Envelope<'a> {
         self.encoding
     }
 
+    /// `op`, `s` and `t` together, as [`crate::codec::read_head`] reads them from a prefix.
+    #[must_use]
+    pub const fn head(&self) -> &EnvelopeHead<'a> {
+        &self.head
+    }
+
     /// The opcode.
     #[must_use]
     pub const fn op(&self) -> OpCode {
-        self.op
+        self.head.op()
     }
 
     /// The sequence number (`s`), when not null.
     #[must_use]
     pub const fn seq(&self) -> Option<u64> {
-        self.seq
+        self.head.seq()
     }
 
     /// The event name (`t`), when not null.
     #[must_use]
     pub const fn name(&self) -> Option<&EventName<'a>> {
-        self.name.as_ref()
+        self.head.name()
     }
 
     /// The documented event named by `t`, if any.
     #[must_use]
     pub fn event_type(&self) -> Option<EventType> {
-        self.name.and_then(|name| name.kind())
+        self.head.event_type()
     }
 
     /// The bytes of `d` (`null` included), or `None` when absent or skipped. In ETF, the bare

@@ -40,6 +40,10 @@ pub struct EnvelopeHead<'a> {
 }
 
 impl<'a> EnvelopeHead<'a> {
+    pub(crate) const fn new(op: OpCode, seq: Option<u64>, name: Option<EventName<'a>>) -> Self {
+        Self { op, seq, name }
+    }
+
     /// The opcode.
     #[must_use]
     pub const fn op(&self) -> OpCode {
