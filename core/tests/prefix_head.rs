@@ -254,6 +254,34 @@ fn a_number_cut_at_the_end_of_the_prefix_is_never_taken() {
     ));
 }
 
+/// Found by the `prefix_head` fuzz target once it checked that final answers stay final: `920`
+/// was refused as an opcode out of range, `920E` then needed more, `920E-71"` was refused again.
+/// A number is judged only once a byte follows it, so an answer never flips between an error and
+/// "need more" (the embedded receiver takes an error from a short prefix as final).
+#[test]
+fn a_number_out_of_range_cut_at_the_end_is_judged_only_once_it_is_whole() {
+    let message = br#"{"t":null,"s":null,"op":920E-71"d":oul}"#;
+    for cut in 25..=31 {
+        assert_eq!(
+            read_head(Encoding::Json, &message[..cut]),
+            Ok(PrefixHead::NeedMore),
+            "{:?}",
+            std::str::from_utf8(&message[..cut])
+        );
+    }
+    for cut in 32..=message.len() {
+        assert!(read_head(Encoding::Json, &message[..cut]).is_err(), "{cut}");
+    }
+    let seq = br#"{"t":null,"op":0,"s":18446744073709551616,"d":null}"#;
+    let whole = seq.len();
+    assert_eq!(
+        read_head(Encoding::Json, &seq[..whole - 10]),
+        Ok(PrefixHead::NeedMore),
+        "past u64, cut"
+    );
+    assert!(read_head(Encoding::Json, &seq[..whole - 9]).is_err());
+}
+
 #[test]
 fn a_whole_object_without_s_or_t_has_them_null_and_one_without_op_is_refused() {
     for (encoding, message) in [

@@ -176,18 +176,20 @@ fn json<'a>(prefix: &'a [u8], walk: &mut Walk<'a>) -> Result<EnvelopeHead<'a>, S
                 if walk.op.is_some() {
                     return Err(duplicate("op"));
                 }
-                let op = read_op(&mut reader)?;
-                // `1` may be the start of `12`: a number is only whole once a byte follows it.
+                let op = read_op(&mut reader);
+                // `1` may be the start of `12`, and `920` (out of range) of `920e` (cut): a
+                // number is only whole, and only then judged, once a byte follows it. So
+                // every final answer (a head, an error) stays the same for longer prefixes.
                 reader.peek()?;
-                walk.op = Some(op);
+                walk.op = Some(op?);
             }
             Key::Seq => {
                 if walk.seq.is_some() {
                     return Err(duplicate("s"));
                 }
-                let seq = read_seq(&mut reader)?;
+                let seq = read_seq(&mut reader);
                 reader.peek()?;
-                walk.seq = Some(seq);
+                walk.seq = Some(seq?);
             }
             Key::Name => {
                 if walk.name.is_some() {

@@ -24,6 +24,10 @@ pub fn prefix_head(data: &[u8]) {
         let step = (len / 32).max(1);
         let mut known = false;
         let mut last_cut = None;
+        // What the embedded receiver relies on to read a head the same however the socket cut
+        // the bytes: a head once known stays the same head, and an error stays an error, for
+        // any bytes at all (only "need more" and "behind the data" may change).
+        let mut settled: Option<Result<_, ()>> = None;
         for cut in (0..len.min(64)).chain((64..len).step_by(step)).chain([len]) {
             // The spread cuts may repeat the last one.
             if last_cut.is_some_and(|last| cut <= last) {
@@ -31,6 +35,19 @@ pub fn prefix_head(data: &[u8]) {
             }
             last_cut = Some(cut);
             let answer = read_head(encoding, &data[..cut]);
+            let now = match &answer {
+                Ok(PrefixHead::Known(head)) => Some(Ok(triple(head))),
+                Ok(PrefixHead::NeedMore | PrefixHead::BehindData) => None,
+                Err(_) => Some(Err(())),
+            };
+            if let Some(before) = settled {
+                assert_eq!(
+                    now,
+                    Some(before),
+                    "{encoding:?}: a final answer changed at cut {cut}: {answer:?}"
+                );
+            }
+            settled = now.or(settled);
             let Some(expected) = expected else {
                 continue;
             };
