@@ -35,11 +35,7 @@ fn state(session: &str) -> ResumeState {
 }
 
 async fn keys(redis: &RedisServer) -> Vec<String> {
-    let mut connection = redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut connection = redis.connection().await;
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg("*")
         .query_async(&mut connection)
@@ -194,11 +190,7 @@ fn the_queue_the_store_and_the_stream_run_on_redis_cluster() {
         return;
     };
     run(async {
-        let mut connection = redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut connection = redis.connection().await;
         // The check itself: this server refuses a cross-slot command.
         let refused = redis::cmd("MGET")
             .arg("a")
@@ -307,11 +299,7 @@ fn a_manager_renews_its_leases_stops_a_shard_it_lost_and_releases_on_shutdown() 
             assert!(matches!(claim, Claim::HeldBy(_)), "{claim:?}");
         }
         // Another process takes shard 1's lease (this one could not renew in time, say).
-        let mut connection = redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut connection = redis.connection().await;
         redis::cmd("SET")
             .arg(common::key("lease:2:1"))
             .arg("the other process")

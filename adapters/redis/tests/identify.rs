@@ -73,11 +73,7 @@ fn a_bucket_taken_by_a_dead_process_frees_when_its_key_expires() {
     };
     run(async {
         // What a process that died right after taking bucket 0 leaves behind.
-        let mut connection = redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut connection = redis.connection().await;
         redis::cmd("SET")
             .arg(key("identify:bucket:0"))
             .arg("dead-process")
@@ -172,11 +168,7 @@ fn a_lost_budget_comes_back_as_the_known_remaining_less_own_grants_not_the_total
         queue.acquire(shard(0)).await;
         assert_eq!(queue.remaining().await.unwrap(), Some(2));
 
-        let mut connection = redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut connection = redis.connection().await;
         redis::cmd("DEL")
             .arg(key("identify:budget"))
             .query_async::<()>(&mut connection)
@@ -243,11 +235,7 @@ fn a_budget_key_that_is_no_number_is_seeded_anew() {
         return;
     };
     run(async {
-        let mut connection = redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut connection = redis.connection().await;
         let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token())
             .limit(SessionStartLimit {
                 total: 1000,
@@ -285,11 +273,7 @@ fn a_bucket_key_without_an_expiry_holds_its_bucket_for_one_window_and_is_reporte
     };
     let (_guard, logs) = capture_logs();
     run(async {
-        let mut connection = redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut connection = redis.connection().await;
         redis::cmd("SET")
             .arg(key("identify:bucket:0"))
             .arg("set-by-hand")

@@ -88,11 +88,7 @@ fn expired_sessions_are_forgotten() {
         let store = RedisSessionStore::new(redis.client(), &token())
             .expire_after(std::time::Duration::from_millis(100));
         store.save(&[sealed(shard(0, 1), "aaaa", 1)]).await.unwrap();
-        let mut connection = redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut connection = redis.connection().await;
         let ttl: i64 = redis::cmd("PTTL")
             .arg(key("session:1:0"))
             .query_async(&mut connection)
@@ -109,11 +105,7 @@ fn unreadable_sessions_are_refused_and_unreachable_redis_is_a_typed_error() {
     };
     run(async {
         let store = RedisSessionStore::new(redis.client(), &token());
-        let mut connection = redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut connection = redis.connection().await;
         redis::cmd("SET")
             .arg(key("session:1:0"))
             .arg("{not json")

@@ -130,6 +130,14 @@ impl RedisServer {
         redis::Client::open(self.url()).expect("a Redis URL")
     }
 
+    /// A connection of the test's own, to read and plant keys beside the code under test.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        self.client()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a connection to the test's redis-server")
+    }
+
     /// Kills the server without warning (SIGKILL, as a crash would) and leaves it down.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
