@@ -32,25 +32,35 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     })
 }
 
-/// Scrapes until `check` holds (failing after 20 s with the last scrape).
-fn scrape_until(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
+/// Scrapes until `check` holds (failing after 20 s with the last scrape and the tail's log).
+fn scrape_until(tail: &Tail, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let text = scrape(port).unwrap_or_default();
+        let text = scrape(tail.port).unwrap_or_default();
         if check(&text) {
             return text;
         }
-        assert!(Instant::now() < deadline, "{what}; last scrape:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}; last scrape:\n{text}\ngateway-tail's log:\n{}",
+            std::fs::read_to_string(&tail.log).unwrap_or_default()
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
 
-struct Tail(Child);
+/// A running `gateway-tail`: its metrics port, and the file its stderr goes to.
+struct Tail {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
 
 impl Drop for Tail {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -66,17 +76,24 @@ fn metrics_follow_a_reconnect_a_resume_and_an_invalid_session() {
             let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             free.local_addr().unwrap().port()
         };
-        let _tail = Tail(
-            Command::new(env!("CARGO_BIN_EXE_gateway-tail"))
+        let log = std::env::temp_dir().join(format!(
+            "gateway-tail-metrics-{runtime}-{}.log",
+            std::process::id()
+        ));
+        let tail = Tail {
+            child: Command::new(env!("CARGO_BIN_EXE_gateway-tail"))
                 .args(["--gateway-url", &sim.url(), "--runtime", runtime])
                 .args(["--intents", "GUILDS,GUILD_MESSAGES"])
                 .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
                 .env("DISCORD_TOKEN", TOKEN)
+                .env("RUST_LOG", "info")
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap(),
-        );
+            port,
+            log,
+        };
         let up = r#"discord_gateway_shard_up{shard="0"}"#;
         let events =
             |name: &str| format!(r#"discord_gateway_events_total{{shard="0",event="{name}"}}"#);
@@ -84,10 +101,15 @@ fn metrics_follow_a_reconnect_a_resume_and_an_invalid_session() {
             format!(r#"discord_gateway_reconnects_total{{shard="0",cause="{cause}"}}"#)
         };
 
-        let text = scrape_until(port, "the first session is live", |t| {
-            sample(t, up) == Some(1.0)
+        let live = r#"discord_gateway_shard_state{shard="0",state="live"}"#;
+        let identifying = r#"discord_gateway_shard_state{shard="0",state="identifying"}"#;
+
+        // The exporter reads each series at its own moment, so one scrape is no snapshot (one
+        // was seen with `shard_up` 0, `state="live"` 1 and no op 9 reconnect yet, read on either
+        // side of the op 9): what must hold together is waited for together.
+        let text = scrape_until(&tail, "the first session is live", |t| {
+            sample(t, up) == Some(1.0) && sample(t, &events("READY")) == Some(1.0)
         });
-        assert_eq!(sample(&text, &events("READY")), Some(1.0), "{runtime}");
         assert_eq!(
             sample(&text, &reconnects("op7_reconnect")),
             None,
@@ -97,46 +119,27 @@ fn metrics_follow_a_reconnect_a_resume_and_an_invalid_session() {
 
         // Op 7: the shard resumes; the reconnect is counted by its cause.
         sim.fault(Fault::Reconnect);
-        let text = scrape_until(port, "resumed after op 7", |t| {
-            sample(t, &events("RESUMED")) == Some(1.0) && sample(t, up) == Some(1.0)
+        let text = scrape_until(&tail, "resumed after op 7", |t| {
+            sample(t, &events("RESUMED")) == Some(1.0)
+                && sample(t, up) == Some(1.0)
+                && sample(t, &reconnects("op7_reconnect")) == Some(1.0)
         });
-        assert_eq!(
-            sample(&text, &reconnects("op7_reconnect")),
-            Some(1.0),
-            "{runtime}"
-        );
         assert_eq!(sample(&text, &events("READY")), Some(1.0), "{runtime}");
 
         // Op 9 (false): down while it waits 1-5 s to identify again, then up on a new session.
         sim.fault(Fault::InvalidSession(false));
-        let text = scrape_until(port, "down after op 9", |t| sample(t, up) == Some(0.0));
-        assert_eq!(
-            sample(&text, &reconnects("op9_invalid_session")),
-            Some(1.0),
-            "{runtime}"
-        );
-        let text = scrape_until(port, "a new session after op 9", |t| {
-            sample(t, &events("READY")) == Some(2.0) && sample(t, up) == Some(1.0)
+        scrape_until(&tail, "down after op 9", |t| {
+            sample(t, &reconnects("op9_invalid_session")) == Some(1.0) && sample(t, up) == Some(0.0)
+        });
+        let text = scrape_until(&tail, "a new session after op 9", |t| {
+            sample(t, &events("READY")) == Some(2.0)
+                && sample(t, up) == Some(1.0)
+                && sample(t, live) == Some(1.0)
+                && sample(t, identifying) == Some(0.0)
         });
         assert_eq!(
             sample(&text, &reconnects("op7_reconnect")),
             Some(1.0),
-            "{runtime}"
-        );
-        assert_eq!(
-            sample(
-                &text,
-                r#"discord_gateway_shard_state{shard="0",state="live"}"#
-            ),
-            Some(1.0),
-            "{runtime}"
-        );
-        assert_eq!(
-            sample(
-                &text,
-                r#"discord_gateway_shard_state{shard="0",state="identifying"}"#
-            ),
-            Some(0.0),
             "{runtime}"
         );
         assert!(
