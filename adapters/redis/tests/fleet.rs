@@ -7,11 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{run, RedisServer};
+use common::{day_limit, run, RedisServer};
 use discord_gateway_redis::{RedisIdentifyQueueBuilder, RedisSessionStore, RedisStreamSink};
 use discord_gateway_tokio::{
-    Claim, IdentifyQueue, Intents, ResumeState, SessionSeal, SessionStartLimit, SessionStore,
-    Shard, ShardId, ShardManager, ShardRange, ShardStopped, Token, Tokio,
+    Claim, IdentifyQueue, Intents, ResumeState, SessionSeal, SessionStore, Shard, ShardId,
+    ShardManager, ShardRange, ShardStopped, Token, Tokio,
 };
 
 /// Two bots, tokens in Discord's format (the first segment is base64 of the user id).
@@ -51,12 +51,7 @@ fn two_bots_in_one_redis_never_share_a_key() {
         return;
     };
     run(async {
-        let limit = SessionStartLimit {
-            total: 1000,
-            remaining: 10,
-            reset_after: Duration::from_secs(3600),
-            max_concurrency: 1,
-        };
+        let limit = day_limit(10, 1);
         for (bot, session) in [(BOT_A, "aaaa"), (BOT_B, "bbbb")] {
             let token = token(bot);
             let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token)
@@ -207,12 +202,7 @@ fn the_queue_the_store_and_the_stream_run_on_redis_cluster() {
         );
 
         let token = token(BOT_A);
-        let limit = SessionStartLimit {
-            total: 1000,
-            remaining: 10,
-            reset_after: Duration::from_secs(3600),
-            max_concurrency: 2,
-        };
+        let limit = day_limit(10, 2);
         let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token)
             .limit(limit)
             .window(Duration::from_millis(20))

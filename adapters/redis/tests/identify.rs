@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::shards::{
     assert_identify_rule, identifies, queue_builder, shards, sim_builder, start_all,
 };
-use common::{capture_logs, key, run, token, RedisServer};
+use common::{capture_logs, day_limit, key, run, token, RedisServer};
 use discord_gateway_redis::RedisIdentifyQueueBuilder;
 use discord_gateway_tokio::{IdentifyQueue, SessionStartLimit, ShardId, Tokio};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -154,12 +154,7 @@ fn a_lost_budget_comes_back_as_the_known_remaining_less_own_grants_not_the_total
         return;
     };
     run(async {
-        let limit = SessionStartLimit {
-            total: 1000,
-            remaining: 3,
-            reset_after: Duration::from_secs(3600),
-            max_concurrency: 1,
-        };
+        let limit = day_limit(3, 1);
         let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token())
             .limit(limit)
             .window(Duration::from_millis(20))
@@ -198,12 +193,7 @@ fn the_queue_reports_the_budget_redis_last_returned() {
         return;
     };
     run(async {
-        let limit = SessionStartLimit {
-            total: 1000,
-            remaining: 12,
-            reset_after: Duration::from_secs(3600),
-            max_concurrency: 1,
-        };
+        let limit = day_limit(12, 1);
         let process = || {
             RedisIdentifyQueueBuilder::new(redis.client(), &token())
                 .limit(limit)
@@ -237,12 +227,7 @@ fn a_budget_key_that_is_no_number_is_seeded_anew() {
     run(async {
         let mut connection = redis.connection().await;
         let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token())
-            .limit(SessionStartLimit {
-                total: 1000,
-                remaining: 10,
-                reset_after: Duration::from_secs(3600),
-                max_concurrency: 1,
-            })
+            .limit(day_limit(10, 1))
             .window(Duration::from_millis(20))
             .guard(Duration::ZERO)
             .build(Tokio);

@@ -7,6 +7,16 @@ pub mod shards;
 #[allow(unused_imports)]
 pub use server::{Persistence, RedisServer};
 
+/// A limit of 1,000 session starts a day with `remaining` left until a reset an hour away.
+pub fn day_limit(remaining: u32, max_concurrency: u32) -> discord_gateway_tokio::SessionStartLimit {
+    discord_gateway_tokio::SessionStartLimit {
+        total: 1000,
+        remaining,
+        reset_after: std::time::Duration::from_secs(3600),
+        max_concurrency,
+    }
+}
+
 /// The bot token of the Redis tests (the sim's, in `shards`).
 pub fn token() -> discord_gateway_tokio::Token {
     discord_gateway_tokio::Token::new(shards::TOKEN).unwrap()
