@@ -15,13 +15,18 @@
 //! - When the prefix ends before all three are read: [`PrefixHead::NeedMore`] if it ends
 //!   outside `d` (a few more bytes settle it, e.g. `"s":12` may still be `"s":1234`), and
 //!   [`PrefixHead::BehindData`] if it ends inside a `d` that came first, so the fields still
-//!   missing lie after the data, which no bounded prefix of a large message reaches.
+//!   missing lie after the data, which no bounded prefix of a large message reaches. Neither
+//!   is final: a longer prefix may settle either (a short `d` may close within it).
 //! - A field that is absent counts as null (`s` and `t`) only once the whole object is in the
 //!   prefix; `op` is required, as by [`Envelope::decode`].
 //! - What comes after the head is not seen: a prefix whose head is [`PrefixHead::Known`] may
 //!   still belong to a message the full decoder refuses (a duplicate key, trailing bytes, a
 //!   malformed `d`). Every answer given is the one the full decoder gives for a message it
 //!   accepts, and an error is only returned for bytes no continuation can make valid.
+//! - [`PrefixHead::Known`] and an error are final, for any bytes: every longer prefix of the same
+//!   message gives the same answer. A number is judged (its type and range) only once a byte
+//!   follows it. So a caller that reads a head from however many bytes have arrived gets the
+//!   answer a fixed prefix would give, whatever the network's cuts.
 //!
 //! [`Envelope::decode`]: crate::codec::Envelope::decode
 
