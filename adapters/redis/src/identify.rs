@@ -67,8 +67,11 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// The budget key is untrusted like every key: one that holds no whole number is seeded anew,
 /// as a missing one is, rather than failing every ask with a Lua error.
 const ACQUIRE: &str = r"
+-- Whether a budget is kept is the caller's word, never the stored value's: a planted -1 is a
+-- spent budget like any count below one, not 'no budget'.
+local kept = ARGV[3] ~= ''
 local budget = -1
-if ARGV[3] ~= '' then
+if kept then
   budget = tonumber(redis.call('GET', KEYS[2]))
   if not budget or budget ~= math.floor(budget) or math.abs(budget) > 4294967295 then
     -- First use, a reset (the key expired), a Redis that lost its data, or a value no one of
@@ -85,7 +88,7 @@ end
 if wait ~= -2 then
   return {0, wait, budget}
 end
-if budget ~= -1 then
+if kept then
   if budget <= 0 then
     return {1, redis.call('PTTL', KEYS[2]), budget}
   end

@@ -249,6 +249,41 @@ fn a_budget_key_that_is_no_number_is_seeded_anew() {
     });
 }
 
+/// A planted budget of -1 is a spent budget, as any count below one is, never "no budget kept":
+/// the ask waits for the key to expire (the reset) and is then granted from a new seed.
+#[test]
+fn a_budget_planted_below_zero_is_spent_not_ignored() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    run(async {
+        let mut connection = redis.connection().await;
+        redis::cmd("SET")
+            .arg(key("identify:budget"))
+            .arg("-1")
+            .arg("PX")
+            .arg(600)
+            .query_async::<()>(&mut connection)
+            .await
+            .unwrap();
+        let queue = RedisIdentifyQueueBuilder::new(redis.client(), &token())
+            .limit(day_limit(10, 1))
+            .window(Duration::from_millis(20))
+            .guard(Duration::ZERO)
+            .build(Tokio);
+        let asked = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), queue.acquire(shard(0)))
+            .await
+            .expect("granted after the reset");
+        let waited = asked.elapsed();
+        assert!(
+            waited >= Duration::from_millis(400),
+            "waited for the planted budget's reset: {waited:?}"
+        );
+        assert_eq!(queue.remaining().await.unwrap(), Some(9), "seeded anew");
+    });
+}
+
 /// A bucket key without an expiry (set by hand) must not hold the bucket for ever in silence:
 /// it is held for one window, with a warning naming the key.
 #[test]
